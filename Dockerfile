@@ -1,0 +1,45 @@
+# rust-flamegraph: profile Rust programs with Linux perf, from any host.
+#   docker build -t rust-flamegraph .
+#   docker run --rm --cap-add=SYS_ADMIN -v ./fg:/out rust-flamegraph -- --iters 10000 --size 200000
+# Everything comes from Debian's archive and the Rust package registry; nothing
+# here is specific to one CPU architecture (it builds for arm64 as for amd64).
+
+FROM debian:bookworm-slim AS toolchain
+# linux-perf: perf 6.1. rustc-web/cargo-web: Debian's current Rust for bookworm.
+# binutils: addr2line, which perf runs to name inlined frames.
+# tini: PID 1 that forwards `docker stop`'s SIGTERM and reaps orphans.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      linux-perf rustc-web cargo-web binutils ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/*
+ENV CARGO_HOME=/usr/local/cargo
+WORKDIR /opt/rust-flamegraph
+
+# --- the profiler ---------------------------------------------------------
+FROM toolchain AS build
+COPY Cargo.toml Cargo.lock ./
+COPY demo/Cargo.toml demo/
+# Dependencies alone first, against stub sources: cached until a manifest changes.
+RUN mkdir -p src demo/src \
+ && echo 'fn main() {}' > src/main.rs && touch src/lib.rs && echo 'fn main() {}' > demo/src/main.rs \
+ && cargo build --release --locked -p rust-flamegraph
+COPY src src
+# COPY keeps the files' old mtimes: touch so that cargo rebuilds over the stubs.
+RUN touch src/*.rs && cargo build --release --locked -p rust-flamegraph \
+ && install -m 0755 target/release/rust-flamegraph /usr/local/bin/rust-flamegraph
+
+# --- the image --------------------------------------------------------------
+FROM toolchain
+COPY --from=build /usr/local/bin/rust-flamegraph /usr/local/bin/rust-flamegraph
+COPY Cargo.toml Cargo.lock ./
+COPY demo/Cargo.toml demo/
+# The demo's dependencies, built the way the profiler builds (symbols, frame
+# pointers), against a stub demo: editing demo/src then rebuilds only the demo.
+RUN mkdir -p src demo/src \
+ && echo 'fn main() {}' > src/main.rs && touch src/lib.rs && echo 'fn main() {}' > demo/src/main.rs \
+ && rust-flamegraph --build-only
+COPY demo demo
+RUN touch demo/src/*.rs && rust-flamegraph --build-only
+COPY entrypoint /usr/local/bin/entrypoint
+ENV RUST_FLAMEGRAPH_OUT=/out
+ENTRYPOINT ["/usr/bin/tini", "-s", "--", "/usr/local/bin/entrypoint"]

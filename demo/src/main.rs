@@ -1,0 +1,200 @@
+//! The demo workload: an allocation-heavy checksum whose stack frames show up
+//! clearly in a flamegraph.
+//!
+//! Every iteration allocates a fresh buffer, fills it with seeded random
+//! values, transforms it (sorts small blocks, mixes neighbours), encodes part
+//! of it into `String`s and folds those bytes into a running checksum. Each
+//! step is its own non-inlined function, so the profile shows
+//! `main → run → run_iteration → {fill_buffer, transform → sort_blocks, encode → encode_value, checksum}`.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// Allocation-heavy checksum workload for rust-flamegraph.
+#[derive(Parser, Debug)]
+#[command(name = "demo", version)]
+struct Args {
+    /// Iterations: each allocates, fills, transforms and encodes one buffer.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    iters: u64,
+    /// Values per buffer (8 bytes each).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    size: u64,
+    /// Seed for the random values, so that runs are reproducible.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+/// Values sorted together by `sort_blocks`: small enough to stay cheap, large
+/// enough that sorting shows in the profile.
+const BLOCK: usize = 64;
+/// One value in `ENCODE_EVERY` is formatted into a `String`.
+const ENCODE_EVERY: usize = 16;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let size = match check_size(args.size) {
+        Ok(size) => size,
+        Err(message) => {
+            eprintln!("demo: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args.iters, size, args.seed) {
+        Ok(sum) => {
+            println!(
+                "checksum {sum:016x} ({} iterations of {size} values)",
+                args.iters
+            );
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("demo: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Refuses a `--size` whose buffer cannot fit in memory, before allocating it.
+fn check_size(size: u64) -> Result<usize, String> {
+    let bytes = size.checked_mul(8).filter(|&b| b <= isize::MAX as u64);
+    let limit = available_memory().unwrap_or(isize::MAX as u64);
+    match bytes {
+        Some(b) if b <= limit / 2 => Ok(size as usize),
+        _ => Err(format!(
+            "--size {size} needs {} for its buffer, but only {} of memory is available; \
+             use --size {} or less",
+            human_bytes(size.saturating_mul(8)),
+            human_bytes(limit),
+            limit / 2 / 8
+        )),
+    }
+}
+
+/// `MemAvailable` from /proc/meminfo, where there is one.
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn human_bytes(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+#[inline(never)]
+fn run(iters: u64, size: usize, seed: u64) -> Result<u64, String> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut sum = 0u64;
+    for _ in 0..iters {
+        sum = sum.rotate_left(5) ^ run_iteration(&mut rng, size)?;
+    }
+    Ok(sum)
+}
+
+#[inline(never)]
+fn run_iteration(rng: &mut SmallRng, size: usize) -> Result<u64, String> {
+    let mut buffer = fill_buffer(rng, size)?;
+    transform(&mut buffer);
+    let encoded = encode(&buffer);
+    Ok(checksum(&encoded))
+}
+
+/// A fresh allocation every iteration: that is the point of the demo.
+#[inline(never)]
+fn fill_buffer(rng: &mut SmallRng, size: usize) -> Result<Vec<u64>, String> {
+    let mut buffer = Vec::new();
+    buffer
+        .try_reserve_exact(size)
+        .map_err(|e| format!("cannot allocate {size} values: {e}"))?;
+    buffer.extend((0..size).map(|_| rng.random::<u64>()));
+    Ok(buffer)
+}
+
+#[inline(never)]
+fn transform(buffer: &mut [u64]) {
+    sort_blocks(buffer);
+    mix_neighbours(buffer);
+}
+
+#[inline(never)]
+fn sort_blocks(buffer: &mut [u64]) {
+    for block in buffer.chunks_mut(BLOCK) {
+        block.sort_unstable();
+    }
+}
+
+#[inline(never)]
+fn mix_neighbours(buffer: &mut [u64]) {
+    for i in 1..buffer.len() {
+        buffer[i] ^= buffer[i - 1].rotate_right(7);
+    }
+}
+
+#[inline(never)]
+fn encode(buffer: &[u64]) -> Vec<String> {
+    buffer
+        .iter()
+        .step_by(ENCODE_EVERY)
+        .map(|&v| encode_value(v))
+        .collect()
+}
+
+#[inline(never)]
+fn encode_value(value: u64) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "{value:x}:{}", value % 1000);
+    s
+}
+
+/// FNV-1a over every encoded byte.
+#[inline(never)]
+fn checksum(encoded: &[String]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for byte in encoded.iter().flat_map(|s| s.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_checksum_and_seed_matters() {
+        let a = run(3, 1000, 7).unwrap();
+        assert_eq!(a, run(3, 1000, 7).unwrap());
+        assert_ne!(a, run(3, 1000, 8).unwrap());
+    }
+
+    #[test]
+    fn sort_blocks_sorts_each_block_only() {
+        let mut v: Vec<u64> = (0..(BLOCK as u64 * 2)).rev().collect();
+        sort_blocks(&mut v);
+        assert!(v[..BLOCK].windows(2).all(|w| w[0] <= w[1]));
+        assert!(v[BLOCK..].windows(2).all(|w| w[0] <= w[1]));
+        assert!(v[0] > v[BLOCK], "blocks are sorted independently");
+    }
+
+    #[test]
+    fn encode_takes_every_nth_value() {
+        let v: Vec<u64> = (0..33).collect();
+        let e = encode(&v);
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[1], "10:16");
+    }
+
+    #[test]
+    fn oversized_buffers_are_refused_with_the_limit() {
+        let err = check_size(u64::MAX / 4).unwrap_err();
+        assert!(err.contains("use --size"), "{err}");
+        assert!(check_size(1000).is_ok());
+    }
+}

@@ -1,0 +1,319 @@
+//! Command-line options, spelled as in `cargo flamegraph` where it has them.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, ValueEnum};
+
+/// Profile a Rust program with Linux perf and write an interactive flamegraph.
+///
+/// With no target options it builds the workspace's default package in
+/// release mode (with symbols and frame pointers), runs it with ARGS under
+/// `perf record` and writes `flamegraph.svg` and `stacks.folded` to --out.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "rust-flamegraph", version, after_help = EXIT_CODES)]
+pub struct Options {
+    /// Folder the results are written to (created if missing).
+    #[arg(short, long, env = "RUST_FLAMEGRAPH_OUT", default_value = "fg")]
+    pub out: PathBuf,
+
+    #[command(flatten)]
+    pub target: TargetOptions,
+
+    #[command(flatten)]
+    pub record: RecordOptions,
+
+    #[command(flatten)]
+    pub render: RenderOptions,
+
+    /// Keep perf.data in --out (it is deleted by default).
+    #[arg(long)]
+    pub keep_perf_data: bool,
+
+    /// Exit 0 even when the profiled program fails.
+    #[arg(long)]
+    pub ignore_status: bool,
+
+    /// Build the target with profiling settings and exit without running it.
+    #[arg(long)]
+    pub build_only: bool,
+
+    /// Print the commands that are run.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Arguments for the profiled program (with --exec: the program and its arguments).
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<OsString>,
+}
+
+/// Which program to profile, with cargo's own meanings.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Target")]
+pub struct TargetOptions {
+    /// Path to Cargo.toml.
+    #[arg(long, env = "RUST_FLAMEGRAPH_MANIFEST", value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Package to profile (default: the workspace's `default-package` metadata, or the root package).
+    #[arg(short, long, value_name = "SPEC")]
+    pub package: Option<String>,
+
+    /// Binary target to profile.
+    #[arg(long, value_name = "NAME", group = "kind")]
+    pub bin: Option<String>,
+
+    /// Example target to profile.
+    #[arg(long, value_name = "NAME", group = "kind")]
+    pub example: Option<String>,
+
+    /// Bench target to profile (run with `--bench`, so that it measures).
+    #[arg(long, value_name = "NAME", group = "kind")]
+    pub bench: Option<String>,
+
+    /// Integration test target to profile.
+    #[arg(long, value_name = "NAME", group = "kind")]
+    pub test: Option<String>,
+
+    /// Unit tests of the library, or of the binary NAME.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", group = "kind")]
+    pub unit_test: Option<String>,
+
+    /// Profile any program: ARGS after `--` are the program and its arguments.
+    #[arg(long, group = "kind")]
+    pub exec: bool,
+
+    /// Attach to a running process (stop with Ctrl-C or --duration).
+    #[arg(long, value_name = "PID", group = "kind")]
+    pub pid: Option<u32>,
+
+    /// Space- or comma-separated features to activate.
+    #[arg(short = 'f', long, value_name = "FEATURES")]
+    pub features: Option<String>,
+
+    /// Do not activate the `default` feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+
+    /// Cargo profile to build with.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "release",
+        conflicts_with = "dev"
+    )]
+    pub profile: String,
+
+    /// Build with the dev profile (shorthand for --profile dev).
+    #[arg(long)]
+    pub dev: bool,
+
+    /// Cargo target dir for the profiling builds, with a subfolder per --call-graph
+    /// (default: `rust-flamegraph/` inside the workspace's target dir, so that
+    /// normal builds are not invalidated).
+    #[arg(long, env = "RUST_FLAMEGRAPH_TARGET_DIR", value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+}
+
+impl TargetOptions {
+    /// The cargo profile in effect.
+    pub fn profile(&self) -> &str {
+        if self.dev {
+            "dev"
+        } else {
+            &self.profile
+        }
+    }
+}
+
+/// How perf records.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Recording")]
+pub struct RecordOptions {
+    /// Sampling frequency in Hz.
+    #[arg(short = 'F', long, default_value_t = 997, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub freq: u32,
+
+    /// How perf unwinds stacks: `fp` (frame pointers: small and fast; stacks whose
+    /// leaf is in libc lose a frame) or `dwarf` (complete, ~100x the data).
+    #[arg(long, value_enum, default_value_t = CallGraph::Fp)]
+    pub call_graph: CallGraph,
+
+    /// Stop recording after this many seconds (the program is stopped; what was
+    /// recorded is rendered).
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Extra arguments for `perf record`, split on whitespace (e.g. "-e task-clock").
+    #[arg(short, long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub cmd: Option<String>,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        Self {
+            freq: 997,
+            call_graph: CallGraph::Fp,
+            duration: None,
+            cmd: None,
+        }
+    }
+}
+
+/// Stack unwinding method for `perf record --call-graph`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallGraph {
+    /// Frame pointers (the target is built with `-C force-frame-pointers=yes`).
+    Fp,
+    /// DWARF unwinding of a stack copy taken at every sample.
+    Dwarf,
+}
+
+/// How the flamegraph is drawn.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Rendering")]
+pub struct RenderOptions {
+    /// Title of the flamegraph (default: the profiled command).
+    #[arg(long)]
+    pub title: Option<String>,
+
+    /// Omit frames narrower than this many pixels.
+    #[arg(long, default_value_t = 0.1, value_name = "PIXELS", value_parser = parse_min_width)]
+    pub min_width: f64,
+
+    /// Reverse the stacks: merge from the leaves, so that the hottest functions are at the base.
+    #[arg(long)]
+    pub reverse: bool,
+
+    /// Flame chart: time on the x axis instead of alphabetical merging.
+    #[arg(long)]
+    pub flamechart: bool,
+
+    /// Colour palette (hot, mem, io, red, green, blue, aqua, yellow, purple, orange, rust, ...).
+    #[arg(long, default_value = "rust", value_parser = parse_palette)]
+    pub palette: inferno::flamegraph::Palette,
+
+    /// Do not resolve inlined functions (faster `perf script`).
+    #[arg(long)]
+    pub no_inline: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            title: None,
+            min_width: 0.1,
+            reverse: false,
+            flamechart: false,
+            palette: parse_palette("rust").expect("rust is a palette"),
+            no_inline: false,
+        }
+    }
+}
+
+fn parse_palette(s: &str) -> Result<inferno::flamegraph::Palette, String> {
+    s.parse()
+}
+
+fn parse_min_width(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(w) if w.is_finite() && w >= 0.0 => Ok(w),
+        _ => Err(format!(
+            "`{s}` is not a width: give a number of pixels, e.g. 0.5"
+        )),
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
+            Ok(std::time::Duration::from_secs_f64(secs))
+        }
+        _ => Err(format!(
+            "`{s}` is not a duration: give seconds, e.g. 10 or 2.5"
+        )),
+    }
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  flamegraph written
+  2  usage error
+  3  perf missing or not permitted
+  4  build failed
+  5  the profiled program failed (the flamegraph is still written; --ignore-status exits 0)
+  6  output folder not writable
+  7  no samples recorded
+  130 interrupted twice (nothing written)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Options::try_parse_from(std::iter::once("rust-flamegraph").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let o = parse(&[]).unwrap();
+        assert_eq!(o.record.freq, 997);
+        assert_eq!(o.record.call_graph, CallGraph::Fp);
+        assert_eq!(o.target.profile(), "release");
+        assert!(o.args.is_empty());
+    }
+
+    #[test]
+    fn args_after_double_dash_go_to_the_program() {
+        let o = parse(&["--freq", "1999", "--", "--iters", "10"]).unwrap();
+        assert_eq!(o.record.freq, 1999);
+        assert_eq!(
+            o.args,
+            vec![OsString::from("--iters"), OsString::from("10")]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for bad in [
+            &["--freq", "0"][..],
+            &["--freq", "abc"],
+            &["--call-graph", "lbr"],
+            &["--min-width", "-1"],
+            &["--palette", "plaid"],
+            &["--duration", "0"],
+            &["--bin", "a", "--example", "b"],
+            &["--profile", "bench", "--dev"],
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_ne!(err.kind(), ErrorKind::DisplayHelp, "{bad:?}");
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unit_test_takes_an_optional_name() {
+        assert_eq!(
+            parse(&["--unit-test"]).unwrap().target.unit_test.as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            parse(&["--unit-test", "app"])
+                .unwrap()
+                .target
+                .unit_test
+                .as_deref(),
+            Some("app")
+        );
+    }
+
+    #[test]
+    fn dev_selects_the_dev_profile() {
+        assert_eq!(parse(&["--dev"]).unwrap().target.profile(), "dev");
+        assert_eq!(
+            parse(&["--profile", "bench"]).unwrap().target.profile(),
+            "bench"
+        );
+    }
+}

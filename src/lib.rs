@@ -1,0 +1,221 @@
+//! rust-flamegraph: profile a Rust program with Linux `perf` and write an
+//! interactive flamegraph.
+//!
+//! The stages follow the data:
+//! [`cli`] options → [`target`] (build, find the binary) → [`record`]
+//! (`perf record`) → [`stacks`] (`perf script` → folded stacks) →
+//! [`artifacts`] (SVG, folded, perf.data) → [`summary`].
+//! [`perf`] holds perf's command lines and permission check, [`interrupt`]
+//! the Ctrl-C/SIGTERM handling, [`exit`] the documented exit codes.
+
+pub mod artifacts;
+pub mod cli;
+pub mod exit;
+pub mod interrupt;
+pub mod perf;
+pub mod record;
+pub mod stacks;
+pub mod summary;
+pub mod target;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::artifacts::{Labels, OutDir};
+use crate::cli::{CallGraph, Options};
+use crate::exit::{fail, Exit};
+use crate::perf::{Perf, Subject};
+use crate::record::Recording;
+use crate::summary::Summary;
+
+/// How many functions the summary lists.
+pub const HOTTEST: usize = 10;
+
+/// A program that failed with fewer samples than this gets no flamegraph: it
+/// failed at start-up (a usage error, say), and so few samples show nothing.
+pub const MIN_SAMPLES_ON_FAILURE: u64 = 10;
+
+/// The outcome of a profiling run.
+#[derive(Debug)]
+pub struct Report {
+    /// What was profiled, as shown in the title.
+    pub command: String,
+    /// How the recording went.
+    pub recording: Recording,
+    /// Figures from the stacks.
+    pub summary: Summary,
+    /// What perf warned about while reading the recording.
+    pub warnings: Vec<String>,
+    /// Files written, in order.
+    pub written: Vec<PathBuf>,
+}
+
+impl Report {
+    /// The exit code: [`Exit::Workload`] when the program failed, unless ignored.
+    pub fn exit(&self, ignore_status: bool) -> Option<Exit> {
+        (self.recording.failure().is_some() && !ignore_status).then_some(Exit::Workload)
+    }
+}
+
+/// Builds (or finds) the target, records it, and writes the artifacts.
+/// Returns `None` with `--build-only`.
+pub fn run(opts: &Options) -> Result<Option<Report>> {
+    interrupt::install().context("cannot install the Ctrl-C handler")?;
+    if opts.build_only {
+        let target = target::prepare(opts)?;
+        eprintln!("rust-flamegraph: built {}", target.program.display());
+        return Ok(None);
+    }
+    // Everything that can be checked is checked before the workload runs.
+    let perf = Perf::locate()?;
+    perf::check_permission()?;
+    let out = OutDir::prepare(&opts.out)?;
+    let (command, target) = match opts.target.pid {
+        Some(pid) => (format!("process {pid}"), None),
+        None => {
+            let t = target::prepare(opts)?;
+            (t.display(), Some(t.command()))
+        }
+    };
+    let subject = match (&target, opts.target.pid) {
+        (Some(cmd), _) => Subject::Launch(cmd),
+        (None, Some(pid)) => Subject::Attach(pid),
+        (None, None) => unreachable!("a target or a pid"),
+    };
+
+    let scratch = tempfile::Builder::new()
+        .prefix("rust-flamegraph-")
+        .tempdir()
+        .context("cannot create a temporary folder for perf.data: check TMPDIR")?;
+    let data = scratch.path().join("perf.data");
+    let _data_watch = interrupt::watch_partial(data.clone());
+    eprintln!(
+        "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks); \
+         Ctrl-C stops early and still renders",
+        opts.record.freq,
+        call_graph_name(opts.record.call_graph)
+    );
+    let recording = record::record(&perf, &opts.record, &data, &subject, opts.verbose)?;
+    let failure = recording.failure();
+    if !data.exists() {
+        return Err(fail(
+            Exit::Perf,
+            format!(
+                "perf record wrote no data ({}): see its message above",
+                recording.status
+            ),
+        ));
+    }
+    let size = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "rust-flamegraph: reading {:.1} MB of samples (perf script{})",
+        size as f64 / 1e6,
+        if opts.render.no_inline {
+            ", --no-inline"
+        } else {
+            ""
+        }
+    );
+    let folded = stacks::collapse_recording(&perf, &data, opts.render.no_inline, opts.verbose)?;
+    let text = String::from_utf8_lossy(&folded.text);
+    let summary = Summary::from_folded(&text, HOTTEST);
+    if summary.samples == 0 || (failure.is_some() && summary.samples < MIN_SAMPLES_ON_FAILURE) {
+        return Err(match failure {
+            Some(f) => fail(
+                Exit::Workload,
+                format!(
+                    "`{command}` {f} after {} samples, too few for a flamegraph \
+                     (see its output above); nothing was written",
+                    summary.samples
+                ),
+            ),
+            None => fail(
+                Exit::NoSamples,
+                format!(
+                    "perf recorded no samples: `{command}` ran for only {:.0} ms. Make it run \
+                     longer, or sample more often (--freq {}, now {})",
+                    recording.wall.as_secs_f64() * 1e3,
+                    (opts.record.freq * 10).min(100_000),
+                    opts.record.freq
+                ),
+            ),
+        });
+    }
+
+    let labels = Labels {
+        title: opts.render.title.clone().unwrap_or_else(|| command.clone()),
+        subtitle: format!(
+            "{} samples at {} Hz, cpu-clock, {} stacks{}",
+            summary.samples,
+            opts.record.freq,
+            call_graph_name(opts.record.call_graph),
+            if recording.stopped {
+                " (stopped early)"
+            } else {
+                ""
+            }
+        ),
+    };
+    let mut written = vec![out.write(artifacts::FOLDED, |w| w.write_all(&folded.text))?];
+    written.push(out.write(artifacts::SVG, |w| {
+        artifacts::render_svg(&folded.text, &opts.render, &labels, w)
+    })?);
+    if opts.keep_perf_data {
+        written.push(out.copy_in(&data, artifacts::PERF_DATA)?);
+    }
+    Ok(Some(Report {
+        command,
+        recording,
+        summary,
+        warnings: folded.warnings,
+        written,
+    }))
+}
+
+fn call_graph_name(cg: CallGraph) -> &'static str {
+    match cg {
+        CallGraph::Fp => "frame-pointer",
+        CallGraph::Dwarf => "DWARF",
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.summary;
+        writeln!(f, "rust-flamegraph: profiled `{}`", self.command)?;
+        let status = match self.recording.failure() {
+            Some(failure) => format!("the program {failure}"),
+            None if self.recording.stopped => "stopped early".to_string(),
+            None => "exit status 0".to_string(),
+        };
+        writeln!(
+            f,
+            "  wall time            {:.2} s ({status})",
+            self.recording.wall.as_secs_f64()
+        )?;
+        let lost = self
+            .warnings
+            .iter()
+            .find(|w| w.contains("lost"))
+            .map_or("none lost".to_string(), |w| w.clone());
+        writeln!(f, "  samples              {} ({lost})", s.samples)?;
+        writeln!(
+            f,
+            "  stacks reaching main {:.1} %{}",
+            s.main_share(),
+            if s.main_share() < 90.0 {
+                " (the rest stop in code without frame pointers, e.g. libc; \
+                 --call-graph dwarf recovers them)"
+            } else {
+                ""
+            }
+        )?;
+        write!(f, "{s}")?;
+        for path in &self.written {
+            writeln!(f, "  wrote {}", path.display())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! `rust-flamegraph`: the command-line front of the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use rust_flamegraph::cli::Options;
+use rust_flamegraph::exit::Exit;
+
+fn main() -> ExitCode {
+    let opts = Options::parse();
+    match rust_flamegraph::run(&opts) {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(report)) => {
+            eprint!("{report}");
+            match report.exit(opts.ignore_status) {
+                Some(exit) => {
+                    eprintln!(
+                        "rust-flamegraph: the profiled program failed; \
+                         the flamegraph was still written (--ignore-status exits 0)"
+                    );
+                    ExitCode::from(exit.code())
+                }
+                None => ExitCode::SUCCESS,
+            }
+        }
+        Err(err) => {
+            eprintln!("rust-flamegraph: error: {err:#}");
+            ExitCode::from(Exit::of(&err).code())
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The short report printed after a run: samples, stack completeness and the
+//! hottest functions by self time.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::stacks::parse_line;
+
+/// Figures computed from folded stacks.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    /// Samples in all stacks.
+    pub samples: u64,
+    /// Samples whose stack reaches a `main` function (the unwinding was complete).
+    pub reaching_main: u64,
+    /// Functions by self time (samples where they are the leaf), hottest first.
+    pub hottest: Vec<(String, u64)>,
+}
+
+impl Summary {
+    /// Summarises folded stacks, keeping the `top` hottest functions.
+    /// Lines that are not `frames count` are skipped.
+    pub fn from_folded(folded: &str, top: usize) -> Summary {
+        let mut samples = 0;
+        let mut reaching_main = 0;
+        let mut self_time: HashMap<&str, u64> = HashMap::new();
+        for (frames, count) in folded.lines().filter_map(parse_line) {
+            samples += count;
+            if frames.split(';').any(is_main) {
+                reaching_main += count;
+            }
+            let leaf = frames.rsplit(';').next().unwrap_or(frames);
+            *self_time.entry(leaf).or_default() += count;
+        }
+        let mut hottest: Vec<(String, u64)> = self_time
+            .into_iter()
+            .map(|(f, c)| (f.to_string(), c))
+            .collect();
+        hottest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        hottest.truncate(top);
+        Summary {
+            samples,
+            reaching_main,
+            hottest,
+        }
+    }
+
+    /// Share of samples whose stack reaches `main`, in percent.
+    pub fn main_share(&self) -> f64 {
+        percent(self.reaching_main, self.samples)
+    }
+}
+
+/// A program's `main`: C's, or a Rust crate's `crate::main`.
+fn is_main(frame: &str) -> bool {
+    frame == "main" || frame.ends_with("::main")
+}
+
+/// `part` of `whole` in percent (0 when `whole` is 0).
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  hottest functions (self time):")?;
+        for (name, count) in &self.hottest {
+            let name = if name.chars().count() > 100 {
+                format!("{}…", name.chars().take(99).collect::<String>())
+            } else {
+                name.clone()
+            };
+            writeln!(
+                f,
+                "    {:5.1} %  {:>7}  {name}",
+                percent(*count, self.samples),
+                count
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FOLDED: &str = "\
+demo;_start;main;demo::main;demo::run;demo::sort_blocks 60
+demo;_start;main;demo::main;demo::run;demo::encode;alloc::fmt::format 25
+demo;[libc.so.6] 10
+demo;demo::main;demo::run;demo::sort_blocks 5
+not a stack line
+";
+
+    #[test]
+    fn self_time_shares_and_main_reach() {
+        let s = Summary::from_folded(FOLDED, 10);
+        assert_eq!(s.samples, 100);
+        assert_eq!(s.reaching_main, 90);
+        assert_eq!(s.main_share(), 90.0);
+        assert_eq!(
+            s.hottest,
+            vec![
+                ("demo::sort_blocks".to_string(), 65),
+                ("alloc::fmt::format".to_string(), 25),
+                ("[libc.so.6]".to_string(), 10)
+            ]
+        );
+        let shown = s.to_string();
+        assert!(
+            shown.contains(" 65.0 %") && shown.contains("demo::sort_blocks"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn top_limits_the_list_and_empty_input_is_zero() {
+        assert_eq!(Summary::from_folded(FOLDED, 1).hottest.len(), 1);
+        let empty = Summary::from_folded("", 10);
+        assert_eq!((empty.samples, empty.main_share()), (0, 0.0));
+    }
+}

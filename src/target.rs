@@ -1,0 +1,617 @@
+//! The program to profile: a cargo target built for profiling, or any command.
+//!
+//! Cargo targets are chosen with cargo's own meanings (`-p`, `--bin`, ...),
+//! looked up in `cargo metadata`, built with symbols (and frame pointers for
+//! `--call-graph fp`) into a target dir of ours, and found through cargo's
+//! JSON messages: paths are never guessed.
+
+use std::ffi::OsString;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use cargo_metadata::{Message, Metadata, MetadataCommand, Package, TargetKind};
+
+use crate::cli::{CallGraph, Options, TargetOptions};
+use crate::exit::{fail, Exit};
+
+/// A program ready to be run under perf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Path (or name on PATH) of the executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+}
+
+impl Target {
+    /// `program args…` as a command line (program and arguments).
+    pub fn command(&self) -> Vec<OsString> {
+        std::iter::once(self.program.clone().into_os_string())
+            .chain(self.args.iter().cloned())
+            .collect()
+    }
+
+    /// A short human-readable form: the program's file name and its arguments.
+    pub fn display(&self) -> String {
+        let name = self.program.file_name().unwrap_or(self.program.as_os_str());
+        std::iter::once(name)
+            .chain(self.args.iter().map(|a| a.as_os_str()))
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A target of a cargo package, as cargo names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CargoTarget {
+    /// Package name.
+    pub package: String,
+    /// Kind of target.
+    pub kind: Kind,
+    /// Target name.
+    pub name: String,
+}
+
+/// Kinds of target that can be profiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `--bin`
+    Bin,
+    /// `--example`
+    Example,
+    /// `--bench` (run with `--bench`)
+    Bench,
+    /// `--test`
+    Test,
+    /// `--unit-test`: the test harness of a lib or bin.
+    UnitTestLib,
+    /// `--unit-test NAME` where NAME is a binary.
+    UnitTestBin,
+}
+
+/// Resolves and builds the target chosen by `opts` (or takes `--exec`'s command).
+pub fn prepare(opts: &Options) -> Result<Target> {
+    if opts.target.exec {
+        let Some((program, args)) = opts.args.split_first() else {
+            return Err(fail(
+                Exit::Usage,
+                "--exec needs a program after `--`, e.g. `rust-flamegraph --exec -- ./my-binary arg`",
+            ));
+        };
+        return Ok(Target {
+            program: program.into(),
+            args: args.to_vec(),
+        });
+    }
+    let metadata = metadata(&opts.target)?;
+    let chosen = choose(&metadata, &opts.target)?;
+    let program = build(&metadata, &chosen, opts)?;
+    let mut args = Vec::new();
+    if chosen.kind == Kind::Bench {
+        // Without it, criterion's harness runs the benchmarks as quick tests.
+        args.push("--bench".into());
+    }
+    args.extend(opts.args.iter().cloned());
+    Ok(Target { program, args })
+}
+
+fn metadata(opts: &TargetOptions) -> Result<Metadata> {
+    let mut cmd = MetadataCommand::new();
+    cmd.no_deps();
+    if let Some(path) = &opts.manifest_path {
+        if !path.is_file() {
+            return Err(fail(
+                Exit::Build,
+                format!(
+                    "no Cargo.toml at {}: pass --manifest-path to your crate's Cargo.toml \
+                     (in Docker, mount the crate with -v \"$PWD\":/src)",
+                    path.display()
+                ),
+            ));
+        }
+        cmd.manifest_path(path);
+    }
+    cmd.exec().map_err(|e| {
+        fail(
+            Exit::Build,
+            format!(
+                "cannot read the cargo workspace ({}): run from a crate's folder or pass \
+                 --manifest-path; to profile a program that is not a cargo target use --exec",
+                first_line(&e.to_string())
+            ),
+        )
+    })
+}
+
+fn first_line(s: &str) -> &str {
+    s.trim().lines().next().unwrap_or("")
+}
+
+/// Picks the package and target from the options, like cargo does.
+pub fn choose(metadata: &Metadata, opts: &TargetOptions) -> Result<CargoTarget> {
+    let package = choose_package(metadata, opts.package.as_deref())?;
+    let pick = |kind: TargetKind, flag: &str, name: &str, as_kind: Kind| {
+        find_target(package, kind, flag, name).map(|name| CargoTarget {
+            package: package.name.to_string(),
+            kind: as_kind,
+            name,
+        })
+    };
+    if let Some(name) = &opts.bin {
+        return pick(TargetKind::Bin, "--bin", name, Kind::Bin);
+    }
+    if let Some(name) = &opts.example {
+        return pick(TargetKind::Example, "--example", name, Kind::Example);
+    }
+    if let Some(name) = &opts.bench {
+        return pick(TargetKind::Bench, "--bench", name, Kind::Bench);
+    }
+    if let Some(name) = &opts.test {
+        return pick(TargetKind::Test, "--test", name, Kind::Test);
+    }
+    if let Some(name) = &opts.unit_test {
+        let lib = package.targets.iter().find(|t| t.is_lib());
+        return match (name.as_str(), lib) {
+            ("", Some(lib)) => Ok(CargoTarget {
+                package: package.name.to_string(),
+                kind: Kind::UnitTestLib,
+                name: lib.name.clone(),
+            }),
+            (n, Some(lib)) if n == lib.name => Ok(CargoTarget {
+                package: package.name.to_string(),
+                kind: Kind::UnitTestLib,
+                name: lib.name.clone(),
+            }),
+            ("", None) => {
+                let name = only_binary(package)?;
+                pick(TargetKind::Bin, "--unit-test", &name, Kind::UnitTestBin)
+            }
+            (n, _) => pick(TargetKind::Bin, "--unit-test", n, Kind::UnitTestBin),
+        };
+    }
+    Ok(CargoTarget {
+        package: package.name.to_string(),
+        kind: Kind::Bin,
+        name: only_binary(package)?,
+    })
+}
+
+fn choose_package<'m>(metadata: &'m Metadata, spec: Option<&str>) -> Result<&'m Package> {
+    let members = metadata.workspace_packages();
+    let names = || list(members.iter().map(|p| p.name.to_string()));
+    if let Some(spec) = spec {
+        return members
+            .iter()
+            .copied()
+            .find(|p| *p.name == *spec)
+            .ok_or_else(|| {
+                fail(
+                    Exit::Build,
+                    format!(
+                        "no package `{spec}` in this workspace; its packages: {}",
+                        names()
+                    ),
+                )
+            });
+    }
+    // A workspace may name the package it profiles by default, as ours names the demo.
+    let configured = metadata.workspace_metadata["rust-flamegraph"]["default-package"].as_str();
+    if let Some(name) = configured {
+        if let Some(p) = members.iter().find(|p| *p.name == *name) {
+            return Ok(p);
+        }
+    }
+    if let Some(root) = metadata.root_package() {
+        return Ok(root);
+    }
+    let with_bins: Vec<_> = members
+        .iter()
+        .filter(|p| p.targets.iter().any(|t| t.is_bin()))
+        .collect();
+    match with_bins.as_slice() {
+        [only] => Ok(only),
+        _ => Err(fail(
+            Exit::Build,
+            format!(
+                "this workspace has several packages: choose one with -p ({})",
+                names()
+            ),
+        )),
+    }
+}
+
+fn find_target(package: &Package, kind: TargetKind, flag: &str, name: &str) -> Result<String> {
+    let of_kind = || package.targets.iter().filter(|t| t.is_kind(kind.clone()));
+    if let Some(t) = of_kind().find(|t| t.name == name) {
+        return Ok(t.name.clone());
+    }
+    let existing: Vec<String> = of_kind().map(|t| t.name.clone()).collect();
+    Err(fail(
+        Exit::Build,
+        if existing.is_empty() {
+            format!(
+                "package `{}` has no {kind} target `{name}` (it has none of that kind; {})",
+                package.name,
+                describe_targets(package)
+            )
+        } else {
+            format!(
+                "package `{}` has no {kind} target `{name}`; use {flag} with one of: {}",
+                package.name,
+                list(existing)
+            )
+        },
+    ))
+}
+
+fn only_binary(package: &Package) -> Result<String> {
+    let bins: Vec<String> = package
+        .targets
+        .iter()
+        .filter(|t| t.is_bin())
+        .map(|t| t.name.clone())
+        .collect();
+    if let Some(default) = &package.default_run {
+        return Ok(default.clone());
+    }
+    match bins.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(fail(
+            Exit::Build,
+            format!(
+                "package `{}` has no binary to profile: choose a target ({})",
+                package.name,
+                describe_targets(package)
+            ),
+        )),
+        _ => Err(fail(
+            Exit::Build,
+            format!(
+                "package `{}` has several binaries: choose one with --bin ({})",
+                package.name,
+                list(bins)
+            ),
+        )),
+    }
+}
+
+/// "--bin a, --example b, …" for everything that can be profiled.
+fn describe_targets(package: &Package) -> String {
+    let flags = [
+        (TargetKind::Bin, "--bin"),
+        (TargetKind::Example, "--example"),
+        (TargetKind::Bench, "--bench"),
+        (TargetKind::Test, "--test"),
+    ];
+    let mut all: Vec<String> = Vec::new();
+    for t in &package.targets {
+        if t.is_lib() {
+            all.push("--unit-test".into());
+        }
+        for (kind, flag) in &flags {
+            if t.is_kind(kind.clone()) {
+                all.push(format!("{flag} {}", t.name));
+            }
+        }
+    }
+    if all.is_empty() {
+        "it has no targets".into()
+    } else {
+        format!("available: {}", all.join(", "))
+    }
+}
+
+fn list(items: impl IntoIterator<Item = String>) -> String {
+    items.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+/// The `cargo` invocation that builds `target` for profiling.
+///
+/// Symbols and frame pointers are set through `--config` for this build only,
+/// so the user's Cargo.toml is untouched; arrays in cargo config are merged,
+/// so the user's own `build.rustflags` are kept. `RUSTFLAGS`, when set,
+/// overrides all config, so then we extend it instead.
+pub fn build_command(
+    target: &CargoTarget,
+    opts: &TargetOptions,
+    call_graph: CallGraph,
+    manifest: &std::path::Path,
+    target_dir: &std::path::Path,
+) -> (Vec<OsString>, Vec<(String, String)>) {
+    let profile = opts.profile();
+    let mut args: Vec<OsString> = Vec::new();
+    let unit = matches!(target.kind, Kind::UnitTestLib | Kind::UnitTestBin);
+    if unit {
+        args.extend(["test".into(), "--no-run".into()]);
+    } else {
+        args.push("build".into());
+    }
+    args.push("--message-format=json-render-diagnostics".into());
+    args.push("--manifest-path".into());
+    args.push(manifest.into());
+    args.push("--target-dir".into());
+    args.push(target_dir.into());
+    args.extend(["-p".into(), target.package.clone().into()]);
+    let flag = match target.kind {
+        Kind::Bin | Kind::UnitTestBin => Some("--bin"),
+        Kind::Example => Some("--example"),
+        Kind::Bench => Some("--bench"),
+        Kind::Test => Some("--test"),
+        Kind::UnitTestLib => None,
+    };
+    match flag {
+        Some(flag) => args.extend([flag.into(), target.name.clone().into()]),
+        None => args.push("--lib".into()),
+    }
+    args.extend(["--profile".into(), profile.into()]);
+    if let Some(features) = &opts.features {
+        args.extend(["--features".into(), features.into()]);
+    }
+    if opts.no_default_features {
+        args.push("--no-default-features".into());
+    }
+    for setting in [
+        format!("profile.{profile}.debug=\"line-tables-only\""),
+        format!("profile.{profile}.strip=false"),
+    ] {
+        args.extend(["--config".into(), setting.into()]);
+    }
+    let mut env = Vec::new();
+    if call_graph == CallGraph::Fp {
+        const FP: &str = "-C force-frame-pointers=yes";
+        match std::env::var("RUSTFLAGS") {
+            Ok(flags) if !flags.trim().is_empty() => {
+                env.push(("RUSTFLAGS".to_string(), format!("{flags} {FP}")))
+            }
+            _ => args.extend([
+                "--config".into(),
+                "build.rustflags=[\"-C\", \"force-frame-pointers=yes\"]".into(),
+            ]),
+        }
+    }
+    (args, env)
+}
+
+fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -> Result<PathBuf> {
+    let manifest = match &opts.target.manifest_path {
+        Some(m) => m.clone(),
+        None => metadata
+            .workspace_root
+            .join("Cargo.toml")
+            .into_std_path_buf(),
+    };
+    // One folder per unwinding mode: their flags differ, and sharing one would
+    // rebuild on every switch (and swap the binary under a concurrent run).
+    let target_dir = match &opts.target.target_dir {
+        Some(d) => d.clone(),
+        None => metadata
+            .target_directory
+            .join("rust-flamegraph")
+            .into_std_path_buf(),
+    }
+    .join(match opts.record.call_graph {
+        CallGraph::Fp => "fp",
+        CallGraph::Dwarf => "dwarf",
+    });
+    let (args, env) = build_command(
+        target,
+        &opts.target,
+        opts.record.call_graph,
+        &manifest,
+        &target_dir,
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!(
+        "rust-flamegraph: building {} `{}` of package `{}` ({} profile, with symbols{})",
+        kind_name(target.kind),
+        target.name,
+        target.package,
+        opts.target.profile(),
+        if opts.record.call_graph == CallGraph::Fp {
+            " and frame pointers"
+        } else {
+            ""
+        }
+    );
+    if opts.verbose {
+        eprintln!(
+            "rust-flamegraph: running {} {}",
+            cargo.to_string_lossy(),
+            lossy(&args)
+        );
+    }
+    let mut cmd = duct::cmd(&cargo, &args).unchecked();
+    for (k, v) in &env {
+        cmd = cmd.env(k, v);
+    }
+    // Cargo's progress and diagnostics go to the terminal; its JSON messages to us.
+    let reader = cmd.reader().with_context(|| {
+        format!(
+            "cannot run {}: is cargo installed?",
+            cargo.to_string_lossy()
+        )
+    })?;
+    let _watch = crate::interrupt::watch_child(reader.pids()[0], false);
+    let mut executable = None;
+    for message in Message::parse_stream(BufReader::new(&reader)) {
+        if let Message::CompilerArtifact(artifact) =
+            message.context("reading cargo's build messages")?
+        {
+            if artifact.target.name == target.name
+                && artifact.executable.is_some()
+                && matches_kind(&artifact.target, artifact.profile.test, target.kind)
+            {
+                executable = artifact.executable.map(|p| p.into_std_path_buf());
+            }
+        }
+    }
+    let output = reader
+        .try_wait()
+        .context("waiting for cargo")?
+        .context("cargo closed its output but is still running")?;
+    if !output.status.success() {
+        return Err(fail(
+            Exit::Build,
+            format!(
+                "cargo could not build {} `{}` ({}): see its errors above",
+                kind_name(target.kind),
+                target.name,
+                output.status
+            ),
+        ));
+    }
+    executable.ok_or_else(|| {
+        fail(
+            Exit::Build,
+            format!(
+                "cargo built `{}` but reported no executable for it; \
+                 does it have required-features you did not enable with --features?",
+                target.name
+            ),
+        )
+    })
+}
+
+fn matches_kind(t: &cargo_metadata::Target, test_harness: bool, kind: Kind) -> bool {
+    match kind {
+        Kind::Bin => t.is_bin() && !test_harness,
+        Kind::Example => t.is_example(),
+        Kind::Bench => t.is_bench(),
+        Kind::Test => t.is_test(),
+        Kind::UnitTestLib => t.is_lib() && test_harness,
+        Kind::UnitTestBin => t.is_bin() && test_harness,
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Bin => "binary",
+        Kind::Example => "example",
+        Kind::Bench => "bench",
+        Kind::Test => "test",
+        Kind::UnitTestLib | Kind::UnitTestBin => "unit tests of",
+    }
+}
+
+/// Arguments joined for display.
+pub fn lossy(args: &[OsString]) -> String {
+    args.iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn opts(args: &[&str]) -> TargetOptions {
+        Options::parse_from(std::iter::once("rf").chain(args.iter().copied())).target
+    }
+
+    fn this_workspace() -> Metadata {
+        MetadataCommand::new()
+            .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .no_deps()
+            .exec()
+            .unwrap()
+    }
+
+    #[test]
+    fn default_is_the_workspaces_configured_demo() {
+        let t = choose(&this_workspace(), &opts(&[])).unwrap();
+        assert_eq!(
+            (t.package.as_str(), t.kind, t.name.as_str()),
+            ("demo", Kind::Bin, "demo")
+        );
+    }
+
+    #[test]
+    fn unknown_package_and_binary_list_what_exists() {
+        let m = this_workspace();
+        let e = choose(&m, &opts(&["-p", "nope"])).unwrap_err().to_string();
+        assert!(e.contains("demo") && e.contains("rust-flamegraph"), "{e}");
+        let e = choose(&m, &opts(&["--bin", "nope"])).unwrap_err();
+        assert_eq!(Exit::of(&e), Exit::Build);
+        assert!(e.to_string().contains("--bin with one of: demo"), "{e}");
+        let e = choose(&m, &opts(&["--example", "x"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("available: --bin demo"), "{e}");
+    }
+
+    #[test]
+    fn unit_tests_of_a_binary_package() {
+        let t = choose(&this_workspace(), &opts(&["--unit-test"])).unwrap();
+        assert_eq!((t.kind, t.name.as_str()), (Kind::UnitTestBin, "demo"));
+        let t = choose(
+            &this_workspace(),
+            &opts(&["-p", "rust-flamegraph", "--unit-test"]),
+        )
+        .unwrap();
+        assert_eq!(
+            (t.kind, t.name.as_str()),
+            (Kind::UnitTestLib, "rust_flamegraph")
+        );
+    }
+
+    #[test]
+    fn build_command_sets_symbols_and_frame_pointers_for_this_build_only() {
+        let t = CargoTarget {
+            package: "app".into(),
+            kind: Kind::Example,
+            name: "ex".into(),
+        };
+        let o = opts(&["--features", "a,b", "--no-default-features", "--dev"]);
+        let (args, env) = build_command(
+            &t,
+            &o,
+            CallGraph::Fp,
+            std::path::Path::new("/w/Cargo.toml"),
+            std::path::Path::new("/w/target/rust-flamegraph"),
+        );
+        let s = lossy(&args);
+        for part in [
+            "build --message-format=json-render-diagnostics --manifest-path /w/Cargo.toml",
+            "--target-dir /w/target/rust-flamegraph -p app --example ex --profile dev",
+            "--features a,b --no-default-features",
+            "--config profile.dev.debug=\"line-tables-only\"",
+            "--config profile.dev.strip=false",
+        ] {
+            assert!(s.contains(part), "{part} not in {s}");
+        }
+        if std::env::var("RUSTFLAGS").map_or(true, |f| f.trim().is_empty()) {
+            assert!(s.contains("force-frame-pointers=yes"), "{s}");
+            assert!(env.is_empty());
+        }
+        let (args, _) = build_command(
+            &CargoTarget {
+                kind: Kind::UnitTestLib,
+                ..t
+            },
+            &opts(&[]),
+            CallGraph::Dwarf,
+            std::path::Path::new("C"),
+            std::path::Path::new("T"),
+        );
+        let s = lossy(&args);
+        assert!(
+            s.starts_with("test --no-run") && s.contains("--lib --profile release"),
+            "{s}"
+        );
+        assert!(!s.contains("frame-pointers"), "{s}");
+    }
+
+    #[test]
+    fn display_shows_the_file_name_and_args() {
+        let t = Target {
+            program: "/x/target/release/demo".into(),
+            args: vec!["--iters".into(), "5".into()],
+        };
+        assert_eq!(t.display(), "demo --iters 5");
+        assert_eq!(t.command().len(), 3);
+    }
+}

@@ -1,0 +1,138 @@
+//! Shared by the end-to-end tests: finding the tools they need (skipping
+//! loudly without them, failing under CI=true), and checking results.
+#![allow(dead_code)] // each test binary uses part of this
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `Err(reason)` from a probe becomes a loud skip, or a failure under CI=true.
+pub fn require(what: &str, probe: Result<(), String>) -> bool {
+    match probe {
+        Ok(()) => true,
+        Err(reason) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{what} is required under CI=true but unavailable: {reason}")
+        }
+        Err(reason) => {
+            eprintln!(
+                "\n!!!! SKIPPED: {what} is unavailable ({reason}); this test did not run !!!!\n"
+            );
+            false
+        }
+    }
+}
+
+/// perf is installed and may sample here.
+pub fn perf_available() -> bool {
+    require(
+        "perf",
+        rust_flamegraph::perf::Perf::locate()
+            .and_then(|_| rust_flamegraph::perf::check_permission())
+            .map_err(|e| format!("{e:#}")),
+    )
+}
+
+/// A Docker engine answers.
+pub fn docker_available() -> bool {
+    let probe = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .map_err(|e| format!("cannot run docker: {e}"))
+        .and_then(|o| {
+            if o.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
+            }
+        });
+    require("a Docker engine", probe)
+}
+
+/// Runs a command, returning its output; panics only if it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    eprintln!(
+        "---- {cmd:?} -> {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// stderr (and stdout) of a run, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Parses `svg` as XML from start to end; panics at the first error.
+pub fn assert_well_formed_xml(svg: &str) {
+    let mut reader = quick_xml::Reader::from_str(svg);
+    let mut elements = 0;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(quick_xml::events::Event::Start(_)) => elements += 1,
+            Ok(_) => {}
+            Err(e) => panic!(
+                "SVG is not well-formed XML at {}: {e}",
+                reader.buffer_position()
+            ),
+        }
+    }
+    assert!(elements > 10, "SVG has only {elements} elements");
+}
+
+/// Checks a profile of the demo: the SVG is well-formed and shows the demo's
+/// nested frames with the sample count of the folded stacks; most samples are
+/// under the demo's `main`. Returns the sample count.
+pub fn assert_demo_profile(out: &Path) -> u64 {
+    let folded = std::fs::read_to_string(out.join("stacks.folded")).expect("stacks.folded written");
+    let mut total = 0;
+    let mut under_main = 0;
+    for line in folded.lines() {
+        let (stack, count) = line.rsplit_once(' ').expect("folded line");
+        let count: u64 = count.parse().expect("sample count");
+        total += count;
+        if stack.contains(";demo::main;demo::run;demo::run_iteration") {
+            under_main += count;
+        }
+    }
+    assert!(total >= 20, "only {total} samples");
+    assert!(
+        under_main * 100 >= total * 70,
+        "only {under_main} of {total} samples under demo::main → run → run_iteration"
+    );
+    let nested = folded.lines().any(|l| {
+        l.contains("demo::main;demo::run;demo::run_iteration;demo::transform;demo::sort_blocks")
+    });
+    assert!(
+        nested,
+        "no main→run→run_iteration→transform→sort_blocks stack:\n{folded}"
+    );
+    let svg = std::fs::read_to_string(out.join("flamegraph.svg")).expect("flamegraph.svg written");
+    assert_well_formed_xml(&svg);
+    for name in [
+        "demo::run_iteration",
+        "demo::fill_buffer",
+        "demo::sort_blocks",
+        "demo::encode",
+    ] {
+        assert!(svg.contains(name), "{name} missing from the SVG");
+    }
+    assert!(
+        svg.contains(&format!("{total} samples")),
+        "SVG does not show {total} samples"
+    );
+    total
+}
