@@ -1,0 +1,224 @@
+//! End to end through the real image and the real engine, with the README's
+//! commands. Skips loudly without a Docker engine (fails under CI=true).
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::*;
+
+const IMAGE: &str = "rust-flamegraph";
+/// A host user that is not root, to own the mounted output folder.
+const OWNER: u32 = 4321;
+
+/// Builds the image (cached layers make this quick after the first time).
+fn image_ready() -> bool {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    if !docker_available() {
+        return false;
+    }
+    let ready = READY.get_or_init(|| {
+        // No registry here: the base image is made locally from Debian's packages.
+        let base = run(Command::new("bash").arg(repo().join(".ci/base-image")));
+        if !base.status.success() {
+            return Err(format!("creating the base image failed: {}", text(&base)));
+        }
+        let build = run(Command::new("docker")
+            .args(["build", "-q", "-t", IMAGE, "."])
+            .current_dir(repo()));
+        if build.status.success() {
+            Ok(())
+        } else {
+            Err(format!("docker build failed: {}", text(&build)))
+        }
+    });
+    match ready {
+        Ok(()) => true,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A scratch folder with `fg/` owned by [`OWNER`], as on a user's host.
+fn host_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let fg = dir.path().join("fg");
+    std::fs::create_dir(&fg).unwrap();
+    std::os::unix::fs::chown(&fg, Some(OWNER), Some(OWNER)).unwrap();
+    dir
+}
+
+/// `docker run …` with `args` split on spaces, in `dir`.
+fn docker(dir: &Path, args: &str) -> std::process::Output {
+    run(Command::new("docker")
+        .args(args.split(' '))
+        .current_dir(dir))
+}
+
+fn assert_owned_by_folder_owner(fg: &Path) {
+    for name in ["flamegraph.svg", "stacks.folded"] {
+        let meta = fg.join(name).metadata().unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (OWNER, OWNER),
+            "{name} belongs to the folder's owner"
+        );
+    }
+}
+
+#[test]
+fn readme_command_with_the_seeds_flags_writes_the_flamegraph() {
+    if !image_ready() {
+        return;
+    }
+    let host = host_folder();
+    let out = docker(
+        host.path(),
+        "run --rm --cap-add=SYS_ADMIN --security-opt seccomp=unconfined --pid=host \
+         -v ./fg:/out rust-flamegraph -- --iters 300 --size 50000",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let fg = host.path().join("fg");
+    assert_demo_profile(&fg);
+    assert_owned_by_folder_owner(&fg);
+    // Built at image-build time: a run only checks that the demo is fresh.
+    assert!(
+        !text(&out).contains("Compiling demo"),
+        "the demo was rebuilt: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn readme_default_run_profiles_the_default_demo() {
+    if !image_ready() {
+        return;
+    }
+    let host = host_folder();
+    let out = docker(
+        host.path(),
+        "run --rm --cap-add=SYS_ADMIN -v ./fg:/out rust-flamegraph",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let samples = assert_demo_profile(&host.path().join("fg"));
+    assert!(
+        samples > 1000,
+        "the default run lasts seconds: {samples} samples"
+    );
+}
+
+#[test]
+fn cap_sys_admin_alone_suffices_and_profiler_options_go_before_the_double_dash() {
+    if !image_ready() {
+        return;
+    }
+    let host = host_folder();
+    let out = docker(
+        host.path(),
+        "run --rm --cap-add=SYS_ADMIN -v ./fg:/out rust-flamegraph --freq 1999 -- --iters 300 --size 50000",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_demo_profile(&host.path().join("fg"));
+    let svg = std::fs::read_to_string(host.path().join("fg/flamegraph.svg")).unwrap();
+    assert!(svg.contains("at 1999 Hz"), "--freq reached the profiler");
+}
+
+#[test]
+fn cap_perfmon_works_where_the_engine_knows_it() {
+    if !image_ready() {
+        return;
+    }
+    let host = host_folder();
+    let out = docker(
+        host.path(),
+        "run --rm --cap-add=PERFMON -v ./fg:/out rust-flamegraph -- --iters 200 --size 50000",
+    );
+    if out.status.code() == Some(125) && text(&out).contains("capability") {
+        eprintln!(
+            "\n!!!! NOTE: this Docker engine does not know CAP_PERFMON (Docker < 23 refuses it); \
+             the README says to use SYS_ADMIN there !!!!\n"
+        );
+        return;
+    }
+    assert!(out.status.success(), "{}", text(&out));
+    assert_demo_profile(&host.path().join("fg"));
+}
+
+#[test]
+fn without_capabilities_the_error_names_the_flags_to_add() {
+    if !image_ready() {
+        return;
+    }
+    let host = host_folder();
+    let out = docker(
+        host.path(),
+        "run --rm -v ./fg:/out rust-flamegraph -- --iters 200",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let log = text(&out);
+    assert!(
+        log.contains("--cap-add PERFMON") && log.contains("--cap-add SYS_ADMIN"),
+        "{log}"
+    );
+    assert!(!log.contains("recording"), "refused before running: {log}");
+    assert!(!host.path().join("fg/flamegraph.svg").exists());
+}
+
+#[test]
+fn the_demos_usage_error_reaches_the_user_and_no_svg_is_written() {
+    if !image_ready() {
+        return;
+    }
+    let host = host_folder();
+    let out = docker(
+        host.path(),
+        "run --rm --cap-add=SYS_ADMIN -v ./fg:/out rust-flamegraph -- --iters abc",
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("invalid value 'abc' for '--iters"),
+        "{}",
+        text(&out)
+    );
+    assert!(!host.path().join("fg/flamegraph.svg").exists());
+}
+
+#[test]
+fn a_forgotten_output_mount_is_named() {
+    if !image_ready() {
+        return;
+    }
+    let host = host_folder();
+    let out = docker(host.path(), "run --rm --cap-add=SYS_ADMIN rust-flamegraph");
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(text(&out).contains("-v ./fg:/out"), "{}", text(&out));
+}
+
+#[test]
+fn compose_run_writes_the_same_flamegraph() {
+    if !image_ready() {
+        return;
+    }
+    // `docker compose` (v2) where installed, else the standalone docker-compose.
+    let v2 = Command::new("docker").args(["compose", "version"]).output();
+    let mut compose = match v2 {
+        Ok(o) if o.status.success() => {
+            let mut c = Command::new("docker");
+            c.arg("compose");
+            c
+        }
+        _ => Command::new("docker-compose"),
+    };
+    let host = host_folder();
+    let fg = host.path().join("fg");
+    let out = run(compose
+        .current_dir(repo())
+        .env("FG_OUT", &fg)
+        .args(["-p", "rust-flamegraph-test", "run", "--rm", "profile"])
+        .args(["--", "--iters", "300", "--size", "50000"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_demo_profile(&fg);
+    assert_owned_by_folder_owner(&fg);
+}
