@@ -50,6 +50,9 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Files written, in order.
     pub written: Vec<PathBuf>,
+    /// Time from the end of the recording to the files written (perf script,
+    /// collapse, render).
+    pub postprocess: std::time::Duration,
 }
 
 impl Report {
@@ -108,6 +111,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
             ),
         ));
     }
+    let postprocess_start = std::time::Instant::now();
     let size = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "rust-flamegraph: reading {:.1} MB of samples (perf script{})",
@@ -171,6 +175,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
         summary,
         warnings: folded.warnings,
         written,
+        postprocess: postprocess_start.elapsed(),
     }))
 }
 
@@ -211,6 +216,12 @@ impl fmt::Display for Report {
             } else {
                 ""
             }
+        )?;
+        let secs = self.postprocess.as_secs_f64();
+        writeln!(
+            f,
+            "  post-processing      {secs:.2} s ({:.0} samples/s)",
+            s.samples as f64 / secs.max(1e-9)
         )?;
         write!(f, "{s}")?;
         for path in &self.written {
