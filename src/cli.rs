@@ -193,6 +193,10 @@ pub struct RenderOptions {
     #[arg(long, default_value = "rust", value_parser = parse_palette)]
     pub palette: inferno::flamegraph::Palette,
 
+    /// One tower per thread: root frames are `name-pid/tid` instead of the thread name.
+    #[arg(long)]
+    pub per_thread: bool,
+
     /// Do not resolve inlined functions (faster `perf script`).
     #[arg(long)]
     pub no_inline: bool,
@@ -205,6 +209,7 @@ impl Default for RenderOptions {
             min_width: 0.1,
             reverse: false,
             flamechart: false,
+            per_thread: false,
             palette: parse_palette("rust").expect("rust is a palette"),
             no_inline: false,
         }

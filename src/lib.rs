@@ -122,7 +122,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
             ""
         }
     );
-    let folded = stacks::collapse_recording(&perf, &data, opts.render.no_inline, opts.verbose)?;
+    let folded = stacks::collapse_recording(&perf, &data, &opts.render, opts.verbose)?;
     let text = String::from_utf8_lossy(&folded.text);
     let summary = Summary::from_folded(&text, HOTTEST);
     if summary.samples == 0 || (failure.is_some() && summary.samples < MIN_SAMPLES_ON_FAILURE) {

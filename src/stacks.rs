@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use inferno::collapse::perf::{Folder, Options as CollapseOptions};
 use inferno::collapse::Collapse;
 
+use crate::cli::RenderOptions;
 use crate::interrupt;
 use crate::perf::{self, Perf};
 
@@ -24,10 +25,10 @@ pub struct Folded {
 pub fn collapse_recording(
     perf: &Perf,
     data: &Path,
-    no_inline: bool,
+    opts: &RenderOptions,
     verbose: bool,
 ) -> Result<Folded> {
-    let args = perf::script_args(data, no_inline);
+    let args = perf::script_args(data, opts.no_inline);
     if verbose {
         eprintln!(
             "rust-flamegraph: running {} {}",
@@ -42,8 +43,12 @@ pub fn collapse_recording(
         .with_context(|| format!("cannot run {} script", perf.path.display()))?;
     let _watch = interrupt::watch_child(reader.pids()[0], false);
     let mut text = Vec::new();
-    collapse(BufReader::with_capacity(1 << 16, &reader), &mut text)
-        .context("reading perf script's output")?;
+    collapse(
+        BufReader::with_capacity(1 << 16, &reader),
+        &mut text,
+        opts.per_thread,
+    )
+    .context("reading perf script's output")?;
     let output = reader
         .try_wait()
         .context("waiting for perf script")?
@@ -67,9 +72,15 @@ pub fn collapse_recording(
 }
 
 /// Collapses `perf script` text into folded stacks (one thread: streaming).
-pub fn collapse<R: BufRead, W: Write>(perf_script: R, folded: W) -> std::io::Result<()> {
+/// With `per_thread`, root frames name the thread (`comm-pid/tid`).
+pub fn collapse<R: BufRead, W: Write>(
+    perf_script: R,
+    folded: W,
+    per_thread: bool,
+) -> std::io::Result<()> {
     let mut options = CollapseOptions::default();
     options.nthreads = 1;
+    options.include_tid = per_thread;
     Folder::from(options).collapse(perf_script, folded)
 }
 
@@ -90,7 +101,7 @@ mod tests {
     #[test]
     fn collapses_the_recorded_fixture_into_demo_stacks() {
         let mut out = Vec::new();
-        collapse(FIXTURE.as_bytes(), &mut out).unwrap();
+        collapse(FIXTURE.as_bytes(), &mut out, false).unwrap();
         let text = String::from_utf8(out).unwrap();
         let total: u64 = text.lines().filter_map(parse_line).map(|(_, c)| c).sum();
         let samples = FIXTURE.lines().filter(|l| l.contains("cpu-clock")).count() as u64;
@@ -98,6 +109,20 @@ mod tests {
         assert!(
             text.lines()
                 .any(|l| l.contains("demo::main;demo::run;demo::run_iteration;")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn per_thread_roots_name_pid_and_tid() {
+        let mut out = Vec::new();
+        collapse(FIXTURE.as_bytes(), &mut out, true).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let first = FIXTURE.lines().next().unwrap();
+        let pid_tid = first.split_whitespace().nth(1).unwrap();
+        assert!(
+            text.lines()
+                .all(|l| l.starts_with(&format!("demo-{pid_tid};"))),
             "{text}"
         );
     }

@@ -222,3 +222,83 @@ fn compose_run_writes_the_same_flamegraph() {
     assert_demo_profile(&fg);
     assert_owned_by_folder_owner(&fg);
 }
+
+#[test]
+fn a_mounted_crate_is_built_into_the_cache_volume_and_profiled() {
+    if !image_ready() {
+        return;
+    }
+    let krate = tempfile::tempdir().unwrap();
+    write(
+        krate.path(),
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"mounted\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".into(),
+            ),
+            (
+                "src/main.rs",
+                format!(
+                    "{}\nfn main() {{ mounted_hot(); }}\n",
+                    spin("mounted_hot", 500)
+                ),
+            ),
+        ],
+    );
+    let volume = format!("rust-flamegraph-test-cache-{}", std::process::id());
+    let host = host_folder();
+    let cmd = format!(
+        "run --rm --cap-add=SYS_ADMIN -v {}:/src -v ./fg:/out -v {volume}:/cache rust-flamegraph",
+        krate.path().display()
+    );
+    let mut times = Vec::new();
+    let mut logs = Vec::new();
+    for _ in 0..2 {
+        let start = std::time::Instant::now();
+        let out = docker(host.path(), &cmd);
+        times.push(start.elapsed());
+        assert!(out.status.success(), "{}", text(&out));
+        let folded = std::fs::read_to_string(host.path().join("fg/stacks.folded")).unwrap();
+        assert!(folded.contains("mounted::mounted_hot"), "{folded}");
+        logs.push(text(&out));
+    }
+    let _ = Command::new("docker")
+        .args(["volume", "rm", "-f", &volume])
+        .output();
+    eprintln!(
+        "mounted crate: first run {:?}, second run {:?}",
+        times[0], times[1]
+    );
+    assert!(logs[0].contains("Compiling mounted"), "{}", logs[0]);
+    assert!(
+        !logs[1].contains("Compiling"),
+        "the second run reuses the cache: {}",
+        logs[1]
+    );
+    assert!(
+        !krate.path().join("target").exists(),
+        "the host crate's target/ is left alone"
+    );
+}
+
+#[test]
+fn a_mounted_folder_without_cargo_toml_is_named() {
+    if !image_ready() {
+        return;
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let host = host_folder();
+    let out = docker(
+        host.path(),
+        &format!(
+            "run --rm --cap-add=SYS_ADMIN -v {}:/src -v ./fg:/out rust-flamegraph",
+            empty.path().display()
+        ),
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("/src is mounted but has no Cargo.toml"),
+        "{}",
+        text(&out)
+    );
+}

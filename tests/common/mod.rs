@@ -136,3 +136,32 @@ pub fn assert_demo_profile(out: &Path) -> u64 {
     );
     total
 }
+
+/// A hot function that spins for about `ms` milliseconds under its own name
+/// (its own constant, so that the compiler cannot merge it with another).
+pub fn spin(name: &str, ms: u64) -> String {
+    let salt: u64 = name.bytes().map(u64::from).sum();
+    format!(
+        r#"
+#[inline(never)]
+pub fn {name}() -> u64 {{
+    let start = std::time::Instant::now();
+    let mut x = 1u64;
+    while start.elapsed().as_millis() < {ms} {{
+        for i in 0..10_000u64 {{
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i ^ {salt}));
+        }}
+    }}
+    x
+}}
+"#
+    )
+}
+
+pub fn write(root: &Path, files: &[(&str, String)]) {
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}

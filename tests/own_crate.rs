@@ -1,0 +1,429 @@
+//! Profiling crates the tests generate, with cargo's target options: two
+//! binaries, an example, a criterion bench, an integration test, unit tests,
+//! features, a multi-threaded program, a failing program, attach by pid.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+/// A package with two binaries, an example, a criterion bench, an
+/// integration test, unit tests and two features.
+fn multi_crate() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "Cargo.toml",
+                r#"[package]
+name = "multi"
+version = "0.1.0"
+edition = "2021"
+
+[features]
+default = ["fancy"]
+fancy = []
+turbo = []
+
+[dev-dependencies]
+criterion = { version = "0.7", default-features = false }
+
+[[bench]]
+name = "prime"
+harness = false
+"#
+                .into(),
+            ),
+            (
+                "src/lib.rs",
+                format!(
+                    "{}\n#[inline(never)]\npub fn count_primes(n: u64) -> usize {{\n    \
+                     (2..n).filter(|&k| (2..k).take_while(|d| d * d <= k).all(|d| k % d != 0)).count()\n}}\n\
+                     #[cfg(test)]\nmod tests {{\n    {}\n    #[test]\n    fn spins() {{ unit_hot(); }}\n}}\n",
+                    spin("lib_hot", 10),
+                    spin("unit_hot", 600)
+                ),
+            ),
+            (
+                "src/bin/alpha.rs",
+                format!(
+                    "{}{}{}\nfn main() {{\n    alpha_hot_loop();\n    \
+                     #[cfg(feature = \"fancy\")]\n    fancy_hot();\n    \
+                     #[cfg(feature = \"turbo\")]\n    turbo_hot();\n    \
+                     if std::env::args().any(|a| a == \"fail\") {{ std::process::exit(3); }}\n}}\n",
+                    spin("alpha_hot_loop", 500),
+                    spin("fancy_hot", 300),
+                    spin("turbo_hot", 300)
+                ),
+            ),
+            ("src/bin/beta.rs", format!("{}\nfn main() {{ beta_hot_loop(); }}\n", spin("beta_hot_loop", 500))),
+            (
+                "examples/gamma.rs",
+                format!("{}\nfn main() {{ gamma_example_hot(); }}\n", spin("gamma_example_hot", 500)),
+            ),
+            (
+                "tests/integration.rs",
+                format!("{}\n#[test]\nfn spins() {{ integration_hot(); }}\n", spin("integration_hot", 600)),
+            ),
+            (
+                "benches/prime.rs",
+                "use criterion::{criterion_group, criterion_main, Criterion};\n\
+                 fn primes(c: &mut Criterion) {\n    \
+                 c.bench_function(\"primes\", |b| b.iter(|| multi::count_primes(std::hint::black_box(3000))));\n}\n\
+                 criterion_group!(benches, primes);\ncriterion_main!(benches);\n"
+                    .into(),
+            ),
+        ],
+    );
+    dir
+}
+
+/// Shared by the tests that build `multi`, so criterion compiles once.
+fn shared_target_dir() -> PathBuf {
+    repo().join("target/e2e-crates")
+}
+
+fn profile(manifest: &Path, out: &Path, args: &[&str]) -> Output {
+    run(Command::new(env!("CARGO_BIN_EXE_rust-flamegraph"))
+        .env_remove("RUST_FLAMEGRAPH_OUT")
+        .arg("--manifest-path")
+        .arg(manifest)
+        .arg("--out")
+        .arg(out)
+        .args(args))
+}
+
+fn folded(out: &Path) -> String {
+    let svg = std::fs::read_to_string(out.join("flamegraph.svg")).expect("flamegraph.svg");
+    assert_well_formed_xml(&svg);
+    std::fs::read_to_string(out.join("stacks.folded")).expect("stacks.folded")
+}
+
+/// Samples whose stack contains `function` (by its last path segment).
+fn samples_in(folded: &str, function: &str) -> u64 {
+    folded
+        .lines()
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(stack, _)| {
+            stack
+                .split(';')
+                .any(|f| f.ends_with(&format!("::{function}")) || f == function)
+        })
+        .filter_map(|(_, count)| count.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn every_kind_of_cargo_target_is_profiled_with_its_own_functions() {
+    if !perf_available() {
+        return;
+    }
+    let krate = multi_crate();
+    let manifest = krate.path().join("Cargo.toml");
+    let target_dir = shared_target_dir();
+    let td = target_dir.to_str().unwrap();
+    for (args, hot, absent) in [
+        (&["--bin", "alpha"][..], "alpha_hot_loop", "beta_hot_loop"),
+        (
+            &["-p", "multi", "--bin", "beta"],
+            "beta_hot_loop",
+            "alpha_hot_loop",
+        ),
+        (
+            &["--example", "gamma"],
+            "gamma_example_hot",
+            "alpha_hot_loop",
+        ),
+        (&["--test", "integration"], "integration_hot", "unit_hot"),
+        (&["--unit-test"], "unit_hot", "integration_hot"),
+        (
+            &["--bench", "prime", "--", "--profile-time", "1"],
+            "count_primes",
+            "alpha_hot_loop",
+        ),
+        (
+            &[
+                "--bin",
+                "alpha",
+                "--features",
+                "turbo",
+                "--no-default-features",
+            ],
+            "turbo_hot",
+            "fancy_hot",
+        ),
+        (&["--bin", "alpha", "--dev"], "fancy_hot", "turbo_hot"),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let mut all = vec!["--target-dir", td];
+        all.extend(args);
+        let result = profile(&manifest, out.path(), &all);
+        assert!(result.status.success(), "{args:?}: {}", text(&result));
+        let folded = folded(out.path());
+        let total: u64 = folded
+            .lines()
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+            .sum();
+        let hot_samples = samples_in(&folded, hot);
+        assert!(
+            hot_samples * 100 >= total * 30,
+            "{args:?}: {hot} has {hot_samples} of {total} samples:\n{folded}"
+        );
+        assert_eq!(
+            samples_in(&folded, absent),
+            0,
+            "{args:?}: {absent} should not run"
+        );
+    }
+}
+
+#[test]
+fn the_default_target_dir_leaves_the_users_builds_alone() {
+    if !perf_available() {
+        return;
+    }
+    let krate = tempfile::tempdir().unwrap();
+    write(
+        krate.path(),
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"solo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".into(),
+            ),
+            (
+                "src/main.rs",
+                format!("{}\nfn main() {{ solo_hot(); }}\n", spin("solo_hot", 400)),
+            ),
+        ],
+    );
+    let out = tempfile::tempdir().unwrap();
+    // No target option: the package's only binary.
+    let result = profile(&krate.path().join("Cargo.toml"), out.path(), &[]);
+    assert!(result.status.success(), "{}", text(&result));
+    assert!(samples_in(&folded(out.path()), "solo_hot") > 0);
+    assert!(krate
+        .path()
+        .join("target/rust-flamegraph/fp/release/solo")
+        .exists());
+    assert!(
+        !krate.path().join("target/release").exists(),
+        "the user's target/release is untouched"
+    );
+    assert!(
+        !std::fs::read_to_string(krate.path().join("Cargo.toml"))
+            .unwrap()
+            .contains("debug"),
+        "Cargo.toml untouched"
+    );
+}
+
+#[test]
+fn choices_and_failures_explain_themselves() {
+    let krate = multi_crate();
+    let manifest = krate.path().join("Cargo.toml");
+    let td = shared_target_dir();
+    let out = tempfile::tempdir().unwrap();
+    // Target errors come after perf's own check.
+    if !perf_available() {
+        return;
+    }
+    let cases: &[(&[&str], i32, &[&str])] = &[
+        (&[], 4, &["several binaries", "--bin", "alpha, beta"]),
+        (
+            &["--bin", "nope"],
+            4,
+            &["no bin target `nope`", "alpha, beta"],
+        ),
+        (&["--example", "nope"], 4, &["gamma"]),
+        (&["-p", "other"], 4, &["no package `other`", "multi"]),
+        (&["--exec"], 2, &["--exec needs a program"]),
+    ];
+    for (args, code, says) in cases {
+        let mut all: Vec<&str> = vec!["--target-dir", td.to_str().unwrap()];
+        all.extend(*args);
+        let result = profile(&manifest, out.path(), &all);
+        assert_eq!(
+            result.status.code(),
+            Some(*code),
+            "{args:?}: {}",
+            text(&result)
+        );
+        for s in *says {
+            assert!(
+                text(&result).contains(s),
+                "{args:?} should say {s:?}: {}",
+                text(&result)
+            );
+        }
+    }
+    let result = profile(&krate.path().join("nope/Cargo.toml"), out.path(), &[]);
+    assert_eq!(result.status.code(), Some(4), "{}", text(&result));
+    assert!(
+        text(&result).contains("no Cargo.toml at"),
+        "{}",
+        text(&result)
+    );
+}
+
+#[test]
+fn a_build_error_shows_cargos_message_and_a_failing_program_still_renders() {
+    if !perf_available() {
+        return;
+    }
+    let krate = multi_crate();
+    let manifest = krate.path().join("Cargo.toml");
+    let td = shared_target_dir();
+    let td = td.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+
+    // The program exits 3 after its work: rendered, reported, exit 5.
+    let result = profile(
+        &manifest,
+        out.path(),
+        &["--target-dir", td, "--bin", "alpha", "--", "fail"],
+    );
+    assert_eq!(result.status.code(), Some(5), "{}", text(&result));
+    assert!(
+        text(&result).contains("exited with status 3"),
+        "{}",
+        text(&result)
+    );
+    assert!(samples_in(&folded(out.path()), "alpha_hot_loop") > 0);
+    let result = profile(
+        &manifest,
+        out.path(),
+        &[
+            "--target-dir",
+            td,
+            "--ignore-status",
+            "--bin",
+            "alpha",
+            "--",
+            "fail",
+        ],
+    );
+    assert_eq!(result.status.code(), Some(0), "{}", text(&result));
+
+    // A syntax error: cargo's own diagnostics reach the user.
+    std::fs::write(
+        krate.path().join("src/bin/beta.rs"),
+        "fn main() { let = ; }",
+    )
+    .unwrap();
+    let result = profile(
+        &manifest,
+        out.path(),
+        &["--target-dir", td, "--bin", "beta"],
+    );
+    assert_eq!(result.status.code(), Some(4), "{}", text(&result));
+    assert!(
+        text(&result).contains("error: expected"),
+        "cargo's error shown: {}",
+        text(&result)
+    );
+    assert!(
+        text(&result).contains("could not build binary `beta`"),
+        "{}",
+        text(&result)
+    );
+}
+
+#[test]
+fn threads_appear_and_split_per_thread() {
+    if !perf_available() {
+        return;
+    }
+    let krate = tempfile::tempdir().unwrap();
+    write(
+        krate.path(),
+        &[
+            ("Cargo.toml", "[package]\nname = \"threads\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".into()),
+            (
+                "src/main.rs",
+                format!(
+                    "{}{}\nfn main() {{\n    let a = std::thread::Builder::new().name(\"worker-a\".into()).spawn(worker_a_hot).unwrap();\n    \
+                     let b = std::thread::Builder::new().name(\"worker-b\".into()).spawn(worker_b_hot).unwrap();\n    \
+                     a.join().unwrap();\n    b.join().unwrap();\n}}\n",
+                    spin("worker_a_hot", 600),
+                    spin("worker_b_hot", 600)
+                ),
+            ),
+        ],
+    );
+    let manifest = krate.path().join("Cargo.toml");
+    let out = tempfile::tempdir().unwrap();
+    let result = profile(&manifest, out.path(), &[]);
+    assert!(result.status.success(), "{}", text(&result));
+    let merged = folded(out.path());
+    assert!(
+        merged
+            .lines()
+            .any(|l| l.starts_with("worker-a;") && l.contains("worker_a_hot")),
+        "{merged}"
+    );
+    assert!(
+        merged
+            .lines()
+            .any(|l| l.starts_with("worker-b;") && l.contains("worker_b_hot")),
+        "{merged}"
+    );
+
+    let result = profile(&manifest, out.path(), &["--per-thread"]);
+    assert!(result.status.success(), "{}", text(&result));
+    let split = folded(out.path());
+    let roots: std::collections::BTreeSet<&str> = split
+        .lines()
+        .filter_map(|l| l.split(';').next())
+        .filter(|r| r.starts_with("worker-"))
+        .collect();
+    assert_eq!(
+        roots.len(),
+        2,
+        "one root per thread, with pid/tid: {roots:?}"
+    );
+    assert!(roots.iter().all(|r| r.contains('/')), "{roots:?}");
+}
+
+#[test]
+fn attaches_to_a_running_process_by_pid() {
+    if !perf_available() {
+        return;
+    }
+    // The demo, built as the profiler builds it, run by the test itself.
+    let build = run(Command::new(env!("CARGO_BIN_EXE_rust-flamegraph"))
+        .current_dir(repo())
+        .arg("--build-only"));
+    assert!(build.status.success(), "{}", text(&build));
+    let mut demo = Command::new(repo().join("target/rust-flamegraph/fp/release/demo"))
+        .args(["--iters", "1000000"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = tempfile::tempdir().unwrap();
+    let start = std::time::Instant::now();
+    let result = run(Command::new(env!("CARGO_BIN_EXE_rust-flamegraph"))
+        .arg("--out")
+        .arg(out.path())
+        .args(["--pid", &demo.id().to_string(), "--duration", "1.5"]));
+    let elapsed = start.elapsed();
+    let still_running = demo.try_wait().unwrap().is_none();
+    demo.kill().unwrap();
+    let _ = demo.wait();
+    assert!(result.status.success(), "{}", text(&result));
+    assert!(still_running, "attaching must not stop the process");
+    assert!(
+        elapsed.as_secs_f64() < 10.0,
+        "--duration ends the recording: {elapsed:?}"
+    );
+    let folded = folded(out.path());
+    assert!(samples_in(&folded, "run_iteration") > 100, "{folded}");
+    assert!(
+        text(&result).contains(&format!("process {}", demo.id())),
+        "{}",
+        text(&result)
+    );
+}
