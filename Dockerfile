@@ -35,11 +35,16 @@ COPY Cargo.toml Cargo.lock ./
 COPY demo/Cargo.toml demo/
 # The demo's dependencies, built the way the profiler builds (symbols, frame
 # pointers), against a stub demo: editing demo/src then rebuilds only the demo.
+# Writable by any user, so that `docker run --user …` can check the demo is fresh
+# (cargo locks the target dir); `find` touches only what lacks the bit, so no
+# layer copies another's files.
 RUN mkdir -p src demo/src \
  && echo 'fn main() {}' > src/main.rs && touch src/lib.rs && echo 'fn main() {}' > demo/src/main.rs \
- && rust-flamegraph --build-only
+ && rust-flamegraph --build-only \
+ && chmod -R a+rwX target "$CARGO_HOME"
 COPY demo demo
-RUN touch demo/src/*.rs && rust-flamegraph --build-only
+RUN touch demo/src/*.rs && rust-flamegraph --build-only \
+ && find target "$CARGO_HOME" ! -perm -o+w -exec chmod a+rwX {} +
 COPY entrypoint /usr/local/bin/entrypoint
 ENV RUST_FLAMEGRAPH_OUT=/out
 ENTRYPOINT ["/usr/bin/tini", "-s", "--", "/usr/local/bin/entrypoint"]

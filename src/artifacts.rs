@@ -113,6 +113,26 @@ impl OutDir {
         Ok(target)
     }
 
+    /// Locks the folder against other rust-flamegraph runs until the guard
+    /// is dropped, so that each run's files are written as one set.
+    pub fn lock(&self) -> Result<DirLock> {
+        let dir = fs::File::open(&self.path).map_err(|e| {
+            fail(
+                Exit::Output,
+                format!("cannot open {}: {e}", self.path.display()),
+            )
+        })?;
+        // SAFETY: flock on a file descriptor we own; released when it closes.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&dir), libc::LOCK_EX) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(fail(
+                Exit::Output,
+                format!("cannot lock {}: {e}", self.path.display()),
+            ));
+        }
+        Ok(DirLock { _dir: dir })
+    }
+
     /// Copies `source` (perf.data, in a temporary folder) in as `name`.
     pub fn copy_in(&self, source: &Path, name: &str) -> Result<PathBuf> {
         let mut input = fs::File::open(source).map_err(|e| {
@@ -123,6 +143,12 @@ impl OutDir {
         })?;
         self.write(name, |out| std::io::copy(&mut input, out).map(drop))
     }
+}
+
+/// Held while a run writes its files; closing the folder releases the lock.
+#[derive(Debug)]
+pub struct DirLock {
+    _dir: fs::File,
 }
 
 /// Titles and numbers shown in the SVG.

@@ -87,6 +87,14 @@ pub struct TargetOptions {
     #[arg(long, value_name = "PID", group = "kind")]
     pub pid: Option<u32>,
 
+    /// Render an existing perf.data instead of recording.
+    #[arg(long, value_name = "FILE", group = "kind")]
+    pub perfdata: Option<PathBuf>,
+
+    /// Render existing folded stacks (a `stacks.folded`) instead of recording.
+    #[arg(long, value_name = "FILE", group = "kind")]
+    pub from_folded: Option<PathBuf>,
+
     /// Space- or comma-separated features to activate.
     #[arg(short = 'f', long, value_name = "FEATURES")]
     pub features: Option<String>,
@@ -144,6 +152,11 @@ pub struct RecordOptions {
     #[arg(long, value_name = "SECS", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
 
+    /// Stop the recording when perf.data reaches this many MB (default: half the
+    /// free space of its folder, at most 4000).
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_perf_data: Option<u64>,
+
     /// Extra arguments for `perf record`, split on whitespace (e.g. "-e task-clock").
     #[arg(short, long, value_name = "ARGS", allow_hyphen_values = true)]
     pub cmd: Option<String>,
@@ -155,6 +168,7 @@ impl Default for RecordOptions {
             freq: 997,
             call_graph: CallGraph::Fp,
             duration: None,
+            max_perf_data: None,
             cmd: None,
         }
     }
@@ -290,6 +304,8 @@ mod tests {
             &["--duration", "0"],
             &["--bin", "a", "--example", "b"],
             &["--profile", "bench", "--dev"],
+            &["--perfdata", "p", "--from-folded", "f"],
+            &["--max-perf-data", "0"],
         ] {
             let err = parse(bad).unwrap_err();
             assert_ne!(err.kind(), ErrorKind::DisplayHelp, "{bad:?}");

@@ -66,7 +66,11 @@ fn on_signal(signal: i32) {
         kill_tree(pid);
     }
     for path in &st.partial {
-        let _ = std::fs::remove_file(path);
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
     }
     eprintln!("\nrust-flamegraph: aborted (signal {signal}); nothing was written");
     std::process::exit(crate::exit::Exit::Interrupted.code().into());
@@ -107,7 +111,7 @@ pub fn watch_child(pid: u32, graceful: bool) -> Watch {
     }
 }
 
-/// Registers a file that must not survive an abort (a temporary output).
+/// Registers a file or folder that must not survive an abort (a temporary output).
 pub fn watch_partial(path: PathBuf) -> Watch {
     state().partial.push(path.clone());
     Watch {

@@ -19,7 +19,8 @@ pub mod summary;
 pub mod target;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -28,6 +29,7 @@ use crate::cli::{CallGraph, Options};
 use crate::exit::{fail, Exit};
 use crate::perf::{Perf, Subject};
 use crate::record::Recording;
+use crate::stacks::Folded;
 use crate::summary::Summary;
 
 /// How many functions the summary lists.
@@ -42,27 +44,33 @@ pub const MIN_SAMPLES_ON_FAILURE: u64 = 10;
 pub struct Report {
     /// What was profiled, as shown in the title.
     pub command: String,
-    /// How the recording went.
-    pub recording: Recording,
+    /// How the recording went (`None` when re-rendering a file).
+    pub recording: Option<Recording>,
     /// Figures from the stacks.
     pub summary: Summary,
-    /// What perf warned about while reading the recording.
+    /// What perf or the input's parser warned about.
     pub warnings: Vec<String>,
     /// Files written, in order.
     pub written: Vec<PathBuf>,
     /// Time from the end of the recording to the files written (perf script,
     /// collapse, render).
-    pub postprocess: std::time::Duration,
+    pub postprocess: Duration,
 }
 
 impl Report {
     /// The exit code: [`Exit::Workload`] when the program failed, unless ignored.
     pub fn exit(&self, ignore_status: bool) -> Option<Exit> {
-        (self.recording.failure().is_some() && !ignore_status).then_some(Exit::Workload)
+        let failed = self
+            .recording
+            .as_ref()
+            .and_then(Recording::failure)
+            .is_some();
+        (failed && !ignore_status).then_some(Exit::Workload)
     }
 }
 
-/// Builds (or finds) the target, records it, and writes the artifacts.
+/// Builds (or finds) the target, records it, and writes the artifacts; or,
+/// with `--perfdata`/`--from-folded`, renders an earlier recording.
 /// Returns `None` with `--build-only`.
 pub fn run(opts: &Options) -> Result<Option<Report>> {
     interrupt::install().context("cannot install the Ctrl-C handler")?;
@@ -71,18 +79,31 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
         eprintln!("rust-flamegraph: built {}", target.program.display());
         return Ok(None);
     }
-    // Everything that can be checked is checked before the workload runs.
+    if let Some(file) = &opts.target.from_folded {
+        let out = OutDir::prepare(&opts.out)?;
+        let start = Instant::now();
+        let folded = stacks::read_folded(file)?;
+        return finish(opts, &out, display_name(file), None, folded, start, None).map(Some);
+    }
     let perf = Perf::locate()?;
+    if let Some(data) = &opts.target.perfdata {
+        let out = OutDir::prepare(&opts.out)?;
+        let start = Instant::now();
+        let folded = stacks::collapse_recording(&perf, data, &opts.render, opts.verbose)?;
+        return finish(opts, &out, display_name(data), None, folded, start, None).map(Some);
+    }
+
+    // Everything that can be checked is checked before the workload runs.
     perf::check_permission()?;
     let out = OutDir::prepare(&opts.out)?;
-    let (command, target) = match opts.target.pid {
+    let (command, launch) = match opts.target.pid {
         Some(pid) => (format!("process {pid}"), None),
         None => {
             let t = target::prepare(opts)?;
             (t.display(), Some(t.command()))
         }
     };
-    let subject = match (&target, opts.target.pid) {
+    let subject = match (&launch, opts.target.pid) {
         (Some(cmd), _) => Subject::Launch(cmd),
         (None, Some(pid)) => Subject::Attach(pid),
         (None, None) => unreachable!("a target or a pid"),
@@ -93,15 +114,16 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
         .tempdir()
         .context("cannot create a temporary folder for perf.data: check TMPDIR")?;
     let data = scratch.path().join("perf.data");
-    let _data_watch = interrupt::watch_partial(data.clone());
+    let _scratch_watch = interrupt::watch_partial(scratch.path().to_path_buf());
+    let limit = record::perf_data_limit(&opts.record, scratch.path());
     eprintln!(
-        "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks); \
+        "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks, perf.data up to {} MB); \
          Ctrl-C stops early and still renders",
         opts.record.freq,
-        call_graph_name(opts.record.call_graph)
+        call_graph_name(opts.record.call_graph),
+        limit / 1_000_000
     );
-    let recording = record::record(&perf, &opts.record, &data, &subject, opts.verbose)?;
-    let failure = recording.failure();
+    let recording = record::record(&perf, &opts.record, &data, &subject, limit, opts.verbose)?;
     if !data.exists() {
         return Err(fail(
             Exit::Perf,
@@ -111,7 +133,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
             ),
         ));
     }
-    let postprocess_start = std::time::Instant::now();
+    let start = Instant::now();
     let size = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "rust-flamegraph: reading {:.1} MB of samples (perf script{})",
@@ -123,11 +145,28 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
         }
     );
     let folded = stacks::collapse_recording(&perf, &data, &opts.render, opts.verbose)?;
+    let keep = opts.keep_perf_data.then_some(data.as_path());
+    finish(opts, &out, command, Some(recording), folded, start, keep).map(Some)
+}
+
+/// Checks the stacks, then writes folded stacks, the SVG and (optionally)
+/// perf.data, holding the output folder's lock so that concurrent runs into
+/// one folder each leave a matching pair.
+fn finish(
+    opts: &Options,
+    out: &OutDir,
+    command: String,
+    recording: Option<Recording>,
+    folded: Folded,
+    start: Instant,
+    keep_perf_data: Option<&Path>,
+) -> Result<Report> {
     let text = String::from_utf8_lossy(&folded.text);
     let summary = Summary::from_folded(&text, HOTTEST);
+    let failure = recording.as_ref().and_then(Recording::failure);
     if summary.samples == 0 || (failure.is_some() && summary.samples < MIN_SAMPLES_ON_FAILURE) {
-        return Err(match failure {
-            Some(f) => fail(
+        return Err(match (&recording, failure) {
+            (_, Some(f)) => fail(
                 Exit::Workload,
                 format!(
                     "`{command}` {f} after {} samples, too few for a flamegraph \
@@ -135,48 +174,55 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
                     summary.samples
                 ),
             ),
-            None => fail(
+            (Some(rec), None) => fail(
                 Exit::NoSamples,
                 format!(
                     "perf recorded no samples: `{command}` ran for only {:.0} ms. Make it run \
                      longer, or sample more often (--freq {}, now {})",
-                    recording.wall.as_secs_f64() * 1e3,
+                    rec.wall.as_secs_f64() * 1e3,
                     (opts.record.freq * 10).min(100_000),
                     opts.record.freq
                 ),
             ),
+            (None, None) => fail(
+                Exit::NoSamples,
+                format!("{command} holds no samples: nothing to render"),
+            ),
         });
     }
-
     let labels = Labels {
         title: opts.render.title.clone().unwrap_or_else(|| command.clone()),
-        subtitle: format!(
-            "{} samples at {} Hz, cpu-clock, {} stacks{}",
-            summary.samples,
-            opts.record.freq,
-            call_graph_name(opts.record.call_graph),
-            if recording.stopped {
-                " (stopped early)"
-            } else {
-                ""
-            }
-        ),
+        subtitle: match &recording {
+            Some(rec) => format!(
+                "{} samples at {} Hz, cpu-clock, {} stacks{}",
+                summary.samples,
+                opts.record.freq,
+                call_graph_name(opts.record.call_graph),
+                if rec.stopped { " (stopped early)" } else { "" }
+            ),
+            None => format!("{} samples", summary.samples),
+        },
     };
+    let _lock = out.lock()?;
     let mut written = vec![out.write(artifacts::FOLDED, |w| w.write_all(&folded.text))?];
     written.push(out.write(artifacts::SVG, |w| {
         artifacts::render_svg(&folded.text, &opts.render, &labels, w)
     })?);
-    if opts.keep_perf_data {
-        written.push(out.copy_in(&data, artifacts::PERF_DATA)?);
+    if let Some(data) = keep_perf_data {
+        written.push(out.copy_in(data, artifacts::PERF_DATA)?);
     }
-    Ok(Some(Report {
+    Ok(Report {
         command,
         recording,
         summary,
         warnings: folded.warnings,
         written,
-        postprocess: postprocess_start.elapsed(),
-    }))
+        postprocess: start.elapsed(),
+    })
+}
+
+fn display_name(path: &Path) -> String {
+    path.display().to_string()
 }
 
 fn call_graph_name(cg: CallGraph) -> &'static str {
@@ -190,16 +236,18 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.summary;
         writeln!(f, "rust-flamegraph: profiled `{}`", self.command)?;
-        let status = match self.recording.failure() {
-            Some(failure) => format!("the program {failure}"),
-            None if self.recording.stopped => "stopped early".to_string(),
-            None => "exit status 0".to_string(),
-        };
-        writeln!(
-            f,
-            "  wall time            {:.2} s ({status})",
-            self.recording.wall.as_secs_f64()
-        )?;
+        if let Some(rec) = &self.recording {
+            let status = match rec.failure() {
+                Some(failure) => format!("the program {failure}"),
+                None if rec.stopped => "stopped early".to_string(),
+                None => "exit status 0".to_string(),
+            };
+            writeln!(
+                f,
+                "  wall time            {:.2} s ({status})",
+                rec.wall.as_secs_f64()
+            )?;
+        }
         let lost = self
             .warnings
             .iter()
@@ -224,6 +272,9 @@ impl fmt::Display for Report {
             s.samples as f64 / secs.max(1e-9)
         )?;
         write!(f, "{s}")?;
+        for warning in self.warnings.iter().filter(|w| !w.contains("lost")).take(5) {
+            writeln!(f, "  warning: {warning}")?;
+        }
         for path in &self.written {
             writeln!(f, "  wrote {}", path.display())?;
         }

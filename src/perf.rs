@@ -171,6 +171,9 @@ pub fn record_args(opts: &RecordOptions, data: &Path, subject: &Subject) -> Vec<
         CallGraph::Dwarf => format!("dwarf,{DWARF_STACK_BYTES}").into(),
     });
     args.push("--no-bpf-event".into());
+    // perf script reads the binaries where they are; copying each one into
+    // ~/.debug would grow that folder by a binary per run.
+    args.push("--no-buildid-cache".into());
     args.push("-o".into());
     args.push(data.into());
     if let Some(extra) = &opts.cmd {

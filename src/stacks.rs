@@ -71,8 +71,60 @@ pub fn collapse_recording(
     Ok(Folded { text, warnings })
 }
 
+/// Reads folded stacks from a file (a `stacks.folded` of an earlier run).
+///
+/// The file may come from anywhere: bytes that are not UTF-8 are replaced,
+/// lines that are not `frames count` are skipped with a warning, and a file
+/// with no stack at all is an error.
+pub fn read_folded(path: &Path) -> Result<Folded> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read folded stacks from {}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut kept = String::with_capacity(text.len());
+    let mut skipped = 0usize;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match parse_line(line) {
+            Some((frames, count)) if count > 0 => {
+                kept.push_str(frames);
+                kept.push(' ');
+                kept.push_str(&count.to_string());
+                kept.push('\n');
+            }
+            _ => skipped += 1,
+        }
+    }
+    if kept.is_empty() {
+        anyhow::bail!(
+            "{} holds no folded stacks (lines of `frame;frame;… count`); \
+             give a stacks.folded written by rust-flamegraph or inferno",
+            path.display()
+        );
+    }
+    let mut warnings = Vec::new();
+    if skipped > 0 {
+        warnings.push(format!(
+            "skipped {skipped} lines of {} that are not folded stacks",
+            path.display()
+        ));
+    }
+    if matches!(text, std::borrow::Cow::Owned(_)) {
+        warnings.push(format!(
+            "{} is not valid UTF-8: bad bytes were replaced",
+            path.display()
+        ));
+    }
+    Ok(Folded {
+        text: kept.into_bytes(),
+        warnings,
+    })
+}
+
 /// Collapses `perf script` text into folded stacks (one thread: streaming).
 /// With `per_thread`, root frames name the thread (`comm-pid/tid`).
+///
+/// Non-ASCII characters reach inferno escaped (`\u{e9}`): inferno 0.12's
+/// Rust-symbol fix-up slices names at byte offsets and panics inside a
+/// multi-byte character. Should it panic anyway, that is an error, not a crash.
 pub fn collapse<R: BufRead, W: Write>(
     perf_script: R,
     folded: W,
@@ -81,7 +133,65 @@ pub fn collapse<R: BufRead, W: Write>(
     let mut options = CollapseOptions::default();
     options.nthreads = 1;
     options.include_tid = per_thread;
-    Folder::from(options).collapse(perf_script, folded)
+    let input = BufReader::new(EscapeNonAscii::new(perf_script));
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Folder::from(options).collapse(input, folded)
+    }))
+    .unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "inferno could not parse perf script's output",
+        ))
+    })
+}
+
+/// A reader that passes text through line by line, with every non-ASCII
+/// character (and invalid UTF-8) replaced by a `\u{…}` escape.
+struct EscapeNonAscii<R> {
+    inner: R,
+    line: Vec<u8>,
+    pending: Vec<u8>,
+    at: usize,
+}
+
+impl<R: BufRead> EscapeNonAscii<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            line: Vec::new(),
+            pending: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl<R: BufRead> std::io::Read for EscapeNonAscii<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.pending.len() {
+            self.line.clear();
+            if self.inner.read_until(b'\n', &mut self.line)? == 0 {
+                return Ok(0);
+            }
+            self.pending.clear();
+            self.at = 0;
+            if self.line.is_ascii() {
+                self.pending.extend_from_slice(&self.line);
+            } else {
+                for c in String::from_utf8_lossy(&self.line).chars() {
+                    if c.is_ascii() {
+                        self.pending.push(c as u8);
+                    } else {
+                        self.pending
+                            .extend_from_slice(c.escape_unicode().to_string().as_bytes());
+                    }
+                }
+            }
+        }
+        let n = buf.len().min(self.pending.len() - self.at);
+        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// One line of folded stacks: its frames (root first) and sample count.
@@ -125,6 +235,43 @@ mod tests {
                 .all(|l| l.starts_with(&format!("demo-{pid_tid};"))),
             "{text}"
         );
+    }
+
+    #[test]
+    fn folded_files_with_garbage_keep_their_stacks_and_say_what_was_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"a;b 3\n\xff\xfe garbage\n\0\0\0\na;\xffc 2\nx 0\n").unwrap();
+        let folded = read_folded(&path).unwrap();
+        assert_eq!(
+            String::from_utf8(folded.text).unwrap(),
+            "a;b 3\na;\u{fffd}c 2\n"
+        );
+        assert!(
+            folded
+                .warnings
+                .iter()
+                .any(|w| w.contains("skipped 3 lines")),
+            "{:?}",
+            folded.warnings
+        );
+        assert!(folded.warnings.iter().any(|w| w.contains("UTF-8")));
+        std::fs::write(&path, b"\x7fELF\x02\x01").unwrap();
+        let err = read_folded(&path).unwrap_err().to_string();
+        assert!(err.contains("holds no folded stacks"), "{err}");
+        assert!(read_folded(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn non_ascii_names_are_escaped_not_fatal() {
+        // A name whose 17th byte from the end falls inside 'ி' made inferno panic.
+        let script =
+            "demo 1/1 1.0: cpu-clock:\n\t1 crate::naïve_sumி}j𞹋`𑄖¡\"{] (/x)\n\t2 main (/x)\n\n";
+        let mut out = Vec::new();
+        collapse(script.as_bytes(), &mut out, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("na\\u{ef}ve_sum"), "{text}");
+        assert!(text.is_ascii());
     }
 
     #[test]

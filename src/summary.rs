@@ -25,12 +25,14 @@ impl Summary {
         let mut reaching_main = 0;
         let mut self_time: HashMap<&str, u64> = HashMap::new();
         for (frames, count) in folded.lines().filter_map(parse_line) {
-            samples += count;
+            // Counts come from files anyone can write: never overflow.
+            samples = u64::saturating_add(samples, count);
             if frames.split(';').any(is_main) {
-                reaching_main += count;
+                reaching_main = u64::saturating_add(reaching_main, count);
             }
             let leaf = frames.rsplit(';').next().unwrap_or(frames);
-            *self_time.entry(leaf).or_default() += count;
+            let entry = self_time.entry(leaf).or_default();
+            *entry = entry.saturating_add(count);
         }
         let mut hottest: Vec<(String, u64)> = self_time
             .into_iter()

@@ -302,3 +302,122 @@ fn a_mounted_folder_without_cargo_toml_is_named() {
         text(&out)
     );
 }
+
+#[test]
+fn docker_stop_still_writes_the_flamegraph_within_the_grace_period() {
+    if !image_ready() {
+        return;
+    }
+    let host = host_folder();
+    let name = format!("rust-flamegraph-stop-{}", std::process::id());
+    let started = docker(
+        host.path(),
+        &format!(
+            "run -d --name {name} --cap-add=SYS_ADMIN -v ./fg:/out rust-flamegraph -- --iters 1000000"
+        ),
+    );
+    assert!(started.status.success(), "{}", text(&started));
+    let logs = || text(&run(Command::new("docker").args(["logs", &name])));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !logs().contains("rust-flamegraph: recording") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never started recording"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let start = std::time::Instant::now();
+    let stop = docker(host.path(), &format!("stop -t 10 {name}"));
+    let stopped_in = start.elapsed();
+    let code = text(&docker(host.path(), &format!("wait {name}")));
+    let log = logs();
+    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+    assert!(stop.status.success());
+    assert_eq!(code.trim(), "0", "exit code after docker stop: {log}");
+    assert!(
+        stopped_in.as_secs() < 10,
+        "stopped in {stopped_in:?}, inside the grace period"
+    );
+    let fg = host.path().join("fg");
+    assert_demo_profile(&fg);
+    let svg = std::fs::read_to_string(fg.join("flamegraph.svg")).unwrap();
+    assert!(svg.contains("(stopped early)"));
+}
+
+#[test]
+fn a_read_only_output_is_refused_before_the_workload_runs() {
+    if !image_ready() {
+        return;
+    }
+    let host = host_folder();
+    let out = docker(
+        host.path(),
+        "run --rm --cap-add=SYS_ADMIN -v ./fg:/out:ro rust-flamegraph -- --iters 300",
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let log = text(&out);
+    assert!(
+        log.contains("cannot write to the output folder /out") && log.contains("-v ./fg:/out"),
+        "{log}"
+    );
+    assert!(!log.contains("rust-flamegraph: recording"), "{log}");
+}
+
+#[test]
+fn a_full_output_disk_fails_cleanly_without_truncated_files() {
+    if !image_ready() {
+        return;
+    }
+    // A 16 KiB tmpfs at /out: the folded stacks may fit, the SVG does not.
+    // The real entrypoint runs inside a shell that then lists what was left.
+    let out = run(Command::new("docker").args([
+        "run",
+        "--rm",
+        "--cap-add=SYS_ADMIN",
+        "--mount",
+        "type=tmpfs,destination=/out,tmpfs-size=16384",
+        "--entrypoint",
+        "/bin/sh",
+        IMAGE,
+        "-c",
+        "/usr/local/bin/entrypoint -- --iters 300 --size 50000; echo \"rc=$?\"; ls -A /out",
+    ]));
+    let log = text(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rc=6"), "{log}");
+    assert!(log.contains("No space left on device"), "{log}");
+    let after_rc = stdout.split("rc=6").nth(1).unwrap();
+    for file in after_rc.split_whitespace() {
+        assert_eq!(
+            file, "stacks.folded",
+            "only complete files remain: {after_rc:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unprivileged_user_can_profile_where_the_kernel_allows_it() {
+    if !image_ready() {
+        return;
+    }
+    let host = host_folder();
+    let out = docker(
+        host.path(),
+        &format!(
+            "run --rm --user {OWNER}:{OWNER} --cap-add=SYS_ADMIN -v ./fg:/out rust-flamegraph \
+             -- --iters 300 --size 50000"
+        ),
+    );
+    let paranoid =
+        std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").unwrap_or_default();
+    if paranoid.trim().parse::<i32>().unwrap_or(3) > 2 {
+        // Non-root processes lose the capability; paranoid 3 forbids them all events.
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        return;
+    }
+    assert!(out.status.success(), "{}", text(&out));
+    let fg = host.path().join("fg");
+    assert_demo_profile(&fg);
+    assert_owned_by_folder_owner(&fg);
+}

@@ -1,0 +1,105 @@
+//! Property-based fuzzing of the parsing paths we own: folded-stack lines,
+//! the summary, re-reading folded files, rendering arbitrary names, and
+//! perf-script text through the collapser. Cases per property: PROPTEST_CASES
+//! (proptest's default, 256, unless set).
+
+mod common;
+
+use proptest::prelude::*;
+use rust_flamegraph::artifacts::{render_svg, Labels};
+use rust_flamegraph::cli::RenderOptions;
+use rust_flamegraph::stacks::{collapse, parse_line, read_folded};
+use rust_flamegraph::summary::Summary;
+
+/// Frame names as hostile as they come: markup, quotes, entities, control
+/// characters, any Unicode; never `;` (the separator) or a line break.
+fn frame() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z_:<>&\"' ]{1,20}",
+        "\\PC{1,30}",
+        Just("<script>alert(1)</script>".to_string()),
+        Just("&amp;&lt;]]>".to_string()),
+        "[a-z]{200,400}",
+    ]
+    .prop_map(|f| f.replace([';', '\n', '\r'], "_"))
+    .prop_filter("a frame has text", |f| !f.trim().is_empty())
+}
+
+fn stack() -> impl Strategy<Value = (Vec<String>, u64)> {
+    (prop::collection::vec(frame(), 1..8), 1u64..1_000_000)
+}
+
+proptest! {
+    #[test]
+    fn parse_line_never_panics(line in "\\PC*") {
+        let _ = parse_line(&line);
+    }
+
+    #[test]
+    fn parse_line_reads_back_what_was_written((frames, count) in stack()) {
+        let frames = frames.join(";");
+        prop_assume!(frames == frames.trim_end());
+        let line = format!("{frames} {count}");
+        prop_assert_eq!(parse_line(&line), Some((frames.as_str(), count)));
+    }
+
+    #[test]
+    fn summary_counts_every_parsed_sample(text in "(\\PC*\n){0,20}", big in any::<u64>()) {
+        let text = format!("{text}a;b {big}\nc {big}\n");
+        let s = Summary::from_folded(&text, 10);
+        let expected = text.lines().filter_map(parse_line).fold(0u64, |a, (_, c)| a.saturating_add(c));
+        prop_assert_eq!(s.samples, expected);
+        prop_assert!(s.reaching_main <= s.samples);
+        prop_assert!(s.hottest.len() <= 10);
+    }
+
+    #[test]
+    fn any_names_render_to_well_formed_escaped_svg(stacks in prop::collection::vec(stack(), 1..12)) {
+        let folded: String = stacks
+            .iter()
+            .map(|(frames, count)| format!("{} {count}\n", frames.join(";")))
+            .collect();
+        let labels = Labels { title: "t<&>\"".into(), subtitle: "s".into() };
+        let mut svg = Vec::new();
+        render_svg(folded.as_bytes(), &RenderOptions::default(), &labels, &mut svg).unwrap();
+        let svg = String::from_utf8(svg).unwrap();
+        common::assert_well_formed_xml(&svg);
+        prop_assert!(!svg.contains("<script>alert"));
+    }
+
+    #[test]
+    fn folded_files_of_any_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stacks.folded");
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(folded) = read_folded(&path) {
+            let text = String::from_utf8(folded.text).unwrap();
+            prop_assert!(text.lines().all(|l| parse_line(l).is_some()));
+        }
+    }
+
+    #[test]
+    fn perf_script_text_of_any_shape_collapses_without_panic(
+        events in prop::collection::vec(
+            (
+                "[a-z]{1,8}",
+                0u32..100_000,
+                prop::collection::vec(("[0-9a-f]{1,16}", "\\PC{0,20}", "\\PC{0,12}"), 0..6),
+            ),
+            0..20,
+        ),
+        junk in "\\PC{0,200}",
+    ) {
+        let mut text = String::new();
+        for (comm, pid, frames) in &events {
+            text.push_str(&format!("{comm} {pid}/{pid} 1.{pid:06}: cpu-clock:\n"));
+            for (addr, sym, dso) in frames {
+                text.push_str(&format!("\t{addr} {sym} ({dso})\n"));
+            }
+            text.push('\n');
+        }
+        text.push_str(&junk);
+        let mut out = Vec::new();
+        collapse(text.as_bytes(), &mut out, false).unwrap();
+    }
+}
