@@ -117,16 +117,12 @@ fn metadata(opts: &TargetOptions) -> Result<Metadata> {
         fail(
             Exit::Build,
             format!(
-                "cannot read the cargo workspace ({}): run from a crate's folder or pass \
-                 --manifest-path; to profile a program that is not a cargo target use --exec",
-                first_line(&e.to_string())
+                "cannot read the cargo workspace: run from a crate's folder or pass \
+                 --manifest-path; to profile a program that is not a cargo target use --exec.\n{}",
+                e.to_string().trim()
             ),
         )
     })
-}
-
-fn first_line(s: &str) -> &str {
-    s.trim().lines().next().unwrap_or("")
 }
 
 /// Picks the package and target from the options, like cargo does.

@@ -196,31 +196,55 @@ fn a_forgotten_output_mount_is_named() {
     assert!(text(&out).contains("-v ./fg:/out"), "{}", text(&out));
 }
 
-#[test]
-fn compose_run_writes_the_same_flamegraph() {
-    if !image_ready() {
-        return;
-    }
-    // `docker compose` (v2) where installed, else the standalone docker-compose.
+/// `docker compose` (v2) where installed, else the standalone docker-compose.
+fn compose() -> Command {
     let v2 = Command::new("docker").args(["compose", "version"]).output();
-    let mut compose = match v2 {
+    match v2 {
         Ok(o) if o.status.success() => {
             let mut c = Command::new("docker");
             c.arg("compose");
             c
         }
         _ => Command::new("docker-compose"),
-    };
+    }
+}
+
+#[test]
+fn compose_run_and_up_write_the_same_flamegraph() {
+    if !image_ready() {
+        return;
+    }
     let host = host_folder();
     let fg = host.path().join("fg");
-    let out = run(compose
+    let project = format!("rust-flamegraph-test-{}", std::process::id());
+    let out = run(compose()
         .current_dir(repo())
         .env("FG_OUT", &fg)
-        .args(["-p", "rust-flamegraph-test", "run", "--rm", "profile"])
+        .args(["-p", &project, "run", "--rm", "profile"])
         .args(["--", "--iters", "300", "--size", "50000"]));
     assert!(out.status.success(), "{}", text(&out));
     assert_demo_profile(&fg);
     assert_owned_by_folder_owner(&fg);
+
+    std::fs::remove_file(fg.join("flamegraph.svg")).unwrap();
+    let up = run(compose().current_dir(repo()).env("FG_OUT", &fg).args([
+        "-p",
+        &project,
+        "up",
+        "--no-build",
+        "--exit-code-from",
+        "profile",
+    ]));
+    let _ = compose()
+        .current_dir(repo())
+        .args(["-p", &project, "down", "--volumes"])
+        .output();
+    assert!(up.status.success(), "{}", text(&up));
+    let samples = assert_demo_profile(&fg);
+    assert!(
+        samples > 1000,
+        "`up` runs the default demo: {samples} samples"
+    );
 }
 
 #[test]

@@ -9,12 +9,25 @@ use std::process::{Command, Output};
 
 use common::*;
 
+/// A folder for a generated crate that keeps its `target/` between runs, so
+/// that dependencies (criterion, tokio) compile once. One per test: cargo
+/// hashes path packages by their relative path, so two copies of one crate
+/// sharing a target dir would take each other's builds for fresh.
+fn crate_dir(test: &str) -> PathBuf {
+    let dir = repo().join("target/e2e-crates").join(test);
+    for generated in ["src", "examples", "tests", "benches"] {
+        let _ = std::fs::remove_dir_all(dir.join(generated));
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// A package with two binaries, an example, a criterion bench, an
 /// integration test, unit tests and two features.
-fn multi_crate() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+fn multi_crate(test: &str) -> PathBuf {
+    let dir = crate_dir(test);
     write(
-        dir.path(),
+        &dir,
         &[
             (
                 "Cargo.toml",
@@ -22,6 +35,9 @@ fn multi_crate() -> tempfile::TempDir {
 name = "multi"
 version = "0.1.0"
 edition = "2021"
+
+# Its own workspace, though it lives under ours.
+[workspace]
 
 [features]
 default = ["fancy"]
@@ -53,7 +69,8 @@ harness = false
                     "{}{}{}\nfn main() {{\n    alpha_hot_loop();\n    \
                      #[cfg(feature = \"fancy\")]\n    fancy_hot();\n    \
                      #[cfg(feature = \"turbo\")]\n    turbo_hot();\n    \
-                     if std::env::args().any(|a| a == \"fail\") {{ std::process::exit(3); }}\n}}\n",
+                     if std::env::args().any(|a| a == \"fail\") {{ std::process::exit(3); }}\n    \
+                     if std::env::args().any(|a| a == \"panic\") {{ panic!(\"alpha panics on purpose\"); }}\n}}\n",
                     spin("alpha_hot_loop", 500),
                     spin("fancy_hot", 300),
                     spin("turbo_hot", 300)
@@ -79,11 +96,6 @@ harness = false
         ],
     );
     dir
-}
-
-/// Shared by the tests that build `multi`, so criterion compiles once.
-fn shared_target_dir() -> PathBuf {
-    repo().join("target/e2e-crates")
 }
 
 fn profile(manifest: &Path, out: &Path, args: &[&str]) -> Output {
@@ -121,10 +133,8 @@ fn every_kind_of_cargo_target_is_profiled_with_its_own_functions() {
     if !perf_available() {
         return;
     }
-    let krate = multi_crate();
-    let manifest = krate.path().join("Cargo.toml");
-    let target_dir = shared_target_dir();
-    let td = target_dir.to_str().unwrap();
+    let krate = multi_crate("every-kind");
+    let manifest = krate.join("Cargo.toml");
     for (args, hot, absent) in [
         (&["--bin", "alpha"][..], "alpha_hot_loop", "beta_hot_loop"),
         (
@@ -158,9 +168,7 @@ fn every_kind_of_cargo_target_is_profiled_with_its_own_functions() {
         (&["--bin", "alpha", "--dev"], "fancy_hot", "turbo_hot"),
     ] {
         let out = tempfile::tempdir().unwrap();
-        let mut all = vec!["--target-dir", td];
-        all.extend(args);
-        let result = profile(&manifest, out.path(), &all);
+        let result = profile(&manifest, out.path(), args);
         assert!(result.status.success(), "{args:?}: {}", text(&result));
         let folded = folded(out.path());
         let total: u64 = folded
@@ -222,9 +230,8 @@ fn the_default_target_dir_leaves_the_users_builds_alone() {
 
 #[test]
 fn choices_and_failures_explain_themselves() {
-    let krate = multi_crate();
-    let manifest = krate.path().join("Cargo.toml");
-    let td = shared_target_dir();
+    let krate = multi_crate("choices");
+    let manifest = krate.join("Cargo.toml");
     let out = tempfile::tempdir().unwrap();
     // Target errors come after perf's own check.
     if !perf_available() {
@@ -242,9 +249,7 @@ fn choices_and_failures_explain_themselves() {
         (&["--exec"], 2, &["--exec needs a program"]),
     ];
     for (args, code, says) in cases {
-        let mut all: Vec<&str> = vec!["--target-dir", td.to_str().unwrap()];
-        all.extend(*args);
-        let result = profile(&manifest, out.path(), &all);
+        let result = profile(&manifest, out.path(), args);
         assert_eq!(
             result.status.code(),
             Some(*code),
@@ -259,7 +264,7 @@ fn choices_and_failures_explain_themselves() {
             );
         }
     }
-    let result = profile(&krate.path().join("nope/Cargo.toml"), out.path(), &[]);
+    let result = profile(&krate.join("nope/Cargo.toml"), out.path(), &[]);
     assert_eq!(result.status.code(), Some(4), "{}", text(&result));
     assert!(
         text(&result).contains("no Cargo.toml at"),
@@ -273,18 +278,12 @@ fn a_build_error_shows_cargos_message_and_a_failing_program_still_renders() {
     if !perf_available() {
         return;
     }
-    let krate = multi_crate();
-    let manifest = krate.path().join("Cargo.toml");
-    let td = shared_target_dir();
-    let td = td.to_str().unwrap();
+    let krate = multi_crate("failures");
+    let manifest = krate.join("Cargo.toml");
     let out = tempfile::tempdir().unwrap();
 
     // The program exits 3 after its work: rendered, reported, exit 5.
-    let result = profile(
-        &manifest,
-        out.path(),
-        &["--target-dir", td, "--bin", "alpha", "--", "fail"],
-    );
+    let result = profile(&manifest, out.path(), &["--bin", "alpha", "--", "fail"]);
     assert_eq!(result.status.code(), Some(5), "{}", text(&result));
     assert!(
         text(&result).contains("exited with status 3"),
@@ -295,29 +294,28 @@ fn a_build_error_shows_cargos_message_and_a_failing_program_still_renders() {
     let result = profile(
         &manifest,
         out.path(),
-        &[
-            "--target-dir",
-            td,
-            "--ignore-status",
-            "--bin",
-            "alpha",
-            "--",
-            "fail",
-        ],
+        &["--ignore-status", "--bin", "alpha", "--", "fail"],
     );
     assert_eq!(result.status.code(), Some(0), "{}", text(&result));
 
-    // A syntax error: cargo's own diagnostics reach the user.
-    std::fs::write(
-        krate.path().join("src/bin/beta.rs"),
-        "fn main() { let = ; }",
-    )
-    .unwrap();
-    let result = profile(
-        &manifest,
-        out.path(),
-        &["--target-dir", td, "--bin", "beta"],
+    // A panic after the work: rendered, the panic and its status reported.
+    let result = profile(&manifest, out.path(), &["--bin", "alpha", "--", "panic"]);
+    assert_eq!(result.status.code(), Some(5), "{}", text(&result));
+    assert!(
+        text(&result).contains("alpha panics on purpose"),
+        "{}",
+        text(&result)
     );
+    assert!(
+        text(&result).contains("exited with status 101"),
+        "{}",
+        text(&result)
+    );
+    assert!(samples_in(&folded(out.path()), "alpha_hot_loop") > 0);
+
+    // A syntax error: cargo's own diagnostics reach the user.
+    std::fs::write(krate.join("src/bin/beta.rs"), "fn main() { let = ; }").unwrap();
+    let result = profile(&manifest, out.path(), &["--bin", "beta"]);
     assert_eq!(result.status.code(), Some(4), "{}", text(&result));
     assert!(
         text(&result).contains("error: expected"),
@@ -336,28 +334,44 @@ fn threads_appear_and_split_per_thread() {
     if !perf_available() {
         return;
     }
-    let krate = tempfile::tempdir().unwrap();
+    let krate = crate_dir("threads");
     write(
-        krate.path(),
+        &krate,
         &[
-            ("Cargo.toml", "[package]\nname = \"threads\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".into()),
+            (
+                "Cargo.toml",
+                "[package]\nname = \"threads\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n\
+                 [dependencies]\ntokio = { version = \"1\", features = [\"rt-multi-thread\"] }\n"
+                    .into(),
+            ),
             (
                 "src/main.rs",
                 format!(
-                    "{}{}\nfn main() {{\n    let a = std::thread::Builder::new().name(\"worker-a\".into()).spawn(worker_a_hot).unwrap();\n    \
+                    "{}{}{}\nfn main() {{\n    \
+                     let a = std::thread::Builder::new().name(\"worker-a\".into()).spawn(worker_a_hot).unwrap();\n    \
                      let b = std::thread::Builder::new().name(\"worker-b\".into()).spawn(worker_b_hot).unwrap();\n    \
-                     a.join().unwrap();\n    b.join().unwrap();\n}}\n",
+                     a.join().unwrap();\n    b.join().unwrap();\n    \
+                     let rt = tokio::runtime::Builder::new_multi_thread().thread_name(\"tokio-w\").build().unwrap();\n    \
+                     rt.block_on(async {{ tokio::spawn(async {{ tokio_task_hot() }}).await.unwrap() }});\n}}\n",
                     spin("worker_a_hot", 600),
-                    spin("worker_b_hot", 600)
+                    spin("worker_b_hot", 600),
+                    spin("tokio_task_hot", 600)
                 ),
             ),
         ],
     );
-    let manifest = krate.path().join("Cargo.toml");
+    let manifest = krate.join("Cargo.toml");
     let out = tempfile::tempdir().unwrap();
     let result = profile(&manifest, out.path(), &[]);
     assert!(result.status.success(), "{}", text(&result));
     let merged = folded(out.path());
+    // An async task on a tokio worker thread, with no special step.
+    assert!(
+        merged
+            .lines()
+            .any(|l| l.starts_with("tokio-w;") && l.contains("tokio_task_hot")),
+        "{merged}"
+    );
     assert!(
         merged
             .lines()
