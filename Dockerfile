@@ -42,9 +42,10 @@ RUN mkdir -p src demo/src \
  && echo 'fn main() {}' > src/main.rs && touch src/lib.rs && echo 'fn main() {}' > demo/src/main.rs \
  && rust-flamegraph --build-only \
  && chmod -R a+rwX target "$CARGO_HOME"
-COPY demo demo
-RUN touch demo/src/*.rs && rust-flamegraph --build-only \
- && find target "$CARGO_HOME" ! -perm -o+w -exec chmod a+rwX {} +
 COPY entrypoint /usr/local/bin/entrypoint
 ENV RUST_FLAMEGRAPH_OUT=/out
 ENTRYPOINT ["/usr/bin/tini", "-s", "--", "/usr/local/bin/entrypoint"]
+# Last, so that editing the demo rebuilds only these two layers.
+COPY demo demo
+RUN touch demo/src/*.rs && rust-flamegraph --build-only \
+ && find target "$CARGO_HOME" ! -perm -o+w -exec chmod a+rwX {} +

@@ -181,6 +181,12 @@ pub fn render_svg(
             format!("stacks are not UTF-8: {e}"),
         )
     })?;
+    if opts.flamechart {
+        // inferno reverses flame-chart input (DTrace's order); ours is in time
+        // order already, so hand it over reversed and time runs left to right.
+        let lines: Vec<&str> = text.lines().rev().collect();
+        return inferno::flamegraph::from_lines(&mut options, lines, out);
+    }
     inferno::flamegraph::from_lines(&mut options, text.lines(), out)
 }
 

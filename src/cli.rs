@@ -199,7 +199,7 @@ pub struct RenderOptions {
     #[arg(long)]
     pub reverse: bool,
 
-    /// Flame chart: time on the x axis instead of alphabetical merging.
+    /// Flame chart: samples in time order, left to right, instead of merged stacks.
     #[arg(long)]
     pub flamechart: bool,
 
@@ -256,7 +256,8 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  flamegraph written
+  0  flamegraph written (also when stopped by Ctrl-C, SIGTERM or --duration)
+  1  other errors (e.g. an unreadable --perfdata or --from-folded file)
   2  usage error
   3  perf missing or not permitted
   4  build failed

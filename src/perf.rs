@@ -230,6 +230,7 @@ mod tests {
                 "--call-graph",
                 "fp",
                 "--no-bpf-event",
+                "--no-buildid-cache",
                 "-o",
                 "/tmp/p.data",
                 "--",

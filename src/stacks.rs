@@ -43,11 +43,12 @@ pub fn collapse_recording(
         .with_context(|| format!("cannot run {} script", perf.path.display()))?;
     let _watch = interrupt::watch_child(reader.pids()[0], false);
     let mut text = Vec::new();
-    collapse(
-        BufReader::with_capacity(1 << 16, &reader),
-        &mut text,
-        opts.per_thread,
-    )
+    let input = BufReader::with_capacity(1 << 16, &reader);
+    if opts.flamechart {
+        collapse_in_time_order(input, &mut text, opts.per_thread)
+    } else {
+        collapse(input, &mut text, opts.per_thread)
+    }
     .context("reading perf script's output")?;
     let output = reader
         .try_wait()
@@ -130,14 +131,71 @@ pub fn collapse<R: BufRead, W: Write>(
     folded: W,
     per_thread: bool,
 ) -> std::io::Result<()> {
+    let input = BufReader::new(EscapeNonAscii::new(perf_script));
+    guarded(|| folder(per_thread).collapse(input, folded))
+}
+
+/// Like [`collapse`], but for flame charts: one line per run of identical
+/// consecutive samples, in the order perf recorded them (time order), instead
+/// of one line per distinct stack.
+pub fn collapse_in_time_order<R: BufRead, W: Write>(
+    perf_script: R,
+    mut folded: W,
+    per_thread: bool,
+) -> std::io::Result<()> {
+    let mut folder = folder(per_thread);
+    let mut input = BufReader::new(EscapeNonAscii::new(perf_script));
+    let (mut event, mut line, mut one) = (Vec::new(), Vec::new(), Vec::new());
+    let mut run: Option<(String, u64)> = None;
+    loop {
+        line.clear();
+        let n = input.read_until(b'\n', &mut line)?;
+        if n > 0 && !line.iter().all(u8::is_ascii_whitespace) {
+            event.extend_from_slice(&line);
+            continue;
+        }
+        if !event.is_empty() {
+            // Events are separated by blank lines: collapse each one alone.
+            event.push(b'\n');
+            one.clear();
+            guarded(|| folder.collapse(&event[..], &mut one))?;
+            event.clear();
+            for (stack, count) in std::str::from_utf8(&one)
+                .unwrap_or("")
+                .lines()
+                .filter_map(parse_line)
+            {
+                match &mut run {
+                    Some((current, total)) if current == stack => *total += count,
+                    _ => {
+                        if let Some((current, total)) = run.take() {
+                            writeln!(folded, "{current} {total}")?;
+                        }
+                        run = Some((stack.to_string(), count));
+                    }
+                }
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    if let Some((current, total)) = run {
+        writeln!(folded, "{current} {total}")?;
+    }
+    Ok(())
+}
+
+fn folder(per_thread: bool) -> Folder {
     let mut options = CollapseOptions::default();
     options.nthreads = 1;
     options.include_tid = per_thread;
-    let input = BufReader::new(EscapeNonAscii::new(perf_script));
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Folder::from(options).collapse(input, folded)
-    }))
-    .unwrap_or_else(|_| {
+    Folder::from(options)
+}
+
+/// Runs inferno, turning a panic inside it into an error.
+fn guarded(f: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
         Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "inferno could not parse perf script's output",
@@ -220,6 +278,44 @@ mod tests {
             text.lines()
                 .any(|l| l.contains("demo::main;demo::run;demo::run_iteration;")),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn time_order_keeps_the_recorded_sequence() {
+        let mut merged = Vec::new();
+        collapse(FIXTURE.as_bytes(), &mut merged, false).unwrap();
+        let mut timed = Vec::new();
+        collapse_in_time_order(FIXTURE.as_bytes(), &mut timed, false).unwrap();
+        let (merged, timed) = (
+            String::from_utf8(merged).unwrap(),
+            String::from_utf8(timed).unwrap(),
+        );
+        let total = |t: &str| {
+            t.lines()
+                .filter_map(parse_line)
+                .map(|(_, c)| c)
+                .sum::<u64>()
+        };
+        assert_eq!(total(&timed), total(&merged));
+        assert!(
+            timed.lines().count() > merged.lines().count(),
+            "stacks recur over time"
+        );
+        // The first recorded sample is `core::str::converts::from_utf8` under `demo::main`.
+        let first = timed.lines().next().unwrap();
+        assert!(
+            first.ends_with("demo::main;core::str::converts::from_utf8 1"),
+            "{first}"
+        );
+        let stacks: Vec<&str> = timed
+            .lines()
+            .filter_map(parse_line)
+            .map(|(s, _)| s)
+            .collect();
+        assert!(
+            stacks.windows(2).all(|w| w[0] != w[1]),
+            "consecutive repeats are merged"
         );
     }
 

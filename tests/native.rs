@@ -179,3 +179,33 @@ fn the_demo_rejects_bad_arguments_with_usage_errors() {
     let out = demo(&["--iters", "2", "--size", "1000"]);
     assert!(out.status.success() && text(&out).contains("checksum "));
 }
+
+#[test]
+fn flamechart_keeps_samples_in_time_order() {
+    if !perf_available() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let result = run(profiler().arg("--out").arg(out.path()).args([
+        "--flamechart",
+        "--",
+        "--iters",
+        "300",
+        "--size",
+        "50000",
+    ]));
+    assert!(result.status.success(), "{}", text(&result));
+    assert_demo_profile(out.path());
+    let folded = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();
+    let stacks: Vec<&str> = folded
+        .lines()
+        .map(|l| l.rsplit_once(' ').unwrap().0)
+        .collect();
+    let distinct: std::collections::HashSet<&str> = stacks.iter().copied().collect();
+    assert!(
+        distinct.len() < stacks.len(),
+        "in time order, a stack recurs after others: {} lines, {} distinct",
+        stacks.len(),
+        distinct.len()
+    );
+}
