@@ -41,7 +41,10 @@ fn title_reverse_palette_min_width_and_flamechart_change_the_svg() {
     let folded = fixture_folded(dir.path());
     let plain = render(&folded, &[]);
     // The process is the one root: 62 samples, all of them.
-    assert!(plain.contains("demo (62 samples, 100.00%)"), "{plain}");
+    assert!(
+        plain.contains("demo (62 samples, 100.00%)"),
+        "no root frame with all 62 samples"
+    );
 
     let titled = render(&folded, &["--title", "checksum run <1>"]);
     assert!(titled.contains("checksum run &lt;1&gt;"));
@@ -69,6 +72,22 @@ fn title_reverse_palette_min_width_and_flamechart_change_the_svg() {
         "--min-width drops narrow frames"
     );
 
-    let chart = render(&folded, &["--flamechart"]);
-    assert_ne!(chart, plain, "--flamechart renders differently");
+    // A flame chart of time-ordered stacks starts, at the left edge, with the
+    // first sample perf recorded (`from_utf8` under `demo::main`).
+    let script = std::fs::read(repo().join("tests/fixtures/demo.perf-script")).unwrap();
+    let mut timed = Vec::new();
+    rust_flamegraph::stacks::collapse_in_time_order(&script[..], &mut timed, false).unwrap();
+    let timed_path = dir.path().join("timed.folded");
+    std::fs::write(&timed_path, timed).unwrap();
+    let chart = render(&timed_path, &["--flamechart"]);
+    let first =
+        "<title>core::str::converts::from_utf8 (1 samples, 1.61%)</title><rect x=\"0.0000%\"";
+    assert!(
+        chart.contains(first),
+        "the first sample is not at the left edge"
+    );
+    assert!(
+        !plain.contains(first),
+        "merged stacks are ordered by name, not time"
+    );
 }
