@@ -7,10 +7,11 @@
 FROM debian:bookworm-slim AS toolchain
 # linux-perf: perf 6.1. rustc-web/cargo-web: Debian's current Rust for bookworm.
 # binutils: addr2line, which perf runs to name inlined frames.
+# libc6-dbg: glibc's symbols, so malloc/free frames are named, not [libc.so.6].
 # tini: PID 1 that forwards `docker stop`'s SIGTERM and reaps orphans.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      linux-perf rustc-web cargo-web binutils ca-certificates tini \
+      linux-perf rustc-web cargo-web binutils libc6-dbg ca-certificates tini \
  && rm -rf /var/lib/apt/lists/*
 ENV CARGO_HOME=/usr/local/cargo
 WORKDIR /opt/rust-flamegraph

@@ -83,14 +83,32 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
         let out = OutDir::prepare(&opts.out)?;
         let start = Instant::now();
         let folded = stacks::read_folded(file)?;
-        return finish(opts, &out, display_name(file), None, folded, start, None).map(Some);
+        return finish(
+            opts,
+            &out,
+            file.display().to_string(),
+            None,
+            folded,
+            start,
+            None,
+        )
+        .map(Some);
     }
     let perf = Perf::locate()?;
     if let Some(data) = &opts.target.perfdata {
         let out = OutDir::prepare(&opts.out)?;
         let start = Instant::now();
         let folded = stacks::collapse_recording(&perf, data, &opts.render, opts.verbose)?;
-        return finish(opts, &out, display_name(data), None, folded, start, None).map(Some);
+        return finish(
+            opts,
+            &out,
+            data.display().to_string(),
+            None,
+            folded,
+            start,
+            None,
+        )
+        .map(Some);
     }
 
     // Everything that can be checked is checked before the workload runs.
@@ -219,10 +237,6 @@ fn finish(
         written,
         postprocess: start.elapsed(),
     })
-}
-
-fn display_name(path: &Path) -> String {
-    path.display().to_string()
 }
 
 fn call_graph_name(cg: CallGraph) -> &'static str {

@@ -30,6 +30,9 @@ fn stack() -> impl Strategy<Value = (Vec<String>, u64)> {
 }
 
 proptest! {
+    // Cases from PROPTEST_CASES; a failing case is printed, not saved to a file.
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
     #[test]
     fn parse_line_never_panics(line in "\\PC*") {
         let _ = parse_line(&line);
@@ -38,7 +41,6 @@ proptest! {
     #[test]
     fn parse_line_reads_back_what_was_written((frames, count) in stack()) {
         let frames = frames.join(";");
-        prop_assume!(frames == frames.trim_end());
         let line = format!("{frames} {count}");
         prop_assert_eq!(parse_line(&line), Some((frames.as_str(), count)));
     }

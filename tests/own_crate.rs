@@ -265,12 +265,7 @@ fn choices_and_failures_explain_themselves() {
         }
     }
     let result = profile(&krate.join("nope/Cargo.toml"), out.path(), &[]);
-    assert_eq!(result.status.code(), Some(4), "{}", text(&result));
-    assert!(
-        text(&result).contains("no Cargo.toml at"),
-        "{}",
-        text(&result)
-    );
+    assert_exit(&result, 4, &["no Cargo.toml at"]);
 }
 
 #[test]
@@ -284,39 +279,28 @@ fn a_build_error_shows_cargos_message_and_a_failing_program_still_renders() {
 
     // The program exits 3 after its work: rendered, reported, exit 5.
     let result = profile(&manifest, out.path(), &["--bin", "alpha", "--", "fail"]);
-    assert_eq!(result.status.code(), Some(5), "{}", text(&result));
-    assert!(
-        text(&result).contains("exited with status 3"),
-        "{}",
-        text(&result)
-    );
+    assert_exit(&result, 5, &["exited with status 3"]);
     assert!(samples_in(&folded(out.path()), "alpha_hot_loop") > 0);
     let result = profile(
         &manifest,
         out.path(),
         &["--ignore-status", "--bin", "alpha", "--", "fail"],
     );
-    assert_eq!(result.status.code(), Some(0), "{}", text(&result));
+    assert_exit(&result, 0, &[]);
 
     // A panic after the work: rendered, the panic and its status reported.
     let result = profile(&manifest, out.path(), &["--bin", "alpha", "--", "panic"]);
-    assert_eq!(result.status.code(), Some(5), "{}", text(&result));
-    assert!(
-        text(&result).contains("alpha panics on purpose"),
-        "{}",
-        text(&result)
-    );
-    assert!(
-        text(&result).contains("exited with status 101"),
-        "{}",
-        text(&result)
+    assert_exit(
+        &result,
+        5,
+        &["alpha panics on purpose", "exited with status 101"],
     );
     assert!(samples_in(&folded(out.path()), "alpha_hot_loop") > 0);
 
     // A syntax error: cargo's own diagnostics reach the user.
     std::fs::write(krate.join("src/bin/beta.rs"), "fn main() { let = ; }").unwrap();
     let result = profile(&manifest, out.path(), &["--bin", "beta"]);
-    assert_eq!(result.status.code(), Some(4), "{}", text(&result));
+    assert_exit(&result, 4, &[]);
     assert!(
         text(&result).contains("error: expected"),
         "cargo's error shown: {}",

@@ -75,6 +75,15 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+/// Asserts that a run exited with `code` and said each of `says` (on stdout or stderr).
+pub fn assert_exit(out: &Output, code: i32, says: &[&str]) {
+    let log = text(out);
+    assert_eq!(out.status.code(), Some(code), "{log}");
+    for s in says {
+        assert!(log.contains(s), "should say {s:?}: {log}");
+    }
+}
+
 /// Parses `svg` as XML from start to end; panics at the first error.
 pub fn assert_well_formed_xml(svg: &str) {
     let mut reader = quick_xml::Reader::from_str(svg);
