@@ -136,9 +136,9 @@ fn cap_perfmon_works_where_the_engine_knows_it() {
         "run --rm --cap-add=PERFMON -v ./fg:/out rust-flamegraph -- --iters 200 --size 50000",
     );
     if out.status.code() == Some(125) && text(&out).contains("capability") {
-        eprintln!(
-            "\n!!!! NOTE: this Docker engine does not know CAP_PERFMON (Docker < 23 refuses it); \
-             the README says to use SYS_ADMIN there !!!!\n"
+        loud(
+            "NOTE: this Docker engine does not know CAP_PERFMON (Docker < 23 refuses it); \
+             the README says to use SYS_ADMIN there",
         );
         return;
     }

@@ -18,12 +18,19 @@ pub fn require(what: &str, probe: Result<(), String>) -> bool {
             panic!("{what} is required under CI=true but unavailable: {reason}")
         }
         Err(reason) => {
-            eprintln!(
-                "\n!!!! SKIPPED: {what} is unavailable ({reason}); this test did not run !!!!\n"
-            );
+            loud(&format!(
+                "SKIPPED: {what} is unavailable ({reason}); this test did not run"
+            ));
             false
         }
     }
+}
+
+/// Prints past the test harness's capture (it captures `eprintln!`, not the
+/// stderr handle), so that skips show in a passing run.
+pub fn loud(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n!!!! {message} !!!!\n");
 }
 
 /// perf is installed and may sample here.
