@@ -151,15 +151,7 @@ fn monitor(
             return Some(Stop::Duration);
         }
         let size = std::fs::metadata(data).map(|m| m.len()).unwrap_or(0);
-        if size >= limit {
-            eprintln!(
-                "rust-flamegraph: perf.data reached {} MB, the limit (--max-perf-data): \
-                 stopping the recording; what was recorded is rendered",
-                size / 1_000_000
-            );
-            interrupt::send(pid, libc::SIGINT);
-            return Some(Stop::SizeLimit);
-        }
+        // The warning always comes first, even when one step crosses both marks.
         if !warned && size >= limit / 2 {
             warned = true;
             eprintln!(
@@ -169,6 +161,15 @@ fn monitor(
                 start.elapsed().as_secs_f64(),
                 limit / 1_000_000
             );
+        }
+        if size >= limit {
+            eprintln!(
+                "rust-flamegraph: perf.data reached {} MB, the limit (--max-perf-data): \
+                 stopping the recording; what was recorded is rendered",
+                size / 1_000_000
+            );
+            interrupt::send(pid, libc::SIGINT);
+            return Some(Stop::SizeLimit);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
