@@ -211,7 +211,7 @@ fn compose_run_and_up_write_the_same_flamegraph() {
         .current_dir(repo())
         .env("FG_OUT", &fg)
         .args(["-p", &project, "run", "--rm", "profile"])
-        .args(["--", "--iters", "300", "--size", "50000"]));
+        .args(SMALL_RUN));
     assert!(out.status.success(), "{}", text(&out));
     assert_demo_profile(&fg);
     assert_owned_by_folder_owner(&fg);

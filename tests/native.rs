@@ -18,10 +18,7 @@ fn profiles_the_demo_into_svg_and_folded_stacks() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let result = run(profiler()
-        .arg("--out")
-        .arg(out.path())
-        .args(["--", "--iters", "300", "--size", "50000"]));
+    let result = run(profiler().arg("--out").arg(out.path()).args(SMALL_RUN));
     assert!(result.status.success(), "{}", text(&result));
     let samples = assert_demo_profile(out.path());
     let log = text(&result);
@@ -176,14 +173,11 @@ fn flamechart_keeps_samples_in_time_order() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let result = run(profiler().arg("--out").arg(out.path()).args([
-        "--flamechart",
-        "--",
-        "--iters",
-        "300",
-        "--size",
-        "50000",
-    ]));
+    let result = run(profiler()
+        .arg("--out")
+        .arg(out.path())
+        .args(["--flamechart"])
+        .args(SMALL_RUN));
     assert!(result.status.success(), "{}", text(&result));
     assert_demo_profile(out.path());
     let folded = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();

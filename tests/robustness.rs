@@ -337,14 +337,9 @@ fn a_truncated_perf_data_is_an_error_or_a_partial_render_never_a_crash() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let result = run(profiler(out.path()).args([
-        "--keep-perf-data",
-        "--",
-        "--iters",
-        "300",
-        "--size",
-        "50000",
-    ]));
+    let result = run(profiler(out.path())
+        .args(["--keep-perf-data"])
+        .args(SMALL_RUN));
     assert!(result.status.success(), "{}", text(&result));
     let data = out.path().join("perf.data");
     let full = std::fs::read(&data).unwrap();

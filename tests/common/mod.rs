@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Demo arguments for a run short enough for tests, long enough for ~200 samples.
+pub const SMALL_RUN: &[&str] = &["--", "--iters", "300", "--size", "50000"];
+
 /// The workspace root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
