@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::stacks::parse_line;
+use crate::folded::parse_line;
 
 /// Figures computed from folded stacks.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -82,6 +82,56 @@ impl fmt::Display for Summary {
                 percent(*count, self.samples),
                 count
             )?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for crate::pipeline::Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.summary;
+        writeln!(f, "rust-flamegraph: profiled `{}`", self.command)?;
+        if let Some(rec) = &self.recording {
+            let status = match rec.failure() {
+                Some(failure) => format!("the program {failure}"),
+                None if rec.stopped => "stopped early".to_string(),
+                None => "exit status 0".to_string(),
+            };
+            writeln!(
+                f,
+                "  wall time            {:.2} s ({status})",
+                rec.wall.as_secs_f64()
+            )?;
+        }
+        let lost = self
+            .warnings
+            .iter()
+            .find(|w| w.contains("lost"))
+            .map_or("none lost".to_string(), |w| w.clone());
+        writeln!(f, "  samples              {} ({lost})", s.samples)?;
+        writeln!(
+            f,
+            "  stacks reaching main {:.1} %{}",
+            s.main_share(),
+            if s.main_share() < 90.0 {
+                " (the rest stop in code without frame pointers, e.g. libc; \
+                 --call-graph dwarf recovers them)"
+            } else {
+                ""
+            }
+        )?;
+        let secs = self.postprocess.as_secs_f64();
+        writeln!(
+            f,
+            "  post-processing      {secs:.2} s ({:.0} samples/s)",
+            s.samples as f64 / secs.max(1e-9)
+        )?;
+        write!(f, "{s}")?;
+        for warning in self.warnings.iter().filter(|w| !w.contains("lost")).take(5) {
+            writeln!(f, "  warning: {warning}")?;
+        }
+        for path in &self.written {
+            writeln!(f, "  wrote {}", path.display())?;
         }
         Ok(())
     }

@@ -6,9 +6,10 @@
 mod common;
 
 use proptest::prelude::*;
-use rust_flamegraph::artifacts::{render_svg, Labels};
 use rust_flamegraph::cli::RenderOptions;
-use rust_flamegraph::stacks::{collapse, parse_line, read_folded};
+use rust_flamegraph::folded::{parse_line, read_folded};
+use rust_flamegraph::render::{render_svg, Labels};
+use rust_flamegraph::stacks::collapse;
 use rust_flamegraph::summary::Summary;
 
 /// Frame names as hostile as they come: markup, quotes, entities, control
