@@ -53,7 +53,7 @@ fn on_signal(signal: i32) {
     st.signals += 1;
     let graceful: Vec<u32> = st.children.iter().filter(|c| c.1).map(|c| c.0).collect();
     if st.signals == 1 && !graceful.is_empty() {
-        eprintln!(
+        crate::say!(
             "\nrust-flamegraph: stopping the recording; the flamegraph of what was recorded \
              follows (press Ctrl-C again to abort)"
         );
@@ -72,7 +72,7 @@ fn on_signal(signal: i32) {
             std::fs::remove_file(path)
         };
     }
-    eprintln!("\nrust-flamegraph: aborted (signal {signal}); nothing was written");
+    crate::say!("\nrust-flamegraph: aborted (signal {signal}); nothing was written");
     std::process::exit(crate::exit::Exit::Interrupted.code().into());
 }
 

@@ -9,6 +9,16 @@
 //! [`perf`] holds perf's command lines and permission check, [`interrupt`]
 //! the Ctrl-C/SIGTERM handling, [`exit`] the documented exit codes.
 
+/// Prints a line to stderr, ignoring errors: a closed stderr (`… 2>&1 | head -1`)
+/// must never stop the profiler (`eprintln!` panics on EPIPE).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod artifacts;
 pub mod cli;
 pub mod exit;

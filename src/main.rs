@@ -11,10 +11,10 @@ fn main() -> ExitCode {
     match rust_flamegraph::run(&opts) {
         Ok(None) => ExitCode::SUCCESS,
         Ok(Some(report)) => {
-            eprint!("{report}");
+            rust_flamegraph::say!("{}", report.to_string().trim_end());
             match report.exit(opts.ignore_status) {
                 Some(exit) => {
-                    eprintln!(
+                    rust_flamegraph::say!(
                         "rust-flamegraph: the profiled program failed; \
                          the flamegraph was still written (--ignore-status exits 0)"
                     );
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             }
         }
         Err(err) => {
-            eprintln!("rust-flamegraph: error: {err:#}");
+            rust_flamegraph::say!("rust-flamegraph: error: {err:#}");
             ExitCode::from(Exit::of(&err).code())
         }
     }

@@ -62,7 +62,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
     interrupt::install().context("cannot install the Ctrl-C handler")?;
     if opts.build_only {
         let target = target::prepare(opts)?;
-        eprintln!("rust-flamegraph: built {}", target.program.display());
+        crate::say!("rust-flamegraph: built {}", target.program.display());
         return Ok(None);
     }
     if let Some(file) = &opts.target.from_folded {
@@ -120,7 +120,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
     let data = scratch.path().join("perf.data");
     let _scratch_watch = interrupt::watch_partial(scratch.path().to_path_buf());
     let limit = record::perf_data_limit(&opts.record, scratch.path());
-    eprintln!(
+    crate::say!(
         "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks, perf.data up to {} MB); \
          Ctrl-C stops early and still renders",
         opts.record.freq,
@@ -139,7 +139,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
     }
     let start = Instant::now();
     let size = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
-    eprintln!(
+    crate::say!(
         "rust-flamegraph: reading {:.1} MB of samples (perf script{})",
         size as f64 / 1e6,
         if opts.render.no_inline {

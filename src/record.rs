@@ -94,7 +94,7 @@ pub fn record(
 ) -> Result<Recording> {
     let args = perf::record_args(opts, data, subject);
     if verbose {
-        eprintln!(
+        crate::say!(
             "rust-flamegraph: running {} {}",
             perf.path.display(),
             crate::target::lossy(&args)
@@ -143,7 +143,7 @@ fn monitor(
             return None;
         }
         if duration.is_some_and(|d| start.elapsed() >= d) {
-            eprintln!(
+            crate::say!(
                 "rust-flamegraph: --duration {:.1}s reached: stopping the recording",
                 duration.unwrap_or_default().as_secs_f64()
             );
@@ -154,7 +154,7 @@ fn monitor(
         // The warning always comes first, even when one step crosses both marks.
         if !warned && size >= limit / 2 {
             warned = true;
-            eprintln!(
+            crate::say!(
                 "rust-flamegraph: warning: perf.data is {} MB after {:.0} s and the recording \
                  stops at {} MB: lower --freq, use --call-graph fp, or --duration",
                 size / 1_000_000,
@@ -163,7 +163,7 @@ fn monitor(
             );
         }
         if size >= limit {
-            eprintln!(
+            crate::say!(
                 "rust-flamegraph: perf.data reached {} MB, the limit (--max-perf-data): \
                  stopping the recording; what was recorded is rendered",
                 size / 1_000_000

@@ -22,7 +22,7 @@ pub fn collapse_recording(
 ) -> Result<Folded> {
     let args = perf::script_args(data, opts.no_inline);
     if verbose {
-        eprintln!(
+        crate::say!(
             "rust-flamegraph: running {} {}",
             perf.path.display(),
             crate::target::lossy(&args)

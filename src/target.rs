@@ -399,7 +399,7 @@ fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -> Result<Pa
         &target_dir,
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!(
+    crate::say!(
         "rust-flamegraph: building {} `{}` of package `{}` ({} profile, with symbols{})",
         kind_name(target.kind),
         target.name,
@@ -412,7 +412,7 @@ fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -> Result<Pa
         }
     );
     if opts.verbose {
-        eprintln!(
+        crate::say!(
             "rust-flamegraph: running {} {}",
             cargo.to_string_lossy(),
             lossy(&args)
