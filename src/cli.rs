@@ -38,6 +38,11 @@ pub struct Options {
     #[arg(long)]
     pub build_only: bool,
 
+    /// Read the recording with `perf script` (and binutils' addr2line) instead
+    /// of in-process: slower, for cross-checking.
+    #[arg(long)]
+    pub perf_script: bool,
+
     /// Print the commands that are run.
     #[arg(short, long)]
     pub verbose: bool,
@@ -142,9 +147,11 @@ pub struct RecordOptions {
     #[arg(short = 'F', long, default_value_t = 997, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub freq: u32,
 
-    /// How perf unwinds stacks: `fp` (frame pointers: small and fast; stacks whose
-    /// leaf is in libc lose a frame) or `dwarf` (complete, ~100x the data).
-    #[arg(long, value_enum, default_value_t = CallGraph::Fp)]
+    /// How stacks are walked: `dwarf` (perf copies 16 KB of stack per sample and
+    /// we unwind it: complete stacks, through libc too) or `fp` (the kernel
+    /// follows frame pointers: ~100x less data, but callers of code without
+    /// frame pointers, such as libc's malloc, are lost).
+    #[arg(long, value_enum, default_value_t = CallGraph::Dwarf)]
     pub call_graph: CallGraph,
 
     /// Stop recording after this many seconds (the program is stopped; what was
@@ -166,7 +173,7 @@ impl Default for RecordOptions {
     fn default() -> Self {
         Self {
             freq: 997,
-            call_graph: CallGraph::Fp,
+            call_graph: CallGraph::Dwarf,
             duration: None,
             max_perf_data: None,
             cmd: None,
@@ -279,7 +286,7 @@ mod tests {
     fn defaults_match_the_documented_ones() {
         let o = parse(&[]).unwrap();
         assert_eq!(o.record.freq, 997);
-        assert_eq!(o.record.call_graph, CallGraph::Fp);
+        assert_eq!(o.record.call_graph, CallGraph::Dwarf);
         assert_eq!(o.target.profile(), "release");
         assert!(o.args.is_empty());
     }

@@ -25,11 +25,15 @@ pub mod exit;
 pub mod folded;
 pub mod interrupt;
 pub mod perf;
+pub(crate) mod perf_data;
+pub mod perf_script;
 pub mod pipeline;
 pub mod record;
 pub mod render;
 pub mod stacks;
 pub mod summary;
+pub(crate) mod symbols;
 pub mod target;
+pub(crate) mod unwind;
 
 pub use pipeline::{run, Report};

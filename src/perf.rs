@@ -174,6 +174,9 @@ pub fn record_args(opts: &RecordOptions, data: &Path, subject: &Subject) -> Vec<
     // perf script reads the binaries where they are; copying each one into
     // ~/.debug would grow that folder by a binary per run.
     args.push("--no-buildid-cache".into());
+    // Nor the build-id pass at exit, which re-reads the whole recording: we
+    // read binaries by path.
+    args.push("--no-buildid".into());
     args.push("-o".into());
     args.push(data.into());
     if let Some(extra) = &opts.cmd {
@@ -228,9 +231,10 @@ mod tests {
                 "-F",
                 "997",
                 "--call-graph",
-                "fp",
+                "dwarf,16384",
                 "--no-bpf-event",
                 "--no-buildid-cache",
+                "--no-buildid",
                 "-o",
                 "/tmp/p.data",
                 "--",

@@ -12,9 +12,10 @@ use crate::exit::{fail, Exit};
 use crate::folded::{self, Folded};
 use crate::interrupt;
 use crate::perf::{self, Perf, Subject};
+use crate::perf_script;
 use crate::record::{self, Recording};
 use crate::render::{self, Labels};
-use crate::stacks;
+use crate::stacks::{self, StackOptions};
 use crate::summary::Summary;
 use crate::target;
 
@@ -36,6 +37,8 @@ pub struct Report {
     pub summary: Summary,
     /// What perf or the input's parser warned about.
     pub warnings: Vec<String>,
+    /// How stacks were walked (`None` when re-rendering a file).
+    pub call_graph: Option<CallGraph>,
     /// Files written, in order.
     pub written: Vec<PathBuf>,
     /// Time from the end of the recording to the files written (perf script,
@@ -84,7 +87,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
     if let Some(data) = &opts.target.perfdata {
         let out = OutDir::prepare(&opts.out)?;
         let start = Instant::now();
-        let folded = stacks::collapse_recording(&perf, data, &opts.render, opts.verbose)?;
+        let folded = stacks_of(&perf, data, opts)?;
         return finish(
             opts,
             &out,
@@ -148,9 +151,24 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
             ""
         }
     );
-    let folded = stacks::collapse_recording(&perf, &data, &opts.render, opts.verbose)?;
+    let folded = stacks_of(&perf, &data, opts)?;
     let keep = opts.keep_perf_data.then_some(data.as_path());
     finish(opts, &out, command, Some(recording), folded, start, keep).map(Some)
+}
+
+/// The stacks of a recording: read in-process, or by `perf script` with `--perf-script`.
+fn stacks_of(perf: &Perf, data: &Path, opts: &Options) -> Result<Folded> {
+    if opts.perf_script {
+        return perf_script::collapse_recording(perf, data, &opts.render, opts.verbose);
+    }
+    stacks::from_file(
+        data,
+        StackOptions {
+            inline: !opts.render.no_inline,
+            per_thread: opts.render.per_thread,
+            time_order: opts.render.flamechart,
+        },
+    )
 }
 
 /// Checks the stacks, then writes folded stacks, the SVG and (optionally)
@@ -216,6 +234,7 @@ fn finish(
         written.push(out.copy_in(data, artifacts::PERF_DATA)?);
     }
     Ok(Report {
+        call_graph: recording.as_ref().map(|_| opts.record.call_graph),
         command,
         recording,
         summary,

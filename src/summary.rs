@@ -5,14 +5,16 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::folded::parse_line;
+use crate::stacks::is_thread_root;
 
 /// Figures computed from folded stacks.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Summary {
     /// Samples in all stacks.
     pub samples: u64,
-    /// Samples whose stack reaches a `main` function (the unwinding was complete).
-    pub reaching_main: u64,
+    /// Samples whose stack reaches the start of its thread (`_start`, `main`,
+    /// `clone3`, …): the unwinding was complete.
+    pub complete: u64,
     /// Functions by self time (samples where they are the leaf), hottest first.
     pub hottest: Vec<(String, u64)>,
 }
@@ -22,13 +24,13 @@ impl Summary {
     /// Lines that are not `frames count` are skipped.
     pub fn from_folded(folded: &str, top: usize) -> Summary {
         let mut samples = 0;
-        let mut reaching_main = 0;
+        let mut complete = 0;
         let mut self_time: HashMap<&str, u64> = HashMap::new();
         for (frames, count) in folded.lines().filter_map(parse_line) {
             // Counts come from files anyone can write: never overflow.
             samples = u64::saturating_add(samples, count);
-            if frames.split(';').any(is_main) {
-                reaching_main = u64::saturating_add(reaching_main, count);
+            if frames.split(';').any(is_thread_root) {
+                complete = u64::saturating_add(complete, count);
             }
             let leaf = frames.rsplit(';').next().unwrap_or(frames);
             let entry = self_time.entry(leaf).or_default();
@@ -42,20 +44,15 @@ impl Summary {
         hottest.truncate(top);
         Summary {
             samples,
-            reaching_main,
+            complete,
             hottest,
         }
     }
 
-    /// Share of samples whose stack reaches `main`, in percent.
-    pub fn main_share(&self) -> f64 {
-        percent(self.reaching_main, self.samples)
+    /// Share of samples whose stack reaches the start of its thread, in percent.
+    pub fn complete_share(&self) -> f64 {
+        percent(self.complete, self.samples)
     }
-}
-
-/// A program's `main`: C's, or a Rust crate's `crate::main`.
-fn is_main(frame: &str) -> bool {
-    frame == "main" || frame.ends_with("::main")
 }
 
 /// `part` of `whole` in percent (0 when `whole` is 0).
@@ -109,16 +106,21 @@ impl fmt::Display for crate::pipeline::Report {
             .find(|w| w.contains("lost"))
             .map_or("none lost".to_string(), |w| w.clone());
         writeln!(f, "  samples              {} ({lost})", s.samples)?;
-        writeln!(
-            f,
-            "  stacks reaching main {:.1} %{}",
-            s.main_share(),
-            if s.main_share() < 90.0 {
+        let advice = match self.call_graph {
+            Some(crate::cli::CallGraph::Fp) if s.complete_share() < 90.0 => {
                 " (the rest stop in code without frame pointers, e.g. libc; \
                  --call-graph dwarf recovers them)"
-            } else {
-                ""
             }
+            Some(crate::cli::CallGraph::Dwarf) if s.complete_share() < 90.0 => {
+                " (the rest are deeper than the 16 KB of stack perf copies, \
+                 or run code without unwind tables)"
+            }
+            _ => "",
+        };
+        writeln!(
+            f,
+            "  complete stacks      {:.1} %{advice}",
+            s.complete_share(),
         )?;
         let secs = self.postprocess.as_secs_f64();
         writeln!(
@@ -153,8 +155,8 @@ not a stack line
     fn self_time_shares_and_main_reach() {
         let s = Summary::from_folded(FOLDED, 10);
         assert_eq!(s.samples, 100);
-        assert_eq!(s.reaching_main, 90);
-        assert_eq!(s.main_share(), 90.0);
+        assert_eq!(s.complete, 90);
+        assert_eq!(s.complete_share(), 90.0);
         assert_eq!(
             s.hottest,
             vec![
@@ -174,6 +176,6 @@ not a stack line
     fn top_limits_the_list_and_empty_input_is_zero() {
         assert_eq!(Summary::from_folded(FOLDED, 1).hottest.len(), 1);
         let empty = Summary::from_folded("", 10);
-        assert_eq!((empty.samples, empty.main_share()), (0, 0.0));
+        assert_eq!((empty.samples, empty.complete_share()), (0, 0.0));
     }
 }

@@ -309,12 +309,13 @@ fn list(items: impl IntoIterator<Item = String>) -> String {
 /// so the user's Cargo.toml is untouched; arrays in cargo config are merged,
 /// so the user's own `build.rustflags` are kept. `RUSTFLAGS`, when set,
 /// overrides all config, so then we extend it instead.
+/// `rustflags` is the caller's `RUSTFLAGS`, if set.
 pub fn build_command(
     target: &CargoTarget,
     opts: &TargetOptions,
-    call_graph: CallGraph,
     manifest: &std::path::Path,
     target_dir: &std::path::Path,
+    rustflags: Option<&str>,
 ) -> (Vec<OsString>, Vec<(String, String)>) {
     let profile = opts.profile();
     let mut args: Vec<OsString> = Vec::new();
@@ -349,23 +350,30 @@ pub fn build_command(
         args.push("--no-default-features".into());
     }
     for setting in [
-        format!("profile.{profile}.debug=\"line-tables-only\""),
+        format!("profile.{profile}.debug=\"limited\""),
         format!("profile.{profile}.strip=false"),
     ] {
         args.extend(["--config".into(), setting.into()]);
     }
     let mut env = Vec::new();
-    if call_graph == CallGraph::Fp {
-        const FP: &str = "-C force-frame-pointers=yes";
-        match std::env::var("RUSTFLAGS") {
-            Ok(flags) if !flags.trim().is_empty() => {
-                env.push(("RUSTFLAGS".to_string(), format!("{flags} {FP}")))
-            }
-            _ => args.extend([
-                "--config".into(),
-                "build.rustflags=[\"-C\", \"force-frame-pointers=yes\"]".into(),
-            ]),
-        }
+    // Frame pointers for `--call-graph fp` and for the unwinder's fallback;
+    // v0 symbol names keep generic arguments (`insert_tail::<u64, …>`).
+    // The same build serves both call-graph modes.
+    const FLAGS: [&str; 4] = [
+        "-C",
+        "force-frame-pointers=yes",
+        "-C",
+        "symbol-mangling-version=v0",
+    ];
+    match rustflags {
+        Some(flags) if !flags.trim().is_empty() => env.push((
+            "RUSTFLAGS".to_string(),
+            format!("{flags} {}", FLAGS.join(" ")),
+        )),
+        _ => args.extend([
+            "--config".into(),
+            format!("build.rustflags={FLAGS:?}").into(),
+        ]),
     }
     (args, env)
 }
@@ -386,17 +394,14 @@ fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -> Result<Pa
             .target_directory
             .join("rust-flamegraph")
             .into_std_path_buf(),
-    }
-    .join(match opts.record.call_graph {
-        CallGraph::Fp => "fp",
-        CallGraph::Dwarf => "dwarf",
-    });
+    };
+    let rustflags = std::env::var("RUSTFLAGS").ok();
     let (args, env) = build_command(
         target,
         &opts.target,
-        opts.record.call_graph,
         &manifest,
         &target_dir,
+        rustflags.as_deref(),
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     crate::say!(
@@ -565,40 +570,50 @@ mod tests {
         let (args, env) = build_command(
             &t,
             &o,
-            CallGraph::Fp,
             std::path::Path::new("/w/Cargo.toml"),
             std::path::Path::new("/w/target/rust-flamegraph"),
+            None,
         );
         let s = lossy(&args);
         for part in [
             "build --message-format=json-render-diagnostics --manifest-path /w/Cargo.toml",
             "--target-dir /w/target/rust-flamegraph -p app --example ex --profile dev",
             "--features a,b --no-default-features",
-            "--config profile.dev.debug=\"line-tables-only\"",
+            "--config profile.dev.debug=\"limited\"",
             "--config profile.dev.strip=false",
         ] {
             assert!(s.contains(part), "{part} not in {s}");
         }
-        if std::env::var("RUSTFLAGS").map_or(true, |f| f.trim().is_empty()) {
-            assert!(s.contains("force-frame-pointers=yes"), "{s}");
-            assert!(env.is_empty());
-        }
-        let (args, _) = build_command(
+        assert!(
+            s.contains("build.rustflags=[\"-C\", \"force-frame-pointers=yes\", \"-C\", \"symbol-mangling-version=v0\"]"),
+            "{s}"
+        );
+        assert!(env.is_empty());
+        // RUSTFLAGS overrides cargo's config: then it is extended instead.
+        let (args, env) = build_command(
             &CargoTarget {
                 kind: Kind::UnitTestLib,
                 ..t
             },
             &opts(&[]),
-            CallGraph::Dwarf,
             std::path::Path::new("C"),
             std::path::Path::new("T"),
+            Some("-C target-cpu=native"),
         );
         let s = lossy(&args);
         assert!(
             s.starts_with("test --no-run") && s.contains("--lib --profile release"),
             "{s}"
         );
-        assert!(!s.contains("frame-pointers"), "{s}");
+        assert!(!s.contains("build.rustflags"), "{s}");
+        assert_eq!(
+            env,
+            vec![(
+                "RUSTFLAGS".to_string(),
+                "-C target-cpu=native -C force-frame-pointers=yes -C symbol-mangling-version=v0"
+                    .to_string()
+            )]
+        );
     }
 
     #[test]

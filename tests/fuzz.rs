@@ -8,8 +8,8 @@ mod common;
 use proptest::prelude::*;
 use rust_flamegraph::cli::RenderOptions;
 use rust_flamegraph::folded::{parse_line, read_folded};
+use rust_flamegraph::perf_script::collapse;
 use rust_flamegraph::render::{render_svg, Labels};
-use rust_flamegraph::stacks::collapse;
 use rust_flamegraph::summary::Summary;
 
 /// Frame names as hostile as they come: markup, quotes, entities, control
@@ -21,6 +21,7 @@ fn frame() -> impl Strategy<Value = String> {
         Just("<script>alert(1)</script>".to_string()),
         Just("&amp;&lt;]]>".to_string()),
         "[a-z]{200,400}",
+        "[\\x00-\\x1f\\x7f-\\x9f\u{fffe}\u{ffff}a ]{1,8}",
     ]
     .prop_map(|f| f.replace([';', '\n', '\r'], "_"))
     .prop_filter("a frame has text", |f| !f.trim().is_empty())
@@ -52,7 +53,7 @@ proptest! {
         let s = Summary::from_folded(&text, 10);
         let expected = text.lines().filter_map(parse_line).fold(0u64, |a, (_, c)| a.saturating_add(c));
         prop_assert_eq!(s.samples, expected);
-        prop_assert!(s.reaching_main <= s.samples);
+        prop_assert!(s.complete <= s.samples);
         prop_assert!(s.hottest.len() <= 10);
     }
 
@@ -66,7 +67,7 @@ proptest! {
         let mut svg = Vec::new();
         render_svg(folded.as_bytes(), &RenderOptions::default(), &labels, &mut svg).unwrap();
         let svg = String::from_utf8(svg).unwrap();
-        common::assert_well_formed_xml(&svg);
+        common::assert_svg_parses(&svg);
         prop_assert!(!svg.contains("<script>alert"));
     }
 
@@ -104,5 +105,64 @@ proptest! {
         text.push_str(&junk);
         let mut out = Vec::new();
         collapse(text.as_bytes(), &mut out, false).unwrap();
+    }
+}
+
+/// A folded file whose frames are arbitrary bytes (control characters, bytes
+/// that are not UTF-8, `;`, spaces, line breaks) and whose counts may be
+/// anything up to `u64::MAX`.
+fn folded_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let frame = prop::collection::vec(any::<u8>(), 0..12);
+    let count = prop_oneof![
+        4 => (1u64..1000).prop_map(|c| c.to_string()),
+        1 => any::<u64>().prop_map(|c| c.to_string()),
+        1 => Just(u64::MAX.to_string()),
+        1 => "[-+0-9.]{1,22}",
+    ];
+    let line = (prop::collection::vec(frame, 1..6), count).prop_map(|(frames, count)| {
+        let mut line = frames.join(&b';');
+        line.push(b' ');
+        line.extend_from_slice(count.as_bytes());
+        line.push(b'\n');
+        line
+    });
+    (
+        prop::collection::vec(line, 1..12),
+        prop::collection::vec(any::<u8>(), 0..40),
+    )
+        .prop_map(|(lines, junk)| {
+            let mut bytes = lines.concat();
+            bytes.extend(junk);
+            bytes
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever the names hold, the SVG opens in a browser: well-formed, and
+    /// only characters XML allows (quick-xml alone lets U+0007 through).
+    #[test]
+    fn arbitrary_bytes_in_names_render_to_an_svg_browsers_open(bytes in folded_bytes(), title in prop::collection::vec(any::<u8>(), 0..20)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stacks.folded");
+        std::fs::write(&path, &bytes).unwrap();
+        let labels = Labels {
+            title: String::from_utf8_lossy(&title).into_owned(),
+            subtitle: "s".into(),
+        };
+        let render = |text: &[u8]| {
+            let mut svg = Vec::new();
+            render_svg(text, &RenderOptions::default(), &labels, &mut svg).map(|()| String::from_utf8(svg).unwrap())
+        };
+        // As `--from-folded` reads it...
+        if let Ok(folded) = read_folded(&path) {
+            let svg = render(&folded.text).unwrap();
+            common::assert_svg_parses(&svg);
+        }
+        // ...and handed to the renderer as it is (inferno refuses a text with no stack).
+        if let Ok(svg) = render(String::from_utf8_lossy(&bytes).as_bytes()) {
+            common::assert_svg_parses(&svg);
+        }
     }
 }

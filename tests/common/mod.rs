@@ -184,3 +184,98 @@ pub fn write(root: &Path, files: &[(&str, String)]) {
         std::fs::write(path, text).unwrap();
     }
 }
+
+/// Running as root (needed to chown folders and act as another user);
+/// otherwise a loud skip, or a failure under CI=true.
+pub fn as_root(what: &str) -> bool {
+    let probe = if rustix::process::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err("not running as root".to_string())
+    };
+    require(what, probe)
+}
+
+/// The names in `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// What quick-xml does not check but every browser does: each character is
+/// one XML 1.0 allows (no control characters but tab and line breaks, no
+/// U+FFFE/U+FFFF), and each `&` outside CDATA and comments starts a predefined
+/// entity or a character reference to such a character. A browser refuses the
+/// whole SVG otherwise ("Invalid character U+0007"). Panics at the first fault.
+pub fn assert_xml_chars(svg: &str) {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+            || c >= '\u{10000}'
+    };
+    if let Some((at, c)) = svg.char_indices().find(|&(_, c)| !allowed(c)) {
+        panic!(
+            "SVG holds {c:?} (U+{:04X}), which XML forbids, at byte {at}: …{}…",
+            c as u32,
+            excerpt_around(svg, at)
+        );
+    }
+    let mut rest = svg;
+    let mut offset = 0;
+    while let Some(i) = rest.find(['&', '<']) {
+        let tail = &rest[i..];
+        let skip = if let Some(section) = tail.strip_prefix("<![CDATA[") {
+            9 + section.find("]]>").expect("unterminated CDATA") + 3
+        } else if let Some(comment) = tail.strip_prefix("<!--") {
+            4 + comment.find("-->").expect("unterminated comment") + 3
+        } else if tail.starts_with('&') {
+            let end = tail
+                .find(';')
+                .unwrap_or_else(|| panic!("bare & at byte {}", offset + i));
+            let name = &tail[1..end];
+            let ok = match name.strip_prefix('#') {
+                Some(num) => num
+                    .strip_prefix('x')
+                    .map_or_else(
+                        || num.parse::<u32>().ok(),
+                        |h| u32::from_str_radix(h, 16).ok(),
+                    )
+                    .and_then(char::from_u32)
+                    .is_some_and(allowed),
+                None => ["lt", "gt", "amp", "quot", "apos"].contains(&name),
+            };
+            assert!(
+                ok,
+                "SVG has a reference &{name}; that no browser resolves, at byte {}",
+                offset + i
+            );
+            end + 1
+        } else {
+            1
+        };
+        rest = &tail[skip..];
+        offset += i + skip;
+    }
+}
+
+fn excerpt_around(s: &str, at: usize) -> String {
+    let mut start = at.saturating_sub(40);
+    while !s.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (at + 40).min(s.len());
+    while !s.is_char_boundary(end) {
+        end += 1;
+    }
+    format!("{:?}", &s[start..end])
+}
+
+/// The SVG opens in a browser: well-formed ([`assert_well_formed_xml`]) and
+/// made of characters XML allows ([`assert_xml_chars`]).
+pub fn assert_svg_parses(svg: &str) {
+    assert_well_formed_xml(svg);
+    assert_xml_chars(svg);
+}

@@ -1,0 +1,320 @@
+//! Names for addresses: the binaries a recording touched, opened once each,
+//! their DWARF read with `addr2line` (inlined frames included) and their
+//! symbol tables as a fallback; kernel addresses from `/proc/kallsyms`.
+//!
+//! Separate debug files are found the way gdb and perf find them: by the
+//! binary's build id under `/usr/lib/debug/.build-id/` (Debian's `*-dbg`
+//! packages, e.g. glibc's `libc6-dbg`).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use object::{Object, ObjectSection, ObjectSegment};
+
+/// Bytes of a mapped binary: a section or segment, shared with the unwinder
+/// without copying.
+#[derive(Clone)]
+pub(crate) struct Bytes {
+    map: Arc<Mmap>,
+    range: Range<usize>,
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map[self.range.clone()]
+    }
+}
+
+/// A section's stated address range and its bytes.
+pub(crate) struct Section {
+    /// Where the section says it is (its SVMA range).
+    pub svma: Range<u64>,
+    /// Its contents, if stored in the file.
+    pub data: Option<Bytes>,
+}
+
+/// One ELF file that samples fell in: its unwind sections, its load
+/// segments and, once first needed, its debug info.
+pub(crate) struct Binary {
+    /// The path as the recording named it.
+    pub path: PathBuf,
+    /// Short name for frames without a symbol: `[libfoo.so]`.
+    pub unknown: Arc<str>,
+    map: Option<Arc<Mmap>>,
+    /// `(file offset, size, SVMA)` of each load segment.
+    segments: Vec<(u64, u64, u64)>,
+    debug: Debug,
+    /// Names already looked up, by SVMA: root-most first.
+    cache: HashMap<u64, Arc<[Arc<str>]>>,
+}
+
+struct DebugInfo {
+    loader: addr2line::Loader,
+}
+
+/// Debug info is read on another thread from the moment a binary is mapped,
+/// while samples are read on this one.
+enum Debug {
+    Loading(std::thread::JoinHandle<Option<DebugInfo>>),
+    Ready(Option<DebugInfo>),
+}
+
+impl Binary {
+    /// Opens `path`; a binary that is gone or not ELF still gets frames named
+    /// after the file.
+    pub fn open(path: &Path) -> Binary {
+        let name = path
+            .file_name()
+            .map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy());
+        let mut binary = Binary {
+            path: path.to_path_buf(),
+            unknown: Arc::from(format!("[{name}]")),
+            map: None,
+            segments: Vec::new(),
+            debug: Debug::Ready(None),
+            cache: HashMap::new(),
+        };
+        let Ok(file) = std::fs::File::open(path) else {
+            return binary;
+        };
+        // SAFETY: the file is mapped read-only; a binary rewritten while we
+        // read it (a rebuild during post-processing) yields wrong names at
+        // worst, as it would for perf.
+        let Ok(map) = (unsafe { Mmap::map(&file) }) else {
+            return binary;
+        };
+        let map = Arc::new(map);
+        if let Ok(obj) = object::File::parse(&map[..]) {
+            binary.segments = obj
+                .segments()
+                .map(|s| {
+                    let (offset, size) = s.file_range();
+                    (offset, size, s.address())
+                })
+                .collect();
+            binary.map = Some(map.clone());
+            let path = binary.path.clone();
+            binary.debug = Debug::Loading(std::thread::spawn(move || load_debug(&path, &map)));
+        }
+        binary
+    }
+
+    /// The stated address (SVMA) of file offset `offset`, from the load segments.
+    pub fn svma_of_offset(&self, offset: u64) -> Option<u64> {
+        const PAGE: u64 = 4096;
+        // Segments can share a page: the mapping starts in the last one
+        // that begins at or before it.
+        self.segments
+            .iter()
+            .filter(|(off, size, _)| offset >= off & !(PAGE - 1) && offset < off + size)
+            .max_by_key(|(off, _, _)| *off)
+            .map(|(off, _, svma)| svma.wrapping_sub(*off).wrapping_add(offset))
+    }
+
+    /// A section by name, for the unwinder.
+    pub fn section(&self, name: &str) -> Option<Section> {
+        let map = self.map.as_ref()?;
+        let obj = object::File::parse(&map[..]).ok()?;
+        let section = obj.section_by_name(name)?;
+        let data = section.file_range().map(|(offset, size)| Bytes {
+            map: map.clone(),
+            range: offset as usize..(offset + size) as usize,
+        });
+        Some(Section {
+            svma: section.address()..section.address() + section.size(),
+            data,
+        })
+    }
+
+    /// Whether the file could be opened and parsed.
+    pub fn is_loaded(&self) -> bool {
+        self.map.is_some()
+    }
+
+    /// The frames at `svma`, root-most first: the function, then the
+    /// functions inlined into it down to the one whose code it is.
+    pub fn frames(&mut self, svma: u64, inline: bool) -> Arc<[Arc<str>]> {
+        if let Some(hit) = self.cache.get(&svma) {
+            return hit.clone();
+        }
+        if let Debug::Loading(_) = self.debug {
+            let Debug::Loading(thread) = std::mem::replace(&mut self.debug, Debug::Ready(None))
+            else {
+                unreachable!("matched above")
+            };
+            self.debug = Debug::Ready(thread.join().ok().flatten());
+        }
+        let mut names: Vec<Arc<str>> = Vec::new();
+        if let Debug::Ready(Some(debug)) = &self.debug {
+            if let Ok(mut frames) = debug.loader.find_frames(svma) {
+                while let Ok(Some(frame)) = frames.next() {
+                    if let Some(name) = frame.function.as_ref().and_then(|f| f.raw_name().ok()) {
+                        names.push(Arc::from(demangle(&name)));
+                    }
+                }
+            }
+            if names.is_empty() {
+                if let Some(sym) = debug.loader.find_symbol(svma) {
+                    names.push(Arc::from(demangle(sym)));
+                }
+            }
+        }
+        if names.is_empty() {
+            names.push(self.unknown.clone());
+        }
+        if !inline && names.len() > 1 {
+            // The function whose code this is comes last; the rest were inlined into it.
+            names.drain(..names.len() - 1);
+        }
+        names.reverse();
+        let names: Arc<[Arc<str>]> = names.into();
+        self.cache.insert(svma, names.clone());
+        names
+    }
+}
+
+/// Opens the DWARF of the binary at `path` (mapped as `map`), from its
+/// separate debug file when one is installed.
+fn load_debug(path: &Path, map: &Mmap) -> Option<DebugInfo> {
+    let separate = object::File::parse(&map[..])
+        .ok()
+        .and_then(|obj| obj.build_id().ok().flatten().and_then(separate_debug_file));
+    separate
+        .and_then(|debug| addr2line::Loader::new(debug).ok())
+        .or_else(|| addr2line::Loader::new(path).ok())
+        .map(|loader| DebugInfo { loader })
+}
+
+/// `/usr/lib/debug/.build-id/ab/cdef….debug` for build id `abcdef…`, if installed.
+fn separate_debug_file(build_id: &[u8]) -> Option<PathBuf> {
+    let (first, rest) = build_id.split_first()?;
+    let rest: String = rest.iter().map(|b| format!("{b:02x}")).collect();
+    let path = PathBuf::from(format!("/usr/lib/debug/.build-id/{first:02x}/{rest}.debug"));
+    path.is_file().then_some(path)
+}
+
+/// A Rust or C name as people read it: `crate::module::Type::method`, generic
+/// arguments kept, the hash dropped.
+/// glibc's internal aliases (`__GI___libc_free`) read as the public name.
+pub fn demangle(name: &str) -> String {
+    match rustc_demangle::try_demangle(name) {
+        Ok(d) => format!("{d:#}"),
+        Err(_) => name
+            .strip_prefix("__GI___libc_")
+            .or_else(|| name.strip_prefix("__GI_"))
+            .unwrap_or(name)
+            .to_string(),
+    }
+}
+
+/// Kernel symbols from `/proc/kallsyms`, when the kernel shows their
+/// addresses (they read as zero under `kptr_restrict`).
+#[derive(Debug, Default)]
+pub(crate) struct Kernel {
+    /// `(address, name)`, sorted by address; empty when hidden.
+    symbols: Vec<(u64, Arc<str>)>,
+    unnamed: Option<Arc<str>>,
+}
+
+impl Kernel {
+    /// Reads `/proc/kallsyms` (or `path` in tests).
+    pub fn load(path: &Path) -> Kernel {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut symbols: Vec<(u64, Arc<str>)> = text
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.split_whitespace();
+                let addr = u64::from_str_radix(parts.next()?, 16).ok()?;
+                let kind = parts.next()?;
+                let name = parts.next()?;
+                (addr != 0 && matches!(kind, "t" | "T" | "w" | "W"))
+                    .then(|| (addr, Arc::from(format!("{name}_[k]"))))
+            })
+            .collect();
+        symbols.sort_by_key(|s| s.0);
+        Kernel {
+            symbols,
+            unnamed: None,
+        }
+    }
+
+    /// Whether kernel frames can be named.
+    pub fn named(&self) -> bool {
+        !self.symbols.is_empty()
+    }
+
+    /// The name of the kernel function at `addr`; `[kernel]` when names are hidden.
+    pub fn name(&mut self, addr: u64) -> Arc<str> {
+        let i = self.symbols.partition_point(|s| s.0 <= addr);
+        match i.checked_sub(1).and_then(|i| self.symbols.get(i)) {
+            Some((_, name)) => name.clone(),
+            None => self
+                .unnamed
+                .get_or_insert_with(|| Arc::from("[kernel]"))
+                .clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_names_keep_paths_and_generics_without_the_hash() {
+        assert_eq!(
+            demangle("_ZN4demo3run17h0123456789abcdefE"),
+            "demo::run".to_string()
+        );
+        assert_eq!(
+            demangle("_RNvMNtCs1234_4core5sliceSp4sortB4_"),
+            "<[_]>::sort"
+        );
+        assert_eq!(demangle("malloc"), "malloc");
+        assert_eq!(demangle("__GI___libc_free"), "free");
+    }
+
+    #[test]
+    fn kernel_names_come_from_kallsyms_or_one_kernel_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kallsyms");
+        std::fs::write(
+            &path,
+            "ffffffff81000000 T _stext\nffffffff81000100 t do_syscall_64\nffffffff81000200 D data\n",
+        )
+        .unwrap();
+        let mut k = Kernel::load(&path);
+        assert!(k.named());
+        assert_eq!(&*k.name(0xffffffff81000150), "do_syscall_64_[k]");
+        std::fs::write(&path, "0000000000000000 T _stext\n").unwrap();
+        let mut hidden = Kernel::load(&path);
+        assert!(!hidden.named());
+        assert_eq!(&*hidden.name(0xffffffff81000150), "[kernel]");
+    }
+
+    #[test]
+    fn this_test_binary_names_its_own_functions_with_paths() {
+        let exe = std::env::current_exe().unwrap();
+        let mut binary = Binary::open(&exe);
+        assert!(binary.is_loaded());
+        // The address of a function of ours, as the binary states it: find
+        // it through the symbol table.
+        let data = std::fs::read(&exe).unwrap();
+        let obj = object::File::parse(&data[..]).unwrap();
+        let sym = object::Object::symbols(&obj)
+            .find(|s| {
+                object::ObjectSymbol::name(s)
+                    .is_ok_and(|n| demangle(n).ends_with("symbols::demangle"))
+            })
+            .expect("demangle is in the symbol table");
+        let frames = binary.frames(object::ObjectSymbol::address(&sym), true);
+        assert!(
+            frames.iter().any(|f| f.ends_with("symbols::demangle")),
+            "{frames:?}"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! In-process post-processing against the real thing: perf's own reading of
+//! the same recording, and what a default run of the demo must show
+//! (complete stacks, allocator frames under their callers, inlined frames
+//! with full paths).
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn profiler() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rust-flamegraph"));
+    cmd.current_dir(repo());
+    cmd
+}
+
+/// `a::b::<T>::c::<U>` and `c<U>` both become `c`: the comparable core of a
+/// function name, whichever tool wrote it and however it was mangled.
+fn core_name(name: &str) -> String {
+    let name = name.trim_end_matches("_[k]");
+    let name = format!("{:#}", rustc_demangle::demangle(name));
+    let mut depth = 0;
+    let mut flat = String::new();
+    let mut prev = ' ';
+    for c in name.chars() {
+        let arrow = prev == '-';
+        prev = c;
+        match c {
+            '<' => depth += 1,
+            '>' if depth > 0 && !arrow => depth -= 1,
+            _ if depth == 0 => flat.push(c),
+            _ => {}
+        }
+    }
+    let flat = flat.trim_end_matches(':');
+    let flat = flat.split(" (").next().unwrap_or(flat);
+    let last = flat.rsplit("::").next().unwrap_or(flat);
+    // One C function, several symbols: glibc's internal and versioned
+    // aliases, and GCC's clones.
+    let last = last.split(['@', '.']).next().unwrap_or(last);
+    let last = last.trim_start_matches("__GI_").trim_start_matches("__libc_");
+    let last = if last == "cfree" { "free" } else { last };
+    last.replace("__memcpy_", "__memmove_")
+}
+
+/// Leaf function of every sample, by `perf script`.
+fn perf_script_leaves(data: &Path) -> HashMap<String, u64> {
+    let out = run(Command::new("perf")
+        .args(["script", "-F", "ip,sym", "--no-inline", "-i"])
+        .arg(data));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut leaves = HashMap::new();
+    let mut first = true;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            first = true;
+            continue;
+        }
+        if first {
+            first = false;
+            // `addr sym+off` or `addr [unknown]`; names may hold spaces.
+            let sym = line.trim().split_once(' ').map_or("[unknown]", |(_, s)| s);
+            let sym = sym.rsplit_once("+0x").map_or(sym, |(s, _)| s);
+            *leaves.entry(core_name(sym)).or_default() += 1;
+        }
+    }
+    leaves
+}
+
+/// Leaf function of every sample, by folded stacks.
+fn folded_leaves(folded: &str) -> HashMap<String, u64> {
+    let mut leaves = HashMap::new();
+    for line in folded.lines() {
+        let (stack, count) = line.rsplit_once(' ').unwrap();
+        let leaf = stack.rsplit(';').next().unwrap();
+        *leaves.entry(core_name(leaf)).or_default() += count.parse::<u64>().unwrap();
+    }
+    leaves
+}
+
+#[test]
+fn core_names_agree_across_manglings() {
+    assert_eq!(
+        core_name("core::slice::sort::shared::smallsort::insert_tail::<u64, <u64 as core::cmp::PartialOrd>::lt>"),
+        "insert_tail"
+    );
+    assert_eq!(
+        core_name("insert_tail<u64, fn(&u64, &u64) -> bool>"),
+        "insert_tail"
+    );
+    assert_eq!(core_name("<u64 as core::cmp::PartialOrd>::lt"), "lt");
+    assert_eq!(core_name("do_syscall_64_[k]"), "do_syscall_64");
+    assert_eq!(core_name("_ZN4demo3run17h0123456789abcdefE"), "run");
+    assert_eq!(core_name("cfree@GLIBC_2.2.5"), "free");
+    assert_eq!(core_name("__GI___libc_free"), "free");
+    assert_eq!(core_name("unlink_chunk.constprop.0"), "unlink_chunk");
+}
+
+#[test]
+fn stacks_agree_with_perf_script_on_a_frame_pointer_recording() {
+    if !perf_available() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let rec = run(profiler()
+        .args(["--call-graph", "fp", "--keep-perf-data", "--out"])
+        .arg(out.path())
+        .args(SMALL_RUN));
+    assert_exit(&rec, 0, &[]);
+    let data = out.path().join("perf.data");
+    let again = tempfile::tempdir().unwrap();
+    let ours = run(profiler()
+        .args(["--no-inline", "--out"])
+        .arg(again.path())
+        .arg("--perfdata")
+        .arg(&data));
+    assert_exit(&ours, 0, &[]);
+    let ours = folded_leaves(&std::fs::read_to_string(again.path().join("stacks.folded")).unwrap());
+    let perfs = perf_script_leaves(&data);
+    let total: u64 = perfs.values().sum();
+    assert_eq!(
+        ours.values().sum::<u64>(),
+        total,
+        "same samples\nours {ours:?}\nperf {perfs:?}"
+    );
+    let same: u64 = perfs
+        .iter()
+        .map(|(f, n)| (*n).min(ours.get(f).copied().unwrap_or(0)))
+        .sum();
+    assert!(
+        same * 100 >= total * 99,
+        "only {same} of {total} samples have the same leaf\nours {ours:?}\nperf {perfs:?}"
+    );
+}
+
+#[test]
+fn the_default_run_has_complete_named_stacks_with_inlined_frames() {
+    if !perf_available() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let rec = run(profiler().arg("--out").arg(out.path()).args(SMALL_RUN));
+    assert_exit(&rec, 0, &["complete stacks"]);
+    let folded = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();
+    let (mut total, mut complete, mut alloc_under_demo, mut inlined) = (0u64, 0u64, 0u64, 0u64);
+    for line in folded.lines() {
+        let (stack, count) = line.rsplit_once(' ').unwrap();
+        let count: u64 = count.parse().unwrap();
+        total += count;
+        let frames: Vec<&str> = stack.split(';').collect();
+        if frames
+            .iter()
+            .any(|f| rust_flamegraph::stacks::is_thread_root(f))
+        {
+            complete += count;
+        }
+        let demo = frames.iter().position(|f| f.starts_with("demo::"));
+        let alloc = frames
+            .iter()
+            .position(|f| ["malloc", "free", "realloc", "_int_malloc", "_int_free"].contains(f));
+        if let (Some(d), Some(a)) = (demo, alloc) {
+            if d < a {
+                alloc_under_demo += count;
+            }
+        }
+        // sort_blocks calls the standard library's sort, inlined into it.
+        if let Some(i) = frames.iter().position(|f| *f == "demo::sort_blocks") {
+            if frames[i + 1..]
+                .iter()
+                .any(|f| f.starts_with("core::slice::sort::"))
+            {
+                inlined += count;
+            }
+        }
+    }
+    assert!(total >= 50, "{total} samples");
+    assert!(
+        complete * 1000 >= total * 995,
+        "only {complete} of {total} stacks reach a thread root:\n{folded}"
+    );
+    assert!(
+        alloc_under_demo > 0,
+        "no allocator frame under a demo function:\n{folded}"
+    );
+    assert!(
+        inlined > 0,
+        "no inlined sort frames under demo::sort_blocks:\n{folded}"
+    );
+    assert!(
+        folded.contains("::<u64"),
+        "generic arguments are kept in frame names:\n{folded}"
+    );
+    assert!(
+        !folded.contains("[unknown];"),
+        "an unknown frame mid-stack:\n{folded}"
+    );
+    let svg = std::fs::read_to_string(out.path().join("flamegraph.svg")).unwrap();
+    assert_well_formed_xml(&svg);
+    assert!(svg.contains("core::slice::sort::"), "inlined frames drawn");
+}
