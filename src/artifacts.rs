@@ -364,10 +364,14 @@ impl Set<'_> {
     }
 
     /// Puts every file of the set in place, renamed back to back under the
-    /// folder's lock, then removes the [`RESULTS`] of an earlier run that
-    /// this set does not include. Returns the files' paths, in the order
-    /// they were added. On an error before the first rename, nothing in the
-    /// folder was changed, and the error says so.
+    /// folder's lock ([`OutDir::lock`]: taken here unless this thread holds
+    /// it already), then removes the [`RESULTS`] of an earlier run that this
+    /// set does not include (`unlinkat`: a symlink is removed, not followed;
+    /// a folder of that name is left alone). Returns the files' paths, in
+    /// the order they were added. On an error before the first rename,
+    /// nothing in the folder was changed, and the error says so; an error
+    /// between renames (not seen in practice: same folder, same file system,
+    /// folders in the way refused beforehand) says which files were replaced.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
         self.put_in_place(true)
     }
@@ -562,7 +566,6 @@ struct Staging {
 impl Staging {
     fn create(out: &OutDir) -> io::Result<Staging> {
         let dir = &out.inner.dir;
-        let me = rustix::process::geteuid().as_raw();
         for _ in 0..8 {
             let name = format!(
                 "{STAGING_PREFIX}{}.{:016x}",
@@ -585,8 +588,25 @@ impl Staging {
                 Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
                 Err(e) => return Err(e.into()),
             };
-            if rustix::fs::fstat(&fd)?.st_uid != me {
-                continue; // someone else's folder swapped in: not ours to use
+            // Someone else's folder swapped in between mkdir and open? Then
+            // it is not ours to use. (Compared with a file we create in it:
+            // the owner a file system reports for our files is not always
+            // our uid, e.g. through Docker Desktop's file sharing.)
+            let marker = match rustix::fs::openat(
+                &fd,
+                c".owner",
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            ) {
+                Ok(marker) => marker,
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let ours = rustix::fs::fstat(&marker)?.st_uid;
+            drop(marker);
+            rustix::fs::unlinkat(&fd, c".owner", AtFlags::empty())?;
+            if rustix::fs::fstat(&fd)?.st_uid != ours {
+                continue;
             }
             // Whatever a default ACL of the parent granted: ours alone.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))?;
@@ -753,13 +773,12 @@ fn folder_error(path: &Path, e: &io::Error) -> anyhow::Error {
             );
         }
     }
-    if errno == Some(Errno::ROFS) {
-        return write_error(path, "cannot create the output folder", e);
-    }
-    fail(
-        Exit::Output,
-        format!("cannot create the output folder {shown}: {e}; {}", hint()),
-    )
+    let what = if path.is_dir() {
+        "cannot open the output folder"
+    } else {
+        "cannot create the output folder"
+    };
+    write_error(path, what, e)
 }
 
 /// Files cannot be created in the output folder.

@@ -11,7 +11,7 @@ use clap::{Args, Parser, ValueEnum};
 /// release mode (with symbols and frame pointers), runs it with ARGS under
 /// `perf record` and writes `flamegraph.svg` and `stacks.folded` to --out.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "rust-flamegraph", version, after_help = EXIT_CODES)]
+#[command(name = "rust-flamegraph", version, after_help = crate::exit::Exit::help_table())]
 pub struct Options {
     /// Folder the results are written to (created if missing).
     #[arg(short, long, env = "RUST_FLAMEGRAPH_OUT", default_value = "fg")]
@@ -35,7 +35,7 @@ pub struct Options {
     pub ignore_status: bool,
 
     /// Build the target with profiling settings and exit without running it.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["exec", "pid", "perfdata", "from_folded"])]
     pub build_only: bool,
 
     /// Read the recording with `perf script` (and binutils' addr2line) instead
@@ -190,6 +190,16 @@ pub enum CallGraph {
     Dwarf,
 }
 
+impl CallGraph {
+    /// How the stacks were walked, for titles and messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CallGraph::Fp => "frame-pointer",
+            CallGraph::Dwarf => "DWARF",
+        }
+    }
+}
+
 /// How the flamegraph is drawn.
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Rendering")]
@@ -261,18 +271,6 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  flamegraph written (also when stopped by Ctrl-C, SIGTERM or --duration)
-  1  other errors (e.g. an unreadable --perfdata or --from-folded file)
-  2  usage error
-  3  perf missing or not permitted
-  4  build failed
-  5  the profiled program failed (the flamegraph is still written; --ignore-status exits 0)
-  6  output folder not writable
-  7  no samples recorded
-  130 interrupted twice (nothing written)";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +312,10 @@ mod tests {
             &["--profile", "bench", "--dev"],
             &["--perfdata", "p", "--from-folded", "f"],
             &["--max-perf-data", "0"],
+            // --build-only builds a cargo target: nothing to build for these.
+            &["--build-only", "--exec", "--", "./x"],
+            &["--build-only", "--pid", "1"],
+            &["--build-only", "--perfdata", "p"],
         ] {
             let err = parse(bad).unwrap_err();
             assert_ne!(err.kind(), ErrorKind::DisplayHelp, "{bad:?}");

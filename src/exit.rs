@@ -1,67 +1,118 @@
 //! Exit codes, and errors that carry one.
 //!
-//! Stages return `anyhow::Error`s; the ones that mean something to a caller
-//! (a script, CI) are built with [`fail`], which tags them with an [`Exit`]
-//! code that `main` finds anywhere in the error's chain.
+//! A stage that fails in a way a caller (a script, CI) must tell apart
+//! attaches an [`Exit`] to its error as anyhow context, e.g.
+//! `.context(Exit::Perf)`; the error's own chain of causes is kept. `main`
+//! finds the code with [`Exit::of`] (anyhow's downcast through context) and
+//! prints the causes with [`message`]. This enum is the one table of exit
+//! codes: `--help` and the README's table are generated from, or checked
+//! against, [`Exit::ALL`].
 
 use std::fmt;
 
-/// Documented exit codes of `rust-flamegraph` (see `--help`).
+/// Documented exit codes of `rust-flamegraph`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
+    /// Results written (also when stopped by Ctrl-C, SIGTERM or `--duration`).
+    Success = 0,
     /// Anything not listed below.
     Other = 1,
     /// Bad command line (clap's own code).
     Usage = 2,
-    /// perf is missing or not permitted.
+    /// perf is missing, not permitted, or failed to record.
     Perf = 3,
-    /// The target did not build, or was not found.
+    /// The target was not found or did not build.
     Build = 4,
-    /// The profiled program failed; the flamegraph was still written.
+    /// The profiled program failed.
     Workload = 5,
     /// The output folder cannot be created or written.
     Output = 6,
-    /// perf recorded no samples.
+    /// Too few samples to draw.
     NoSamples = 7,
-    /// Interrupted twice: aborted, nothing written.
+    /// Interrupted twice.
     Interrupted = 130,
 }
 
 impl Exit {
+    /// Every code, in order.
+    pub const ALL: [Exit; 9] = [
+        Exit::Success,
+        Exit::Other,
+        Exit::Usage,
+        Exit::Perf,
+        Exit::Build,
+        Exit::Workload,
+        Exit::Output,
+        Exit::NoSamples,
+        Exit::Interrupted,
+    ];
+
     /// The process exit code.
     pub fn code(self) -> u8 {
         self as u8
     }
 
-    /// The code tagged onto `err` by [`fail`], or [`Exit::Other`].
+    /// What the code means, as `--help` and the README say it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Success => {
+                "results written (also when stopped by Ctrl-C, `docker stop` or --duration)"
+            }
+            Exit::Other => "other errors, e.g. an unreadable --perfdata or --from-folded file",
+            Exit::Usage => "usage error",
+            Exit::Perf => "perf missing, not permitted, or failed to record",
+            Exit::Build => "the target was not found or did not build",
+            Exit::Workload => {
+                "the profiled program failed (the flamegraph is still written when it ran \
+                 long enough; --ignore-status exits 0)"
+            }
+            Exit::Output => "output folder missing or not writable",
+            Exit::NoSamples => {
+                "too few samples to draw (earlier results are kept; make the run longer or \
+                 raise --freq)"
+            }
+            Exit::Interrupted => "interrupted twice: nothing written",
+        }
+    }
+
+    /// The code attached to `err` (anywhere in its chain), or [`Exit::Other`].
     pub fn of(err: &anyhow::Error) -> Exit {
-        err.chain()
-            .find_map(|e| e.downcast_ref::<Failure>())
-            .map_or(Exit::Other, |f| f.exit)
+        err.downcast_ref::<Exit>().copied().unwrap_or(Exit::Other)
+    }
+
+    /// The exit-code table shown by `--help`.
+    pub fn help_table() -> String {
+        let mut text = String::from("Exit codes:\n");
+        for exit in Exit::ALL {
+            text.push_str(&format!("  {:<3} {}\n", exit.code(), exit.meaning()));
+        }
+        text.trim_end().to_string()
     }
 }
 
-/// An error message tagged with the exit code it leads to.
-#[derive(Debug)]
-pub struct Failure {
-    exit: Exit,
-    message: String,
-}
-
-impl fmt::Display for Failure {
+impl fmt::Display for Exit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        write!(f, "exit code {}: {}", self.code(), self.meaning())
     }
 }
 
-impl std::error::Error for Failure {}
+impl std::error::Error for Exit {}
 
 /// An error with `message` that makes the process exit with `exit`.
+/// (`to_string()` is the message; the code sits beneath it in the chain.)
 pub fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Failure {
-        exit,
-        message: message.into(),
-    })
+    anyhow::Error::new(exit).context(message.into())
+}
+
+/// The error's causes, outermost first, joined with `: `, without the exit
+/// code (which the process reports as its status).
+pub fn message(err: &anyhow::Error) -> String {
+    let codes: Vec<String> = Exit::ALL.iter().map(Exit::to_string).collect();
+    err.chain()
+        .map(|e| e.to_string())
+        .filter(|s| !codes.contains(s))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
@@ -70,12 +121,52 @@ mod tests {
     use anyhow::Context;
 
     #[test]
-    fn code_survives_added_context() {
-        let err = Err::<(), _>(fail(Exit::Perf, "perf denied"))
-            .context("recording")
+    fn the_code_and_every_cause_survive_added_context() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left");
+        let err = Err::<(), _>(io)
+            .context("cannot write flamegraph.svg")
+            .context(Exit::Output)
+            .context("writing the results")
             .unwrap_err();
-        assert_eq!(Exit::of(&err), Exit::Perf);
+        assert_eq!(Exit::of(&err), Exit::Output);
+        assert_eq!(
+            message(&err),
+            "writing the results: cannot write flamegraph.svg: No space left"
+        );
+        // The underlying error can still be inspected.
+        let io = err
+            .chain()
+            .find_map(|e| e.downcast_ref::<std::io::Error>())
+            .unwrap();
+        assert_eq!(io.kind(), std::io::ErrorKind::StorageFull);
         assert_eq!(Exit::of(&anyhow::anyhow!("plain")), Exit::Other);
+        assert_eq!(Exit::of(&fail(Exit::Perf, "no perf")), Exit::Perf);
+        assert_eq!(message(&fail(Exit::Perf, "no perf")), "no perf");
+        assert_eq!(fail(Exit::Perf, "no perf").to_string(), "no perf");
         assert_eq!(Exit::Interrupted.code(), 130);
+    }
+
+    #[test]
+    fn the_readme_table_is_this_table() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let rows: Vec<(u8, String)> = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("### Exit codes"))
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let code = cells.get(1)?.parse().ok()?;
+                Some((code, cells.get(2)?.replace('`', "")))
+            })
+            .collect();
+        let expected: Vec<(u8, String)> = Exit::ALL
+            .iter()
+            .map(|e| (e.code(), e.meaning().replace('`', "")))
+            .collect();
+        assert_eq!(
+            rows, expected,
+            "README's exit-code table must match exit::Exit::meaning"
+        );
     }
 }

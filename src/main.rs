@@ -24,7 +24,10 @@ fn main() -> ExitCode {
             }
         }
         Err(err) => {
-            rust_flamegraph::say!("rust-flamegraph: error: {err:#}");
+            rust_flamegraph::say!(
+                "rust-flamegraph: error: {}",
+                rust_flamegraph::exit::message(&err)
+            );
             ExitCode::from(Exit::of(&err).code())
         }
     }

@@ -22,9 +22,9 @@ use crate::target;
 /// How many functions the summary lists.
 pub const HOTTEST: usize = 10;
 
-/// A program that failed with fewer samples than this gets no flamegraph: it
-/// failed at start-up (a usage error, say), and so few samples show nothing.
-pub const MIN_SAMPLES_ON_FAILURE: u64 = 10;
+/// Fewer samples than this draw nothing worth seeing (a usage error, `--help`):
+/// such a run writes nothing, and earlier results stay.
+pub const MIN_SAMPLES: u64 = 10;
 
 /// The outcome of a profiling run.
 #[derive(Debug)]
@@ -58,62 +58,106 @@ impl Report {
     }
 }
 
-/// Builds (or finds) the target, records it, and writes the artifacts; or,
-/// with `--perfdata`/`--from-folded`, renders an earlier recording.
-/// Returns `None` with `--build-only`.
+/// What a run does, decided once from the options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMode {
+    /// Build the cargo target with profiling settings; run nothing.
+    Build,
+    /// Build the target (or take `--exec`'s program), run it under perf, render.
+    Launch,
+    /// Record a running process until Ctrl-C or `--duration`, then render.
+    Attach(u32),
+    /// Render an earlier perf.data.
+    RenderRecording(PathBuf),
+    /// Render earlier folded stacks.
+    RenderFolded(PathBuf),
+}
+
+impl RunMode {
+    /// The mode the options ask for (clap already refused contradictory ones).
+    pub fn of(opts: &Options) -> RunMode {
+        let t = &opts.target;
+        if let Some(file) = &t.from_folded {
+            RunMode::RenderFolded(file.clone())
+        } else if let Some(data) = &t.perfdata {
+            RunMode::RenderRecording(data.clone())
+        } else if let Some(pid) = t.pid {
+            RunMode::Attach(pid)
+        } else if opts.build_only {
+            RunMode::Build
+        } else {
+            RunMode::Launch
+        }
+    }
+}
+
+/// What was profiled and the stacks it gave, ready to be written.
+struct Profile {
+    /// What was profiled, as shown in the title.
+    command: String,
+    /// How the recording went (`None` when re-rendering a file).
+    recording: Option<Recording>,
+    folded: Folded,
+    /// The recording, to keep in the output folder (`--keep-perf-data`).
+    perf_data: Option<PathBuf>,
+    /// When post-processing began.
+    started: Instant,
+}
+
+/// Runs what the options ask for. Returns `None` with `--build-only`.
 pub fn run(opts: &Options) -> Result<Option<Report>> {
     interrupt::install().context("cannot install the Ctrl-C handler")?;
-    if opts.build_only {
-        let target = target::prepare(opts)?;
-        crate::say!("rust-flamegraph: built {}", target.program.display());
-        return Ok(None);
+    match RunMode::of(opts) {
+        RunMode::Build => {
+            let target = target::prepare(opts)?;
+            crate::say!("rust-flamegraph: built {}", target.program.display());
+            Ok(None)
+        }
+        RunMode::RenderFolded(file) => {
+            let out = OutDir::prepare(&opts.out)?;
+            let started = Instant::now();
+            let folded = folded::read_folded(&file)?;
+            let profile = Profile {
+                command: file.display().to_string(),
+                recording: None,
+                folded,
+                perf_data: None,
+                started,
+            };
+            write_results(opts, &out, profile).map(Some)
+        }
+        RunMode::RenderRecording(data) => {
+            let out = OutDir::prepare(&opts.out)?;
+            let started = Instant::now();
+            let folded = stacks_of(&data, opts)?;
+            let profile = Profile {
+                command: data.display().to_string(),
+                recording: None,
+                folded,
+                perf_data: None,
+                started,
+            };
+            write_results(opts, &out, profile).map(Some)
+        }
+        RunMode::Launch => record_and_write(opts, None),
+        RunMode::Attach(pid) => record_and_write(opts, Some(pid)),
     }
-    if let Some(file) = &opts.target.from_folded {
-        let out = OutDir::prepare(&opts.out)?;
-        let start = Instant::now();
-        let folded = folded::read_folded(file)?;
-        return finish(
-            opts,
-            &out,
-            file.display().to_string(),
-            None,
-            folded,
-            start,
-            None,
-        )
-        .map(Some);
-    }
-    let perf = Perf::locate()?;
-    if let Some(data) = &opts.target.perfdata {
-        let out = OutDir::prepare(&opts.out)?;
-        let start = Instant::now();
-        let folded = stacks_of(&perf, data, opts)?;
-        return finish(
-            opts,
-            &out,
-            data.display().to_string(),
-            None,
-            folded,
-            start,
-            None,
-        )
-        .map(Some);
-    }
+}
 
+/// Records the target (or process `pid`) and writes the results.
+fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> {
     // Everything that can be checked is checked before the workload runs.
+    let perf = Perf::locate()?;
     perf::check_permission()?;
     let out = OutDir::prepare(&opts.out)?;
-    let (command, launch) = match opts.target.pid {
-        Some(pid) => (format!("process {pid}"), None),
+    let launch;
+    let (command, subject) = match pid {
+        Some(pid) => (format!("process {pid}"), Subject::Attach(pid)),
         None => {
             let t = target::prepare(opts)?;
-            (t.display(), Some(t.command()))
+            launch = t.command();
+            (t.display(), Subject::Launch(&launch))
         }
-    };
-    let subject = match (&launch, opts.target.pid) {
-        (Some(cmd), _) => Subject::Launch(cmd),
-        (None, Some(pid)) => Subject::Attach(pid),
-        (None, None) => unreachable!("a target or a pid"),
     };
 
     let scratch = tempfile::Builder::new()
@@ -127,7 +171,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
         "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks, perf.data up to {} MB); \
          Ctrl-C stops early and still renders",
         opts.record.freq,
-        call_graph_name(opts.record.call_graph),
+        opts.record.call_graph.describe(),
         limit / 1_000_000
     );
     let recording = record::record(&perf, &opts.record, &data, &subject, limit, opts.verbose)?;
@@ -140,26 +184,28 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
             ),
         ));
     }
-    let start = Instant::now();
+    let started = Instant::now();
     let size = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
     crate::say!(
-        "rust-flamegraph: reading {:.1} MB of samples (perf script{})",
+        "rust-flamegraph: reading {:.1} MB of samples",
         size as f64 / 1e6,
-        if opts.render.no_inline {
-            ", --no-inline"
-        } else {
-            ""
-        }
     );
-    let folded = stacks_of(&perf, &data, opts)?;
-    let keep = opts.keep_perf_data.then_some(data.as_path());
-    finish(opts, &out, command, Some(recording), folded, start, keep).map(Some)
+    let folded = stacks_of(&data, opts)?;
+    let profile = Profile {
+        command,
+        recording: Some(recording),
+        folded,
+        perf_data: opts.keep_perf_data.then(|| data.clone()),
+        started,
+    };
+    write_results(opts, &out, profile).map(Some)
 }
 
 /// The stacks of a recording: read in-process, or by `perf script` with `--perf-script`.
-fn stacks_of(perf: &Perf, data: &Path, opts: &Options) -> Result<Folded> {
+fn stacks_of(data: &Path, opts: &Options) -> Result<Folded> {
     if opts.perf_script {
-        return perf_script::collapse_recording(perf, data, &opts.render, opts.verbose);
+        let perf = Perf::locate()?;
+        return perf_script::collapse_recording(&perf, data, &opts.render, opts.verbose);
     }
     stacks::from_file(
         data,
@@ -172,35 +218,40 @@ fn stacks_of(perf: &Perf, data: &Path, opts: &Options) -> Result<Folded> {
 }
 
 /// Checks the stacks, then writes folded stacks, the SVG and (optionally)
-/// perf.data, holding the output folder's lock so that concurrent runs into
-/// one folder each leave a matching pair.
-fn finish(
-    opts: &Options,
-    out: &OutDir,
-    command: String,
-    recording: Option<Recording>,
-    folded: Folded,
-    start: Instant,
-    keep_perf_data: Option<&Path>,
-) -> Result<Report> {
+/// perf.data as one set, holding the output folder's lock so that concurrent
+/// runs into one folder each leave a matching set.
+fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Report> {
+    let Profile {
+        command,
+        recording,
+        folded,
+        perf_data,
+        started,
+    } = profile;
     let text = String::from_utf8_lossy(&folded.text);
     let summary = Summary::from_folded(&text, HOTTEST);
     let failure = recording.as_ref().and_then(Recording::failure);
-    if summary.samples == 0 || (failure.is_some() && summary.samples < MIN_SAMPLES_ON_FAILURE) {
+    if summary.samples < MIN_SAMPLES {
+        let kept = if opts.out.join(artifacts::SVG).exists() {
+            "; the earlier results in the output folder were kept"
+        } else {
+            ""
+        };
         return Err(match (&recording, failure) {
             (_, Some(f)) => fail(
                 Exit::Workload,
                 format!(
                     "`{command}` {f} after {} samples, too few for a flamegraph \
-                     (see its output above); nothing was written",
+                     (see its output above); nothing was written{kept}",
                     summary.samples
                 ),
             ),
             (Some(rec), None) => fail(
                 Exit::NoSamples,
                 format!(
-                    "perf recorded no samples: `{command}` ran for only {:.0} ms. Make it run \
-                     longer, or sample more often (--freq {}, now {})",
+                    "only {} samples: `{command}` ran for {:.0} ms, too short to draw. Make it \
+                     run longer, or sample more often (--freq {}, now {}); nothing was written{kept}",
+                    summary.samples,
                     rec.wall.as_secs_f64() * 1e3,
                     (opts.record.freq * 10).min(100_000),
                     opts.record.freq
@@ -208,7 +259,10 @@ fn finish(
             ),
             (None, None) => fail(
                 Exit::NoSamples,
-                format!("{command} holds no samples: nothing to render"),
+                format!(
+                    "{command} holds {} samples, too few to draw; nothing was written{kept}",
+                    summary.samples
+                ),
             ),
         });
     }
@@ -219,7 +273,7 @@ fn finish(
                 "{} samples at {} Hz, cpu-clock, {} stacks{}",
                 summary.samples,
                 opts.record.freq,
-                call_graph_name(opts.record.call_graph),
+                opts.record.call_graph.describe(),
                 if rec.stopped { " (stopped early)" } else { "" }
             ),
             None => format!("{} samples", summary.samples),
@@ -230,7 +284,7 @@ fn finish(
     written.push(out.write(artifacts::SVG, |w| {
         render::render_svg(&folded.text, &opts.render, &labels, w)
     })?);
-    if let Some(data) = keep_perf_data {
+    if let Some(data) = &perf_data {
         written.push(out.copy_in(data, artifacts::PERF_DATA)?);
     }
     Ok(Report {
@@ -240,13 +294,35 @@ fn finish(
         summary,
         warnings: folded.warnings,
         written,
-        postprocess: start.elapsed(),
+        postprocess: started.elapsed(),
     })
 }
 
-pub(crate) fn call_graph_name(cg: CallGraph) -> &'static str {
-    match cg {
-        CallGraph::Fp => "frame-pointer",
-        CallGraph::Dwarf => "DWARF",
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn mode(args: &[&str]) -> RunMode {
+        RunMode::of(&Options::parse_from(
+            std::iter::once("rust-flamegraph").chain(args.iter().copied()),
+        ))
+    }
+
+    #[test]
+    fn each_set_of_options_is_one_mode() {
+        assert_eq!(mode(&[]), RunMode::Launch);
+        assert_eq!(mode(&["--exec", "--", "./x"]), RunMode::Launch);
+        assert_eq!(mode(&["--build-only"]), RunMode::Build);
+        assert_eq!(mode(&["--build-only", "--bin", "demo"]), RunMode::Build);
+        assert_eq!(mode(&["--pid", "42"]), RunMode::Attach(42));
+        assert_eq!(
+            mode(&["--perfdata", "p.data"]),
+            RunMode::RenderRecording("p.data".into())
+        );
+        assert_eq!(
+            mode(&["--from-folded", "s.folded"]),
+            RunMode::RenderFolded("s.folded".into())
+        );
     }
 }

@@ -217,7 +217,7 @@ pub const PATCHES: [(&str, &str); 2] = [
     (
         "if (e.keyCode === 114 || (e.ctrlKey && e.keyCode === 70)) {",
         "if (e.keyCode === 114 \
-         || ((e.ctrlKey || e.metaKey) && !e.altKey && (e.keyCode === 70 || e.key === \"f\" || e.key === \"F\")) \
+         || ((e.ctrlKey || e.metaKey) && (e.keyCode === 70 || e.key === \"f\" || e.key === \"F\")) \
          || (e.key === \"/\" && !e.ctrlKey && !e.metaKey && !e.altKey)) {",
     ),
 ];

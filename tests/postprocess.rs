@@ -41,7 +41,9 @@ fn core_name(name: &str) -> String {
     // One C function, several symbols: glibc's internal and versioned
     // aliases, and GCC's clones.
     let last = last.split(['@', '.']).next().unwrap_or(last);
-    let last = last.trim_start_matches("__GI_").trim_start_matches("__libc_");
+    let last = last
+        .trim_start_matches("__GI_")
+        .trim_start_matches("__libc_");
     let last = if last == "cfree" { "free" } else { last };
     last.replace("__memcpy_", "__memmove_")
 }
