@@ -20,6 +20,7 @@ macro_rules! say {
 }
 
 pub mod artifacts;
+pub mod build;
 pub mod cli;
 pub mod exit;
 pub mod folded;

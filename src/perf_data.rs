@@ -40,8 +40,6 @@ pub(crate) enum Record<'a> {
 pub(crate) struct Sample<'a> {
     pub pid: i32,
     pub tid: i32,
-    /// Nanoseconds, perf's clock.
-    pub time: u64,
     /// Instruction pointer.
     pub ip: u64,
     /// The kernel's call chain (frame pointers, and kernel frames in every mode).
@@ -143,7 +141,6 @@ fn read_all<R: Read>(
                 on_record(Record::Sample(Sample {
                     pid,
                     tid,
-                    time: s.timestamp.unwrap_or(0),
                     ip: s.ip.unwrap_or(0),
                     callchain,
                     user,

@@ -25,7 +25,7 @@ pub fn collapse_recording(
         crate::say!(
             "rust-flamegraph: running {} {}",
             perf.path.display(),
-            crate::target::lossy(&args)
+            crate::target::join_args(&args)
         );
     }
     let reader = duct::cmd(&perf.path, &args)

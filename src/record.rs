@@ -97,7 +97,7 @@ pub fn record(
         crate::say!(
             "rust-flamegraph: running {} {}",
             perf.path.display(),
-            crate::target::lossy(&args)
+            crate::target::join_args(&args)
         );
     }
     let start = Instant::now();

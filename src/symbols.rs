@@ -60,7 +60,7 @@ struct DebugInfo {
 /// while samples are read on this one.
 enum Debug {
     Loading(std::thread::JoinHandle<Option<DebugInfo>>),
-    Ready(Option<DebugInfo>),
+    Ready(Option<Box<DebugInfo>>),
 }
 
 impl Binary {
@@ -146,7 +146,7 @@ impl Binary {
             else {
                 unreachable!("matched above")
             };
-            self.debug = Debug::Ready(thread.join().ok().flatten());
+            self.debug = Debug::Ready(thread.join().ok().flatten().map(Box::new));
         }
         let mut names: Vec<Arc<str>> = Vec::new();
         if let Debug::Ready(Some(debug)) = &self.debug {

@@ -6,13 +6,12 @@
 //! JSON messages: paths are never guessed.
 
 use std::ffi::OsString;
-use std::io::BufReader;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use cargo_metadata::{Message, Metadata, MetadataCommand, Package, TargetKind};
+use anyhow::Result;
+use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 
-use crate::cli::{CallGraph, Options, TargetOptions};
+use crate::cli::{Options, TargetOptions};
 use crate::exit::{fail, Exit};
 
 /// A program ready to be run under perf.
@@ -71,6 +70,51 @@ pub enum Kind {
     UnitTestBin,
 }
 
+impl Kind {
+    /// Cargo's flag that selects a target of this kind (`None`: `--lib`).
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            Kind::Bin | Kind::UnitTestBin => Some("--bin"),
+            Kind::Example => Some("--example"),
+            Kind::Bench => Some("--bench"),
+            Kind::Test => Some("--test"),
+            Kind::UnitTestLib => None,
+        }
+    }
+
+    /// What to call it in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Bin => "binary",
+            Kind::Example => "example",
+            Kind::Bench => "bench",
+            Kind::Test => "test",
+            Kind::UnitTestLib | Kind::UnitTestBin => "unit tests of",
+        }
+    }
+
+    /// Whether cargo's `artifact` (of `target`, built as a test harness or
+    /// not) is the executable of this kind.
+    pub fn is_artifact(self, target: &cargo_metadata::Target, test_harness: bool) -> bool {
+        match self {
+            Kind::Bin => target.is_bin() && !test_harness,
+            Kind::Example => target.is_example(),
+            Kind::Bench => target.is_bench(),
+            Kind::Test => target.is_test(),
+            Kind::UnitTestLib => target.is_lib() && test_harness,
+            Kind::UnitTestBin => target.is_bin() && test_harness,
+        }
+    }
+
+    /// The kinds named by a flag of their own, with cargo's target kind.
+    const FLAGGED: [(Kind, TargetKind); 4] = [
+        (Kind::Bin, TargetKind::Bin),
+        (Kind::Example, TargetKind::Example),
+        (Kind::Bench, TargetKind::Bench),
+        (Kind::Test, TargetKind::Test),
+    ];
+}
+
 /// Resolves and builds the target chosen by `opts` (or takes `--exec`'s command).
 pub fn prepare(opts: &Options) -> Result<Target> {
     if opts.target.exec {
@@ -87,7 +131,7 @@ pub fn prepare(opts: &Options) -> Result<Target> {
     }
     let metadata = metadata(&opts.target)?;
     let chosen = choose(&metadata, &opts.target)?;
-    let program = build(&metadata, &chosen, opts)?;
+    let program = crate::build::build(&metadata, &chosen, opts)?;
     let mut args = Vec::new();
     if chosen.kind == Kind::Bench {
         // Without it, criterion's harness runs the benchmarks as quick tests.
@@ -97,7 +141,7 @@ pub fn prepare(opts: &Options) -> Result<Target> {
     Ok(Target { program, args })
 }
 
-fn metadata(opts: &TargetOptions) -> Result<Metadata> {
+pub(crate) fn metadata(opts: &TargetOptions) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
     cmd.no_deps();
     if let Some(path) = &opts.manifest_path {
@@ -176,7 +220,7 @@ pub fn choose(metadata: &Metadata, opts: &TargetOptions) -> Result<CargoTarget> 
 
 fn choose_package<'m>(metadata: &'m Metadata, spec: Option<&str>) -> Result<&'m Package> {
     let members = metadata.workspace_packages();
-    let names = || list(members.iter().map(|p| p.name.to_string()));
+    let names = || comma_list(members.iter().map(|p| p.name.to_string()));
     if let Some(spec) = spec {
         return members
             .iter()
@@ -236,7 +280,7 @@ fn find_target(package: &Package, kind: TargetKind, flag: &str, name: &str) -> R
             format!(
                 "package `{}` has no {kind} target `{name}`; use {flag} with one of: {}",
                 package.name,
-                list(existing)
+                comma_list(existing)
             )
         },
     ))
@@ -267,7 +311,7 @@ fn only_binary(package: &Package) -> Result<String> {
             format!(
                 "package `{}` has several binaries: choose one with --bin ({})",
                 package.name,
-                list(bins)
+                comma_list(bins)
             ),
         )),
     }
@@ -275,19 +319,13 @@ fn only_binary(package: &Package) -> Result<String> {
 
 /// "--bin a, --example b, …" for everything that can be profiled.
 fn describe_targets(package: &Package) -> String {
-    let flags = [
-        (TargetKind::Bin, "--bin"),
-        (TargetKind::Example, "--example"),
-        (TargetKind::Bench, "--bench"),
-        (TargetKind::Test, "--test"),
-    ];
     let mut all: Vec<String> = Vec::new();
     for t in &package.targets {
         if t.is_lib() {
             all.push("--unit-test".into());
         }
-        for (kind, flag) in &flags {
-            if t.is_kind(kind.clone()) {
+        for (kind, cargo_kind) in Kind::FLAGGED {
+            if let (true, Some(flag)) = (t.is_kind(cargo_kind), kind.flag()) {
                 all.push(format!("{flag} {}", t.name));
             }
         }
@@ -299,205 +337,12 @@ fn describe_targets(package: &Package) -> String {
     }
 }
 
-fn list(items: impl IntoIterator<Item = String>) -> String {
+fn comma_list(items: impl IntoIterator<Item = String>) -> String {
     items.into_iter().collect::<Vec<_>>().join(", ")
 }
 
-/// The `cargo` invocation that builds `target` for profiling.
-///
-/// Symbols and frame pointers are set through `--config` for this build only,
-/// so the user's Cargo.toml is untouched; arrays in cargo config are merged,
-/// so the user's own `build.rustflags` are kept. `RUSTFLAGS`, when set,
-/// overrides all config, so then we extend it instead.
-/// `rustflags` is the caller's `RUSTFLAGS`, if set.
-pub fn build_command(
-    target: &CargoTarget,
-    opts: &TargetOptions,
-    manifest: &std::path::Path,
-    target_dir: &std::path::Path,
-    rustflags: Option<&str>,
-) -> (Vec<OsString>, Vec<(String, String)>) {
-    let profile = opts.profile();
-    let mut args: Vec<OsString> = Vec::new();
-    let unit = matches!(target.kind, Kind::UnitTestLib | Kind::UnitTestBin);
-    if unit {
-        args.extend(["test".into(), "--no-run".into()]);
-    } else {
-        args.push("build".into());
-    }
-    args.push("--message-format=json-render-diagnostics".into());
-    args.push("--manifest-path".into());
-    args.push(manifest.into());
-    args.push("--target-dir".into());
-    args.push(target_dir.into());
-    args.extend(["-p".into(), target.package.clone().into()]);
-    let flag = match target.kind {
-        Kind::Bin | Kind::UnitTestBin => Some("--bin"),
-        Kind::Example => Some("--example"),
-        Kind::Bench => Some("--bench"),
-        Kind::Test => Some("--test"),
-        Kind::UnitTestLib => None,
-    };
-    match flag {
-        Some(flag) => args.extend([flag.into(), target.name.clone().into()]),
-        None => args.push("--lib".into()),
-    }
-    args.extend(["--profile".into(), profile.into()]);
-    if let Some(features) = &opts.features {
-        args.extend(["--features".into(), features.into()]);
-    }
-    if opts.no_default_features {
-        args.push("--no-default-features".into());
-    }
-    for setting in [
-        format!("profile.{profile}.debug=\"limited\""),
-        format!("profile.{profile}.strip=false"),
-    ] {
-        args.extend(["--config".into(), setting.into()]);
-    }
-    let mut env = Vec::new();
-    // Frame pointers for `--call-graph fp` and for the unwinder's fallback;
-    // v0 symbol names keep generic arguments (`insert_tail::<u64, …>`).
-    // The same build serves both call-graph modes.
-    const FLAGS: [&str; 4] = [
-        "-C",
-        "force-frame-pointers=yes",
-        "-C",
-        "symbol-mangling-version=v0",
-    ];
-    match rustflags {
-        Some(flags) if !flags.trim().is_empty() => env.push((
-            "RUSTFLAGS".to_string(),
-            format!("{flags} {}", FLAGS.join(" ")),
-        )),
-        _ => args.extend([
-            "--config".into(),
-            format!("build.rustflags={FLAGS:?}").into(),
-        ]),
-    }
-    (args, env)
-}
-
-fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -> Result<PathBuf> {
-    let manifest = match &opts.target.manifest_path {
-        Some(m) => m.clone(),
-        None => metadata
-            .workspace_root
-            .join("Cargo.toml")
-            .into_std_path_buf(),
-    };
-    // One folder per unwinding mode: their flags differ, and sharing one would
-    // rebuild on every switch (and swap the binary under a concurrent run).
-    let target_dir = match &opts.target.target_dir {
-        Some(d) => d.clone(),
-        None => metadata
-            .target_directory
-            .join("rust-flamegraph")
-            .into_std_path_buf(),
-    };
-    let rustflags = std::env::var("RUSTFLAGS").ok();
-    let (args, env) = build_command(
-        target,
-        &opts.target,
-        &manifest,
-        &target_dir,
-        rustflags.as_deref(),
-    );
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    crate::say!(
-        "rust-flamegraph: building {} `{}` of package `{}` ({} profile, with symbols{})",
-        kind_name(target.kind),
-        target.name,
-        target.package,
-        opts.target.profile(),
-        if opts.record.call_graph == CallGraph::Fp {
-            " and frame pointers"
-        } else {
-            ""
-        }
-    );
-    if opts.verbose {
-        crate::say!(
-            "rust-flamegraph: running {} {}",
-            cargo.to_string_lossy(),
-            lossy(&args)
-        );
-    }
-    let mut cmd = duct::cmd(&cargo, &args).unchecked();
-    for (k, v) in &env {
-        cmd = cmd.env(k, v);
-    }
-    // Cargo's progress and diagnostics go to the terminal; its JSON messages to us.
-    let reader = cmd.reader().with_context(|| {
-        format!(
-            "cannot run {}: is cargo installed?",
-            cargo.to_string_lossy()
-        )
-    })?;
-    let _watch = crate::interrupt::watch_child(reader.pids()[0], false);
-    let mut executable = None;
-    for message in Message::parse_stream(BufReader::new(&reader)) {
-        if let Message::CompilerArtifact(artifact) =
-            message.context("reading cargo's build messages")?
-        {
-            if artifact.target.name == target.name
-                && artifact.executable.is_some()
-                && matches_kind(&artifact.target, artifact.profile.test, target.kind)
-            {
-                executable = artifact.executable.map(|p| p.into_std_path_buf());
-            }
-        }
-    }
-    let output = reader
-        .try_wait()
-        .context("waiting for cargo")?
-        .context("cargo closed its output but is still running")?;
-    if !output.status.success() {
-        return Err(fail(
-            Exit::Build,
-            format!(
-                "cargo could not build {} `{}` ({}): see its errors above",
-                kind_name(target.kind),
-                target.name,
-                output.status
-            ),
-        ));
-    }
-    executable.ok_or_else(|| {
-        fail(
-            Exit::Build,
-            format!(
-                "cargo built `{}` but reported no executable for it; \
-                 does it have required-features you did not enable with --features?",
-                target.name
-            ),
-        )
-    })
-}
-
-fn matches_kind(t: &cargo_metadata::Target, test_harness: bool, kind: Kind) -> bool {
-    match kind {
-        Kind::Bin => t.is_bin() && !test_harness,
-        Kind::Example => t.is_example(),
-        Kind::Bench => t.is_bench(),
-        Kind::Test => t.is_test(),
-        Kind::UnitTestLib => t.is_lib() && test_harness,
-        Kind::UnitTestBin => t.is_bin() && test_harness,
-    }
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Bin => "binary",
-        Kind::Example => "example",
-        Kind::Bench => "bench",
-        Kind::Test => "test",
-        Kind::UnitTestLib | Kind::UnitTestBin => "unit tests of",
-    }
-}
-
 /// Arguments joined for display.
-pub fn lossy(args: &[OsString]) -> String {
+pub fn join_args(args: &[OsString]) -> String {
     args.iter()
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
@@ -556,63 +401,6 @@ mod tests {
         assert_eq!(
             (t.kind, t.name.as_str()),
             (Kind::UnitTestLib, "rust_flamegraph")
-        );
-    }
-
-    #[test]
-    fn build_command_sets_symbols_and_frame_pointers_for_this_build_only() {
-        let t = CargoTarget {
-            package: "app".into(),
-            kind: Kind::Example,
-            name: "ex".into(),
-        };
-        let o = opts(&["--features", "a,b", "--no-default-features", "--dev"]);
-        let (args, env) = build_command(
-            &t,
-            &o,
-            std::path::Path::new("/w/Cargo.toml"),
-            std::path::Path::new("/w/target/rust-flamegraph"),
-            None,
-        );
-        let s = lossy(&args);
-        for part in [
-            "build --message-format=json-render-diagnostics --manifest-path /w/Cargo.toml",
-            "--target-dir /w/target/rust-flamegraph -p app --example ex --profile dev",
-            "--features a,b --no-default-features",
-            "--config profile.dev.debug=\"limited\"",
-            "--config profile.dev.strip=false",
-        ] {
-            assert!(s.contains(part), "{part} not in {s}");
-        }
-        assert!(
-            s.contains("build.rustflags=[\"-C\", \"force-frame-pointers=yes\", \"-C\", \"symbol-mangling-version=v0\"]"),
-            "{s}"
-        );
-        assert!(env.is_empty());
-        // RUSTFLAGS overrides cargo's config: then it is extended instead.
-        let (args, env) = build_command(
-            &CargoTarget {
-                kind: Kind::UnitTestLib,
-                ..t
-            },
-            &opts(&[]),
-            std::path::Path::new("C"),
-            std::path::Path::new("T"),
-            Some("-C target-cpu=native"),
-        );
-        let s = lossy(&args);
-        assert!(
-            s.starts_with("test --no-run") && s.contains("--lib --profile release"),
-            "{s}"
-        );
-        assert!(!s.contains("build.rustflags"), "{s}");
-        assert_eq!(
-            env,
-            vec![(
-                "RUSTFLAGS".to_string(),
-                "-C target-cpu=native -C force-frame-pointers=yes -C symbol-mangling-version=v0"
-                    .to_string()
-            )]
         );
     }
 

@@ -1,0 +1,244 @@
+//! Building a cargo target for profiling: symbols, frame pointers and v0
+//! symbol names, set for this build only, into a target dir of ours; the
+//! executable is found through cargo's JSON messages, never guessed.
+
+use std::ffi::OsString;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use cargo_metadata::{Message, Metadata};
+
+use crate::cli::{Options, TargetOptions};
+use crate::exit::{fail, Exit};
+use crate::target::{join_args, CargoTarget, Kind};
+
+/// The `cargo` invocation that builds `target` for profiling.
+///
+/// Symbols and frame pointers are set through `--config` for this build only,
+/// so the user's Cargo.toml is untouched; arrays in cargo config are merged,
+/// so the user's own `build.rustflags` are kept. `RUSTFLAGS`, when set,
+/// overrides all config, so then we extend it instead.
+/// `rustflags` is the caller's `RUSTFLAGS`, if set.
+pub fn build_command(
+    target: &CargoTarget,
+    opts: &TargetOptions,
+    manifest: &std::path::Path,
+    target_dir: &std::path::Path,
+    rustflags: Option<&str>,
+) -> (Vec<OsString>, Vec<(String, String)>) {
+    let profile = opts.profile();
+    let mut args: Vec<OsString> = Vec::new();
+    let unit = matches!(target.kind, Kind::UnitTestLib | Kind::UnitTestBin);
+    if unit {
+        args.extend(["test".into(), "--no-run".into()]);
+    } else {
+        args.push("build".into());
+    }
+    args.push("--message-format=json-render-diagnostics".into());
+    args.push("--manifest-path".into());
+    args.push(manifest.into());
+    args.push("--target-dir".into());
+    args.push(target_dir.into());
+    args.extend(["-p".into(), target.package.clone().into()]);
+    match target.kind.flag() {
+        Some(flag) => args.extend([flag.into(), target.name.clone().into()]),
+        None => args.push("--lib".into()),
+    }
+    args.extend(["--profile".into(), profile.into()]);
+    if let Some(features) = &opts.features {
+        args.extend(["--features".into(), features.into()]);
+    }
+    if opts.no_default_features {
+        args.push("--no-default-features".into());
+    }
+    for setting in [
+        format!("profile.{profile}.debug=\"limited\""),
+        format!("profile.{profile}.strip=false"),
+    ] {
+        args.extend(["--config".into(), setting.into()]);
+    }
+    let mut env = Vec::new();
+    // Frame pointers for `--call-graph fp` and for the unwinder's fallback;
+    // v0 symbol names keep generic arguments (`insert_tail::<u64, …>`).
+    // The same build serves both call-graph modes.
+    const FLAGS: [&str; 4] = [
+        "-C",
+        "force-frame-pointers=yes",
+        "-C",
+        "symbol-mangling-version=v0",
+    ];
+    match rustflags {
+        Some(flags) if !flags.trim().is_empty() => env.push((
+            "RUSTFLAGS".to_string(),
+            format!("{flags} {}", FLAGS.join(" ")),
+        )),
+        _ => args.extend([
+            "--config".into(),
+            format!("build.rustflags={FLAGS:?}").into(),
+        ]),
+    }
+    (args, env)
+}
+
+pub(crate) fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -> Result<PathBuf> {
+    let manifest = match &opts.target.manifest_path {
+        Some(m) => m.clone(),
+        None => metadata
+            .workspace_root
+            .join("Cargo.toml")
+            .into_std_path_buf(),
+    };
+    // One folder per unwinding mode: their flags differ, and sharing one would
+    // rebuild on every switch (and swap the binary under a concurrent run).
+    let target_dir = match &opts.target.target_dir {
+        Some(d) => d.clone(),
+        None => metadata
+            .target_directory
+            .join("rust-flamegraph")
+            .into_std_path_buf(),
+    };
+    let rustflags = std::env::var("RUSTFLAGS").ok();
+    let (args, env) = build_command(
+        target,
+        &opts.target,
+        &manifest,
+        &target_dir,
+        rustflags.as_deref(),
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    crate::say!(
+        "rust-flamegraph: building {} `{}` of package `{}` ({} profile, with symbols \
+         and frame pointers)",
+        target.kind.describe(),
+        target.name,
+        target.package,
+        opts.target.profile(),
+    );
+    if opts.verbose {
+        crate::say!(
+            "rust-flamegraph: running {} {}",
+            cargo.to_string_lossy(),
+            join_args(&args)
+        );
+    }
+    let mut cmd = duct::cmd(&cargo, &args).unchecked();
+    for (k, v) in &env {
+        cmd = cmd.env(k, v);
+    }
+    // Cargo's progress and diagnostics go to the terminal; its JSON messages to us.
+    let reader = cmd.reader().with_context(|| {
+        format!(
+            "cannot run {}: is cargo installed?",
+            cargo.to_string_lossy()
+        )
+    })?;
+    let _watch = crate::interrupt::watch_child(reader.pids()[0], false);
+    let mut executable = None;
+    for message in Message::parse_stream(BufReader::new(&reader)) {
+        if let Message::CompilerArtifact(artifact) =
+            message.context("reading cargo's build messages")?
+        {
+            if artifact.target.name == target.name
+                && artifact.executable.is_some()
+                && target
+                    .kind
+                    .is_artifact(&artifact.target, artifact.profile.test)
+            {
+                executable = artifact.executable.map(|p| p.into_std_path_buf());
+            }
+        }
+    }
+    let output = reader
+        .try_wait()
+        .context("waiting for cargo")?
+        .context("cargo closed its output but is still running")?;
+    if !output.status.success() {
+        return Err(fail(
+            Exit::Build,
+            format!(
+                "cargo could not build {} `{}` ({}): see its errors above",
+                target.kind.describe(),
+                target.name,
+                output.status
+            ),
+        ));
+    }
+    executable.ok_or_else(|| {
+        fail(
+            Exit::Build,
+            format!(
+                "cargo built `{}` but reported no executable for it; \
+                 does it have required-features you did not enable with --features?",
+                target.name
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn opts(args: &[&str]) -> TargetOptions {
+        Options::parse_from(std::iter::once("rf").chain(args.iter().copied())).target
+    }
+
+    #[test]
+    fn build_command_sets_symbols_and_frame_pointers_for_this_build_only() {
+        let t = CargoTarget {
+            package: "app".into(),
+            kind: Kind::Example,
+            name: "ex".into(),
+        };
+        let o = opts(&["--features", "a,b", "--no-default-features", "--dev"]);
+        let (args, env) = build_command(
+            &t,
+            &o,
+            std::path::Path::new("/w/Cargo.toml"),
+            std::path::Path::new("/w/target/rust-flamegraph"),
+            None,
+        );
+        let s = join_args(&args);
+        for part in [
+            "build --message-format=json-render-diagnostics --manifest-path /w/Cargo.toml",
+            "--target-dir /w/target/rust-flamegraph -p app --example ex --profile dev",
+            "--features a,b --no-default-features",
+            "--config profile.dev.debug=\"limited\"",
+            "--config profile.dev.strip=false",
+        ] {
+            assert!(s.contains(part), "{part} not in {s}");
+        }
+        assert!(
+            s.contains("build.rustflags=[\"-C\", \"force-frame-pointers=yes\", \"-C\", \"symbol-mangling-version=v0\"]"),
+            "{s}"
+        );
+        assert!(env.is_empty());
+        // RUSTFLAGS overrides cargo's config: then it is extended instead.
+        let (args, env) = build_command(
+            &CargoTarget {
+                kind: Kind::UnitTestLib,
+                ..t
+            },
+            &opts(&[]),
+            std::path::Path::new("C"),
+            std::path::Path::new("T"),
+            Some("-C target-cpu=native"),
+        );
+        let s = join_args(&args);
+        assert!(
+            s.starts_with("test --no-run") && s.contains("--lib --profile release"),
+            "{s}"
+        );
+        assert!(!s.contains("build.rustflags"), "{s}");
+        assert_eq!(
+            env,
+            vec![(
+                "RUSTFLAGS".to_string(),
+                "-C target-cpu=native -C force-frame-pointers=yes -C symbol-mangling-version=v0"
+                    .to_string()
+            )]
+        );
+    }
+}
