@@ -52,8 +52,15 @@ pub(crate) struct Binary {
     cache: HashMap<u64, Arc<[Arc<str>]>>,
 }
 
-struct DebugInfo {
-    loader: addr2line::Loader,
+/// Where a binary's names come from.
+enum DebugInfo {
+    /// Its own DWARF (the user's programs, with Rust's standard library):
+    /// functions and the functions inlined into them.
+    Dwarf(addr2line::Loader),
+    /// The symbol table of a system library's separate debug file (glibc's
+    /// from `libc6-dbg`): function names without reading, and decompressing,
+    /// its DWARF.
+    Symbols(SymbolTable),
 }
 
 /// Debug info is read on another thread from the moment a binary is mapped,
@@ -149,19 +156,31 @@ impl Binary {
             self.debug = Debug::Ready(thread.join().ok().flatten().map(Box::new));
         }
         let mut names: Vec<Arc<str>> = Vec::new();
-        if let Debug::Ready(Some(debug)) = &self.debug {
-            if let Ok(mut frames) = debug.loader.find_frames(svma) {
-                while let Ok(Some(frame)) = frames.next() {
-                    if let Some(name) = frame.function.as_ref().and_then(|f| f.raw_name().ok()) {
-                        names.push(Arc::from(demangle(&name)));
+        match self.debug {
+            Debug::Ready(Some(ref debug)) => match &**debug {
+                DebugInfo::Dwarf(loader) => {
+                    if let Ok(mut frames) = loader.find_frames(svma) {
+                        while let Ok(Some(frame)) = frames.next() {
+                            if let Some(name) =
+                                frame.function.as_ref().and_then(|f| f.raw_name().ok())
+                            {
+                                names.push(Arc::from(demangle(&name)));
+                            }
+                        }
+                    }
+                    if names.is_empty() {
+                        if let Some(sym) = loader.find_symbol(svma) {
+                            names.push(Arc::from(demangle(sym)));
+                        }
                     }
                 }
-            }
-            if names.is_empty() {
-                if let Some(sym) = debug.loader.find_symbol(svma) {
-                    names.push(Arc::from(demangle(sym)));
+                DebugInfo::Symbols(table) => {
+                    if let Some(name) = table.find(svma) {
+                        names.push(name);
+                    }
                 }
-            }
+            },
+            Debug::Ready(None) | Debug::Loading(_) => {}
         }
         if names.is_empty() {
             names.push(self.unknown.clone());
@@ -183,10 +202,55 @@ fn load_debug(path: &Path, map: &Mmap) -> Option<DebugInfo> {
     let separate = object::File::parse(&map[..])
         .ok()
         .and_then(|obj| obj.build_id().ok().flatten().and_then(separate_debug_file));
-    separate
-        .and_then(|debug| addr2line::Loader::new(debug).ok())
-        .or_else(|| addr2line::Loader::new(path).ok())
-        .map(|loader| DebugInfo { loader })
+    if let Some(table) = separate.and_then(|debug| SymbolTable::read(&debug)) {
+        return Some(DebugInfo::Symbols(table));
+    }
+    addr2line::Loader::new(path).ok().map(DebugInfo::Dwarf)
+}
+
+/// Function symbols by address, one name per address.
+pub(crate) struct SymbolTable {
+    /// `(start, end, name)`, sorted by start.
+    functions: Vec<(u64, u64, Arc<str>)>,
+}
+
+impl SymbolTable {
+    /// The function symbols of the ELF file at `path`.
+    fn read(path: &Path) -> Option<SymbolTable> {
+        use object::ObjectSymbol;
+        let file = std::fs::File::open(path).ok()?;
+        // SAFETY: mapped read-only, for the duration of this call.
+        let map = unsafe { Mmap::map(&file) }.ok()?;
+        let obj = object::File::parse(&map[..]).ok()?;
+        let mut all: Vec<(u64, u64, bool, &str)> = obj
+            .symbols()
+            .filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0)
+            .filter_map(|s| Some((s.address(), s.size(), s.is_global(), s.name().ok()?)))
+            .collect();
+        // Aliases share an address: the public name first (`free`, not
+        // `__GI___libc_free` or `cfree@GLIBC_2.2.5`).
+        all.sort_by_key(|&(addr, _, global, name)| {
+            let underscores = name.len() - name.trim_start_matches('_').len();
+            (addr, !global, name.contains('@'), underscores, name.len())
+        });
+        all.dedup_by_key(|s| s.0);
+        Some(SymbolTable {
+            functions: all
+                .into_iter()
+                .map(|(addr, size, _, name)| (addr, addr + size.max(1), Arc::from(demangle(name))))
+                .collect(),
+        })
+    }
+
+    /// The function containing `svma`.
+    fn find(&self, svma: u64) -> Option<Arc<str>> {
+        let i = self
+            .functions
+            .partition_point(|f| f.0 <= svma)
+            .checked_sub(1)?;
+        let (_, end, name) = &self.functions[i];
+        (svma < *end).then(|| name.clone())
+    }
 }
 
 /// `/usr/lib/debug/.build-id/ab/cdef….debug` for build id `abcdef…`, if installed.
@@ -215,8 +279,11 @@ pub fn demangle(name: &str) -> String {
 /// addresses (they read as zero under `kptr_restrict`).
 #[derive(Debug, Default)]
 pub(crate) struct Kernel {
-    /// `(address, name)`, sorted by address; empty when hidden.
-    symbols: Vec<(u64, Arc<str>)>,
+    /// The file's text; names are cut from it when first looked up.
+    text: String,
+    /// `(address, name's byte range in text)`, sorted by address; empty when hidden.
+    symbols: Vec<(u64, std::ops::Range<usize>)>,
+    named: HashMap<usize, Arc<str>>,
     unnamed: Option<Arc<str>>,
 }
 
@@ -224,20 +291,24 @@ impl Kernel {
     /// Reads `/proc/kallsyms` (or `path` in tests).
     pub fn load(path: &Path) -> Kernel {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let mut symbols: Vec<(u64, Arc<str>)> = text
+        let base = text.as_ptr() as usize;
+        let mut symbols: Vec<(u64, std::ops::Range<usize>)> = text
             .lines()
             .filter_map(|line| {
-                let mut parts = line.split_whitespace();
+                let mut parts = line.splitn(4, ' ');
                 let addr = u64::from_str_radix(parts.next()?, 16).ok()?;
                 let kind = parts.next()?;
-                let name = parts.next()?;
+                let name = parts.next()?.split('\t').next()?;
+                let start = name.as_ptr() as usize - base;
                 (addr != 0 && matches!(kind, "t" | "T" | "w" | "W"))
-                    .then(|| (addr, Arc::from(format!("{name}_[k]"))))
+                    .then_some((addr, start..start + name.len()))
             })
             .collect();
         symbols.sort_by_key(|s| s.0);
         Kernel {
+            text,
             symbols,
+            named: HashMap::new(),
             unnamed: None,
         }
     }
@@ -250,8 +321,15 @@ impl Kernel {
     /// The name of the kernel function at `addr`; `[kernel]` when names are hidden.
     pub fn name(&mut self, addr: u64) -> Arc<str> {
         let i = self.symbols.partition_point(|s| s.0 <= addr);
-        match i.checked_sub(1).and_then(|i| self.symbols.get(i)) {
-            Some((_, name)) => name.clone(),
+        match i.checked_sub(1) {
+            Some(i) => {
+                let range = self.symbols[i].1.clone();
+                let text = &self.text;
+                self.named
+                    .entry(i)
+                    .or_insert_with(|| Arc::from(format!("{}_[k]", &text[range])))
+                    .clone()
+            }
             None => self
                 .unnamed
                 .get_or_insert_with(|| Arc::from("[kernel]"))
