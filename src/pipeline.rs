@@ -232,7 +232,7 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
     let summary = Summary::from_folded(&text, HOTTEST);
     let failure = recording.as_ref().and_then(Recording::failure);
     if summary.samples < MIN_SAMPLES {
-        let kept = if opts.out.join(artifacts::SVG).exists() {
+        let kept = if out.path().join(artifacts::SVG).exists() {
             "; the earlier results in the output folder were kept"
         } else {
             ""
@@ -249,9 +249,12 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
             (Some(rec), None) => fail(
                 Exit::NoSamples,
                 format!(
-                    "only {} samples: `{command}` ran for {:.0} ms, too short to draw. Make it \
+                    "{}: `{command}` ran for {:.0} ms, too short to draw. Make it \
                      run longer, or sample more often (--freq {}, now {}); nothing was written{kept}",
-                    summary.samples,
+                    match summary.samples {
+                        0 => "perf recorded no samples".to_string(),
+                        n => format!("only {n} samples"),
+                    },
                     rec.wall.as_secs_f64() * 1e3,
                     (opts.record.freq * 10).min(100_000),
                     opts.record.freq
@@ -279,14 +282,16 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
             None => format!("{} samples", summary.samples),
         },
     };
-    let _lock = out.lock()?;
-    let mut written = vec![out.write(artifacts::FOLDED, |w| w.write_all(&folded.text))?];
-    written.push(out.write(artifacts::SVG, |w| {
+    // Every file is written in full before any replaces an earlier one.
+    let mut set = out.start_set()?;
+    set.add(artifacts::FOLDED, |w| w.write_all(&folded.text))?;
+    set.add(artifacts::SVG, |w| {
         render::render_svg(&folded.text, &opts.render, &labels, w)
-    })?);
+    })?;
     if let Some(data) = &perf_data {
-        written.push(out.copy_in(data, artifacts::PERF_DATA)?);
+        set.add_copy(data, artifacts::PERF_DATA)?;
     }
+    let written = set.commit()?;
     Ok(Report {
         call_graph: recording.as_ref().map(|_| opts.record.call_graph),
         command,

@@ -204,3 +204,37 @@ fn the_default_run_has_complete_named_stacks_with_inlined_frames() {
     assert_well_formed_xml(&svg);
     assert!(svg.contains("core::slice::sort::"), "inlined frames drawn");
 }
+
+#[test]
+fn a_run_with_too_few_samples_keeps_the_earlier_results() {
+    if !perf_available() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let folded = out.path().join("earlier.folded");
+    std::fs::write(&folded, "demo;demo::main;demo::run 500\n").unwrap();
+    let first = run(profiler()
+        .arg("--out")
+        .arg(out.path())
+        .arg("--from-folded")
+        .arg(&folded));
+    assert_exit(&first, 0, &[]);
+    let svg = std::fs::read(out.path().join("flamegraph.svg")).unwrap();
+    // The demo's --help exits 0 at once: a sample or none.
+    let quick = run(profiler()
+        .arg("--out")
+        .arg(out.path())
+        .args(["--", "--help"]));
+    assert_exit(
+        &quick,
+        7,
+        &[
+            "too short to draw",
+            "earlier results in the output folder were kept",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("flamegraph.svg")).unwrap(),
+        svg
+    );
+}
