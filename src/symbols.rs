@@ -56,7 +56,7 @@ pub(crate) struct Binary {
 enum DebugInfo {
     /// Its own DWARF (the user's programs, with Rust's standard library):
     /// functions and the functions inlined into them.
-    Dwarf(addr2line::Loader),
+    Dwarf(Box<addr2line::Loader>),
     /// The symbol table of a system library's separate debug file (glibc's
     /// from `libc6-dbg`): function names without reading, and decompressing,
     /// its DWARF.
@@ -67,7 +67,7 @@ enum DebugInfo {
 /// while samples are read on this one.
 enum Debug {
     Loading(std::thread::JoinHandle<Option<DebugInfo>>),
-    Ready(Option<Box<DebugInfo>>),
+    Ready(Option<DebugInfo>),
 }
 
 impl Binary {
@@ -153,11 +153,11 @@ impl Binary {
             else {
                 unreachable!("matched above")
             };
-            self.debug = Debug::Ready(thread.join().ok().flatten().map(Box::new));
+            self.debug = Debug::Ready(thread.join().ok().flatten());
         }
         let mut names: Vec<Arc<str>> = Vec::new();
         match self.debug {
-            Debug::Ready(Some(ref debug)) => match &**debug {
+            Debug::Ready(Some(ref debug)) => match debug {
                 DebugInfo::Dwarf(loader) => {
                     if let Ok(mut frames) = loader.find_frames(svma) {
                         while let Ok(Some(frame)) = frames.next() {
@@ -205,7 +205,9 @@ fn load_debug(path: &Path, map: &Mmap) -> Option<DebugInfo> {
     if let Some(table) = separate.and_then(|debug| SymbolTable::read(&debug)) {
         return Some(DebugInfo::Symbols(table));
     }
-    addr2line::Loader::new(path).ok().map(DebugInfo::Dwarf)
+    addr2line::Loader::new(path)
+        .ok()
+        .map(|loader| DebugInfo::Dwarf(Box::new(loader)))
 }
 
 /// Function symbols by address, one name per address.
