@@ -56,6 +56,10 @@ pub(crate) fn read_file(path: &Path, on_record: impl FnMut(Record)) -> Result<Ou
             path.display()
         )
     })?;
+    if file.seek(SeekFrom::Start(0)).is_err() {
+        // A pipe (`perf record -o - | rust-flamegraph --perfdata /dev/stdin`).
+        return read_pipe(BufReader::with_capacity(1 << 20, file), on_record);
+    }
     let mut head = [0u8; 16];
     let n = file.read(&mut head).unwrap_or(0);
     file.seek(SeekFrom::Start(0))?;

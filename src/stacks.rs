@@ -274,11 +274,15 @@ impl Collector {
             ));
         }
         if self.kernel.as_ref().is_some_and(|k| !k.named()) {
-            warnings.push(
+            warnings.push(format!(
                 "kernel frames show as [kernel]: kernel symbols are hidden here \
-                 (kptr_restrict); in Docker add --cap-add=SYSLOG to name them"
-                    .to_string(),
-            );
+                 (kptr_restrict); {}",
+                if crate::perf::in_container() {
+                    "add --cap-add=SYSLOG to `docker run` to name them"
+                } else {
+                    "run as root, or `sudo sysctl kernel.kptr_restrict=0`, to name them"
+                }
+            ));
         }
         let text = if self.opts.time_order {
             if let Some((stack, count)) = self.run.take() {

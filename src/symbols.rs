@@ -239,7 +239,11 @@ impl SymbolTable {
         Some(SymbolTable {
             functions: all
                 .into_iter()
-                .map(|(addr, size, _, name)| (addr, addr + size.max(1), Arc::from(demangle(name))))
+                .map(|(addr, size, _, name)| {
+                    // `__libc_start_main@@GLIBC_2.34`: the version is no part of the name.
+                    let name = name.split('@').next().unwrap_or(name);
+                    (addr, addr + size.max(1), Arc::from(demangle(name)))
+                })
                 .collect(),
         })
     }

@@ -327,7 +327,8 @@ fn docker_stop_still_writes_the_flamegraph_within_the_grace_period() {
     );
     assert!(started.status.success(), "{}", text(&started));
     let logs = || text(&run(Command::new("docker").args(["logs", &name])));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Generous: the container starts and checks the demo's build first.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !logs().contains("rust-flamegraph: recording") {
         assert!(
             std::time::Instant::now() < deadline,

@@ -4,29 +4,11 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn profiler(out: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rust-flamegraph"));
-    cmd.current_dir(repo())
-        .env_remove("RUST_FLAMEGRAPH_OUT")
-        .arg("--out")
-        .arg(out);
-    cmd
-}
-
-/// The demo as the profiler builds it (built once, by the profiler).
-fn demo_binary() -> PathBuf {
-    let build = run(Command::new(env!("CARGO_BIN_EXE_rust-flamegraph"))
-        .current_dir(repo())
-        .arg("--build-only"));
-    assert!(build.status.success(), "{}", text(&build));
-    repo().join("target/rust-flamegraph/fp/release/demo")
-}
 
 /// A profiler run of a long demo in its own process group (as a shell job
 /// is), returned once it has recorded for a while. Its stderr lines arrive
@@ -54,7 +36,8 @@ impl LongRun {
 
 fn start_long_run(out: &Path, tmpdir: &Path, extra: &[&str]) -> LongRun {
     use std::os::unix::process::CommandExt;
-    let mut child = profiler(out)
+    demo_binary(); // built before the clock starts
+    let mut child = profiler_to(out)
         .env("TMPDIR", tmpdir)
         .args(extra)
         .args(["--", "--iters", "1000000", "--size", "50000"])
@@ -84,6 +67,8 @@ fn start_long_run(out: &Path, tmpdir: &Path, extra: &[&str]) -> LongRun {
     run
 }
 
+/// Waits for the profiler to exit; `limit` only guards against a hang (tests
+/// that promise a time, like docker stop's grace period, assert it themselves).
 fn wait(mut run: LongRun, limit: Duration) -> (std::process::ExitStatus, String) {
     let start = Instant::now();
     loop {
@@ -106,7 +91,7 @@ fn signal(pid: i32, sig: i32) {
 
 /// No process is left in the run's process group (perf and the demo are gone).
 fn assert_group_empty(pgid: u32) {
-    for _ in 0..100 {
+    for _ in 0..200 {
         if unsafe { libc::kill(-(pgid as i32), 0) } != 0 {
             return;
         }
@@ -115,20 +100,11 @@ fn assert_group_empty(pgid: u32) {
     panic!("processes of group {pgid} outlived the profiler");
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 fn assert_stopped_early_profile(out: &Path) {
     assert_demo_profile(out);
     let svg = std::fs::read_to_string(out.join("flamegraph.svg")).unwrap();
     assert!(svg.contains("(stopped early)"));
-    assert_eq!(names(out), ["flamegraph.svg", "stacks.folded"]);
+    assert_eq!(names_in(out), ["flamegraph.svg", "stacks.folded"]);
 }
 
 #[test]
@@ -140,15 +116,15 @@ fn ctrl_c_stops_the_workload_and_still_renders() {
     let run = start_long_run(out.path(), tmp.path(), &[]);
     let pgid = run.child.id();
     signal(-(pgid as i32), libc::SIGINT); // a terminal's Ctrl-C: the whole group
-    let (status, log) = wait(run, Duration::from_secs(10));
+    let (status, log) = wait(run, Duration::from_secs(60));
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("stopping the recording"), "{log}");
     assert_stopped_early_profile(out.path());
     assert_group_empty(pgid);
     assert!(
-        names(tmp.path()).is_empty(),
+        names_in(tmp.path()).is_empty(),
         "perf.data's folder removed: {:?}",
-        names(tmp.path())
+        names_in(tmp.path())
     );
 }
 
@@ -162,11 +138,12 @@ fn sigterm_to_the_profiler_alone_is_handled_like_docker_stop() {
     let pid = run.child.id();
     let start = Instant::now();
     signal(pid as i32, libc::SIGTERM); // only us: we must stop perf and the demo
-    let (status, log) = wait(run, Duration::from_secs(10));
+    let (status, log) = wait(run, Duration::from_secs(60));
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(
         start.elapsed() < Duration::from_secs(10),
-        "within docker stop's grace period"
+        "stopped and rendered in {:?}: docker stop kills after 10 s",
+        start.elapsed()
     );
     assert_stopped_early_profile(out.path());
     assert_group_empty(pid);
@@ -185,18 +162,20 @@ fn a_second_signal_aborts_at_once_and_leaves_nothing() {
     // the first was handled, while perf flushes.
     run.wait_for("stopping the recording");
     signal(pid as i32, libc::SIGINT);
-    let (status, log) = wait(run, Duration::from_secs(5));
+    // Aborting does not post-process: exit 130 rather than 0 is what shows
+    // it; the time limit only guards against a hang.
+    let (status, log) = wait(run, Duration::from_secs(60));
     assert_eq!(status.code(), Some(130), "{log}");
     assert!(log.contains("aborted"), "{log}");
     assert!(
-        names(out.path()).is_empty(),
+        names_in(out.path()).is_empty(),
         "nothing written: {:?}",
-        names(out.path())
+        names_in(out.path())
     );
     assert!(
-        names(tmp.path()).is_empty(),
+        names_in(tmp.path()).is_empty(),
         "no perf.data left: {:?}",
-        names(tmp.path())
+        names_in(tmp.path())
     );
     assert_group_empty(pid);
 }
@@ -209,10 +188,12 @@ fn duration_stops_a_long_run() {
     demo_binary();
     let out = tempfile::tempdir().unwrap();
     let start = Instant::now();
-    let result = run(profiler(out.path()).args(["--duration", "1", "--", "--iters", "1000000"]));
+    let result = run(profiler_to(out.path()).args(["--duration", "1", "--", "--iters", "1000000"]));
     assert!(result.status.success(), "{}", text(&result));
+    // Unstopped, this demo would run for many minutes: any bound far below
+    // that shows the stop, with room for a loaded machine.
     assert!(
-        start.elapsed() < Duration::from_secs(20),
+        start.elapsed() < Duration::from_secs(90),
         "{:?}",
         start.elapsed()
     );
@@ -231,7 +212,7 @@ fn a_growing_perf_data_is_stopped_at_the_limit() {
     }
     demo_binary();
     let out = tempfile::tempdir().unwrap();
-    let result = run(profiler(out.path()).args([
+    let result = run(profiler_to(out.path()).args([
         "--call-graph",
         "dwarf",
         "--max-perf-data",
@@ -264,7 +245,7 @@ fn crashing_programs_still_get_their_flamegraph_and_their_status() {
     ] {
         let out = tempfile::tempdir().unwrap();
         let script = format!("\"$0\" --iters 300 --size 50000 && {crash}");
-        let result = run(profiler(out.path())
+        let result = run(profiler_to(out.path())
             .args(["--exec", "--", "sh", "-c", &script])
             .arg(&demo));
         assert_eq!(result.status.code(), Some(5), "{crash}: {}", text(&result));
@@ -285,7 +266,7 @@ fn concurrent_runs_into_one_folder_leave_a_matching_pair() {
     demo_binary();
     let out = tempfile::tempdir().unwrap();
     let spawn = |iters: &str| {
-        profiler(out.path())
+        profiler_to(out.path())
             .args(["--", "--iters", iters, "--size", "50000"])
             .stderr(Stdio::null())
             .stdout(Stdio::null())
@@ -298,7 +279,7 @@ fn concurrent_runs_into_one_folder_leave_a_matching_pair() {
     let samples = assert_demo_profile(out.path());
     let svg = std::fs::read_to_string(out.path().join("flamegraph.svg")).unwrap();
     assert!(svg.contains(&format!("{samples} samples")));
-    assert_eq!(names(out.path()), ["flamegraph.svg", "stacks.folded"]);
+    assert_eq!(names_in(out.path()), ["flamegraph.svg", "stacks.folded"]);
 }
 
 #[test]
@@ -313,7 +294,7 @@ fn hostile_folded_stacks_render_safely_or_are_refused() {
     bytes.extend_from_slice(b"demo;caf\xe9;\xff\xfe 4\n\x00\x01\x02 binary junk\nnot a stack\n");
     std::fs::write(&input, &bytes).unwrap();
     let out = dir.path().join("out");
-    let result = run(profiler(&out).arg("--from-folded").arg(&input));
+    let result = run(profiler_to(&out).arg("--from-folded").arg(&input));
     assert!(result.status.success(), "{}", text(&result));
     assert!(
         text(&result).contains("skipped 2 lines"),
@@ -327,7 +308,7 @@ fn hostile_folded_stacks_render_safely_or_are_refused() {
     assert!(svg.contains("14 samples"));
 
     std::fs::write(&input, b"\x7fELF\x02\x01\x01\x00\x00\x00").unwrap();
-    let result = run(profiler(&out).arg("--from-folded").arg(&input));
+    let result = run(profiler_to(&out).arg("--from-folded").arg(&input));
     assert_exit(&result, 1, &["holds no folded stacks"]);
 }
 
@@ -337,7 +318,7 @@ fn a_truncated_perf_data_is_an_error_or_a_partial_render_never_a_crash() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let result = run(profiler(out.path())
+    let result = run(profiler_to(out.path())
         .args(["--keep-perf-data"])
         .args(SMALL_RUN));
     assert!(result.status.success(), "{}", text(&result));
@@ -347,7 +328,7 @@ fn a_truncated_perf_data_is_an_error_or_a_partial_render_never_a_crash() {
         let cut = out.path().join(format!("cut-{keep}.data"));
         std::fs::write(&cut, &full[..keep]).unwrap();
         let rerender = out.path().join(format!("re-{keep}"));
-        let result = run(profiler(&rerender).arg("--perfdata").arg(&cut));
+        let result = run(profiler_to(&rerender).arg("--perfdata").arg(&cut));
         let code = result.status.code();
         assert!(
             code.is_some() && code != Some(101),

@@ -13,6 +13,67 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The profiler under test, started in the workspace root (where it profiles
+/// the demo by default), deaf to the `RUST_FLAMEGRAPH_*` variables the image
+/// sets, so that a developer's environment cannot change what a test runs.
+pub fn profiler() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rust-flamegraph"));
+    cmd.current_dir(repo());
+    for var in [
+        "RUST_FLAMEGRAPH_OUT",
+        "RUST_FLAMEGRAPH_MANIFEST",
+        "RUST_FLAMEGRAPH_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// [`profiler`] writing its results into `out`.
+pub fn profiler_to(out: &Path) -> Command {
+    let mut cmd = profiler();
+    cmd.arg("--out").arg(out);
+    cmd
+}
+
+/// The demo binary as the profiler builds it (`--build-only`, once per test
+/// binary), at the path the profiler reports: tests that run it themselves
+/// (`--exec`, `--pid`) then profile the very build a default run would.
+pub fn demo_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let build = run(profiler().arg("--build-only"));
+            let log = text(&build);
+            assert!(build.status.success(), "{log}");
+            let path = log
+                .lines()
+                .find_map(|l| l.strip_prefix("rust-flamegraph: built "))
+                .unwrap_or_else(|| panic!("--build-only did not say what it built: {log}"));
+            let path = PathBuf::from(path.trim());
+            assert!(path.is_file(), "{} was not built: {log}", path.display());
+            path
+        })
+        .clone()
+}
+
+/// The `(frames, count)` of each line of folded stacks the profiler wrote;
+/// panics on a line that is not one.
+pub fn stacks(folded: &str) -> Vec<(&str, u64)> {
+    folded
+        .lines()
+        .map(|l| {
+            rust_flamegraph::folded::parse_line(l)
+                .unwrap_or_else(|| panic!("not a folded stack: {l:?}"))
+        })
+        .collect()
+}
+
+/// All samples of folded stacks.
+pub fn total_samples(folded: &str) -> u64 {
+    stacks(folded).iter().map(|&(_, count)| count).sum()
+}
+
 /// `Err(reason)` from a probe becomes a loud skip, or a failure under CI=true.
 pub fn require(what: &str, probe: Result<(), String>) -> bool {
     match probe {
@@ -119,9 +180,7 @@ pub fn assert_demo_profile(out: &Path) -> u64 {
     let folded = std::fs::read_to_string(out.join("stacks.folded")).expect("stacks.folded written");
     let mut total = 0;
     let mut under_main = 0;
-    for line in folded.lines() {
-        let (stack, count) = line.rsplit_once(' ').expect("folded line");
-        let count: u64 = count.parse().expect("sample count");
+    for (stack, count) in stacks(&folded) {
         total += count;
         if stack.contains(";demo::main;demo::run;demo::run_iteration") {
             under_main += count;
@@ -156,22 +215,35 @@ pub fn assert_demo_profile(out: &Path) -> u64 {
     total
 }
 
-/// A hot function that spins for about `ms` milliseconds under its own name
-/// (its own constant, so that the compiler cannot merge it with another).
+/// A hot function that spins for `ms` milliseconds of its thread's CPU time
+/// (wall time where `/proc` does not tell) under its own name (its own
+/// constant, so that the compiler cannot merge it with another). CPU time,
+/// because perf samples CPU time: a loaded machine stretches the spin but
+/// does not shrink its share of the samples.
 pub fn spin(name: &str, ms: u64) -> String {
     let salt: u64 = name.bytes().map(u64::from).sum();
     format!(
         r#"
 #[inline(never)]
 pub fn {name}() -> u64 {{
-    let start = std::time::Instant::now();
+    fn cpu_ns() -> Option<u64> {{
+        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+        stat.split_whitespace().next()?.parse().ok()
+    }}
+    let (wall, cpu) = (std::time::Instant::now(), cpu_ns());
     let mut x = 1u64;
-    while start.elapsed().as_millis() < {ms} {{
-        for i in 0..10_000u64 {{
+    loop {{
+        let spent_ms = match (cpu, cpu_ns()) {{
+            (Some(start), Some(now)) => now.saturating_sub(start) / 1_000_000,
+            _ => wall.elapsed().as_millis() as u64,
+        }};
+        if spent_ms >= {ms} {{
+            return x;
+        }}
+        for i in 0..1_000_000u64 {{
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i ^ {salt}));
         }}
     }}
-    x
 }}
 "#
     )
