@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, ValueEnum};
 
+use crate::defaults;
+
 /// Profile a Rust program with Linux perf and write an interactive flamegraph.
 ///
 /// With no target options it builds the workspace's default package in
@@ -14,7 +16,7 @@ use clap::{Args, Parser, ValueEnum};
 #[command(name = "rust-flamegraph", version, after_help = crate::exit::Exit::help_table())]
 pub struct Options {
     /// Folder the results are written to (created if missing).
-    #[arg(short, long, env = "RUST_FLAMEGRAPH_OUT", default_value = "fg")]
+    #[arg(short, long, env = "RUST_FLAMEGRAPH_OUT", default_value = defaults::OUT)]
     pub out: PathBuf,
 
     #[command(flatten)]
@@ -22,6 +24,9 @@ pub struct Options {
 
     #[command(flatten)]
     pub record: RecordOptions,
+
+    #[command(flatten)]
+    pub stacks: StackArgs,
 
     #[command(flatten)]
     pub render: RenderOptions,
@@ -37,11 +42,6 @@ pub struct Options {
     /// Build the target with profiling settings and exit without running it.
     #[arg(long, conflicts_with_all = ["exec", "pid", "perfdata", "from_folded"])]
     pub build_only: bool,
-
-    /// Read the recording with `perf script` (and binutils' addr2line) instead
-    /// of in-process: slower, for cross-checking.
-    #[arg(long)]
-    pub perf_script: bool,
 
     /// Print the commands that are run.
     #[arg(short, long)]
@@ -112,7 +112,7 @@ pub struct TargetOptions {
     #[arg(
         long,
         value_name = "NAME",
-        default_value = "release",
+        default_value = defaults::PROFILE,
         conflicts_with = "dev"
     )]
     pub profile: String,
@@ -126,6 +126,17 @@ pub struct TargetOptions {
     /// normal builds are not invalidated).
     #[arg(long, env = "RUST_FLAMEGRAPH_TARGET_DIR", value_name = "DIR")]
     pub target_dir: Option<PathBuf>,
+}
+
+impl Options {
+    /// How the stacks are built, for [`crate::stacks`] (and `--perf-script`).
+    pub fn stack_options(&self) -> crate::stacks::StackOptions {
+        crate::stacks::StackOptions {
+            inline: !self.stacks.no_inline,
+            per_thread: self.stacks.per_thread,
+            time_order: self.render.flamechart,
+        }
+    }
 }
 
 impl TargetOptions {
@@ -144,14 +155,14 @@ impl TargetOptions {
 #[command(next_help_heading = "Recording")]
 pub struct RecordOptions {
     /// Sampling frequency in Hz.
-    #[arg(short = 'F', long, default_value_t = 997, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(short = 'F', long, default_value_t = defaults::FREQ, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub freq: u32,
 
     /// How stacks are walked: `dwarf` (perf copies 16 KB of stack per sample and
     /// we unwind it: complete stacks, through libc too) or `fp` (the kernel
     /// follows frame pointers: ~100x less data, but callers of code without
     /// frame pointers, such as libc's malloc, are lost).
-    #[arg(long, value_enum, default_value_t = CallGraph::Dwarf)]
+    #[arg(long, value_enum, default_value_t = defaults::CALL_GRAPH)]
     pub call_graph: CallGraph,
 
     /// Stop recording after this many seconds (the program is stopped; what was
@@ -172,8 +183,8 @@ pub struct RecordOptions {
 impl Default for RecordOptions {
     fn default() -> Self {
         Self {
-            freq: 997,
-            call_graph: CallGraph::Dwarf,
+            freq: defaults::FREQ,
+            call_graph: defaults::CALL_GRAPH,
             duration: None,
             max_perf_data: None,
             cmd: None,
@@ -209,7 +220,7 @@ pub struct RenderOptions {
     pub title: Option<String>,
 
     /// Omit frames narrower than this many pixels.
-    #[arg(long, default_value_t = 0.1, value_name = "PIXELS", value_parser = parse_min_width)]
+    #[arg(long, default_value_t = defaults::MIN_WIDTH, value_name = "PIXELS", value_parser = parse_min_width)]
     pub min_width: f64,
 
     /// Reverse the stacks: merge from the leaves, so that the hottest functions are at the base.
@@ -221,28 +232,37 @@ pub struct RenderOptions {
     pub flamechart: bool,
 
     /// Colour palette (hot, mem, io, red, green, blue, aqua, yellow, purple, orange, rust, ...).
-    #[arg(long, default_value = "rust", value_parser = parse_palette)]
+    #[arg(long, default_value = defaults::PALETTE, value_parser = parse_palette)]
     pub palette: inferno::flamegraph::Palette,
+}
 
+/// How samples become stacks.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Stacks")]
+pub struct StackArgs {
     /// One tower per thread: root frames are `name-pid/tid` instead of the thread name.
     #[arg(long)]
     pub per_thread: bool,
 
-    /// Do not resolve inlined functions (faster `perf script`).
+    /// No frames for inlined functions: each sample is named after the
+    /// function whose code it is in.
     #[arg(long)]
     pub no_inline: bool,
+
+    /// Read the recording with `perf script` (and binutils' addr2line)
+    /// instead of in-process: slower, to cross-check.
+    #[arg(long)]
+    pub perf_script: bool,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         Self {
             title: None,
-            min_width: 0.1,
+            min_width: defaults::MIN_WIDTH,
             reverse: false,
             flamechart: false,
-            per_thread: false,
-            palette: parse_palette("rust").expect("rust is a palette"),
-            no_inline: false,
+            palette: parse_palette(defaults::PALETTE).expect("the default palette exists"),
         }
     }
 }
@@ -283,9 +303,10 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_ones() {
         let o = parse(&[]).unwrap();
-        assert_eq!(o.record.freq, 997);
+        assert_eq!(o.record.freq, defaults::FREQ);
         assert_eq!(o.record.call_graph, CallGraph::Dwarf);
-        assert_eq!(o.target.profile(), "release");
+        assert_eq!(o.target.profile(), defaults::PROFILE);
+        assert_eq!(o.out, std::path::PathBuf::from(defaults::OUT));
         assert!(o.args.is_empty());
     }
 

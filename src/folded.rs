@@ -181,7 +181,10 @@ pub fn read_folded_from<R: BufRead>(
         if ended {
             line.pop();
         }
-        let text = String::from_utf8_lossy(&line);
+        let text = match std::str::from_utf8(&line) {
+            Ok(text) => std::borrow::Cow::Borrowed(text), // the usual case, and quicker
+            Err(_) => String::from_utf8_lossy(&line),
+        };
         lossy |= matches!(text, std::borrow::Cow::Owned(_));
         if text.trim().is_empty() {
             continue;

@@ -22,6 +22,7 @@ macro_rules! say {
 pub mod artifacts;
 pub mod build;
 pub mod cli;
+pub mod defaults;
 pub mod exit;
 pub mod folded;
 pub mod interrupt;

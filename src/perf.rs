@@ -9,8 +9,7 @@ use anyhow::Result;
 use crate::cli::{CallGraph, RecordOptions};
 use crate::exit::{fail, Exit};
 
-/// Bytes of stack perf copies per sample with `--call-graph dwarf`.
-pub const DWARF_STACK_BYTES: u32 = 16384;
+use crate::defaults::DWARF_STACK_BYTES;
 
 /// A working `perf` binary.
 #[derive(Debug, Clone)]

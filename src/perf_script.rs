@@ -8,19 +8,19 @@ use anyhow::{Context, Result};
 use inferno::collapse::perf::{Folder, Options as CollapseOptions};
 use inferno::collapse::Collapse;
 
-use crate::cli::RenderOptions;
 use crate::folded::{parse_line, Folded};
 use crate::interrupt;
 use crate::perf::{self, Perf};
+use crate::stacks::StackOptions;
 
 /// Runs `perf script` on `data` and collapses its output as it streams.
 pub fn collapse_recording(
     perf: &Perf,
     data: &Path,
-    opts: &RenderOptions,
+    opts: StackOptions,
     verbose: bool,
 ) -> Result<Folded> {
-    let args = perf::script_args(data, opts.no_inline);
+    let args = perf::script_args(data, !opts.inline);
     if verbose {
         crate::say!(
             "rust-flamegraph: running {} {}",
@@ -36,7 +36,7 @@ pub fn collapse_recording(
     let _watch = interrupt::watch_child(reader.pids()[0], false);
     let mut text = Vec::new();
     let input = BufReader::with_capacity(1 << 16, &reader);
-    if opts.flamechart {
+    if opts.time_order {
         collapse_in_time_order(input, &mut text, opts.per_thread)
     } else {
         collapse(input, &mut text, opts.per_thread)

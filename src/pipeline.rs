@@ -15,16 +15,11 @@ use crate::perf::{self, Perf, Subject};
 use crate::perf_script;
 use crate::record::{self, Recording};
 use crate::render::{self, Labels};
-use crate::stacks::{self, StackOptions};
+use crate::stacks;
 use crate::summary::Summary;
 use crate::target;
 
-/// How many functions the summary lists.
-pub const HOTTEST: usize = 10;
-
-/// Fewer samples than this draw nothing worth seeing (a usage error, `--help`):
-/// such a run writes nothing, and earlier results stay.
-pub const MIN_SAMPLES: u64 = 10;
+use crate::defaults::{HOTTEST, MIN_SAMPLES};
 
 /// The outcome of a profiling run.
 #[derive(Debug)]
@@ -203,18 +198,11 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
 
 /// The stacks of a recording: read in-process, or by `perf script` with `--perf-script`.
 fn stacks_of(data: &Path, opts: &Options) -> Result<Folded> {
-    if opts.perf_script {
+    if opts.stacks.perf_script {
         let perf = Perf::locate()?;
-        return perf_script::collapse_recording(&perf, data, &opts.render, opts.verbose);
+        return perf_script::collapse_recording(&perf, data, opts.stack_options(), opts.verbose);
     }
-    stacks::from_file(
-        data,
-        StackOptions {
-            inline: !opts.render.no_inline,
-            per_thread: opts.render.per_thread,
-            time_order: opts.render.flamechart,
-        },
-    )
+    stacks::from_file(data, opts.stack_options())
 }
 
 /// Checks the stacks, then writes folded stacks, the SVG and (optionally)

@@ -11,6 +11,10 @@
 //!   and its Search button is drawn nearly transparent. inferno has no option
 //!   for either, so the text of its stylesheet and script is substituted; a
 //!   unit test fails if an inferno upgrade changes that text.
+//!
+//! In between, stacks under frames too narrow to draw are merged
+//! ([`prune_narrow`]), which gives the same SVG: inferno would otherwise hold
+//! every frame of every distinct stack (hundreds of MB for a million).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -103,8 +107,9 @@ pub fn render_svg(
 fn prune_narrow(text: &str, min_width: f64) -> Option<String> {
     // Lines are `frames count` with a plain count (see for_inferno).
     fn parse(line: &str) -> Option<(&str, u64)> {
-        let (frames, count) = line.rsplit_once(' ')?;
-        Some((frames.trim_end(), count.parse().ok()?))
+        let digits = line.bytes().rev().take_while(u8::is_ascii_digit).count();
+        let (frames, count) = line.split_at(line.len() - digits);
+        Some((frames.strip_suffix(' ')?.trim_end(), count.parse().ok()?))
     }
     let mut lines: Vec<&str> = text
         .lines()
@@ -283,7 +288,10 @@ enum Item<'a> {
 /// (inferno escapes markup itself), so names that are fine do not change.
 /// Borrowed when nothing needed escaping.
 pub fn xml_safe(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    // Bytes that start what needs escaping: C0 and DEL, then the lead bytes
+    // of U+0080..U+00BF (C1) and of U+F000..U+FFFF (U+FFFE, U+FFFF).
+    let suspect = |b: &u8| *b < 0x20 || *b == 0x7f || *b == 0xc2 || *b == 0xef;
+    if !text.as_bytes().iter().any(suspect) || !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -323,8 +331,9 @@ struct Prepared<'a> {
 ///   no-break space, which looks the same;
 /// - a stack that starts with `# ` would be a comment to inferno: the same;
 /// - a count that inferno does not read (`+5`) is written plainly;
-/// - lines that are not `frames count` are left out, and so are stacks that
-///   would take the total past `u64::MAX`, which inferno's sums cannot hold.
+/// - lines that are not `frames count` (or whose frames are only blanks) are
+///   left out, and so are stacks that would take the total past `u64::MAX`,
+///   which inferno's sums cannot hold.
 fn for_inferno(text: &str) -> Prepared<'_> {
     let mut out: Option<String> = None;
     let mut total = 0u64;
@@ -338,6 +347,8 @@ fn for_inferno(text: &str) -> Prepared<'_> {
             Some(None) // a blank line: inferno skips it too
         } else {
             match parse_line(body) {
+                // inferno trims lines: no frame would be left.
+                Some((frames, _)) if frames.trim().is_empty() => None,
                 None => None,
                 Some((frames, count)) => match total.checked_add(count) {
                     None => {
@@ -691,12 +702,14 @@ mod tests {
             stacks in proptest::collection::vec(
                 (
                     proptest::collection::vec(
-                        proptest::sample::select(vec!["a", "a:b", "a!", "b", "c", "a ", "::", "", " a", "é"]),
+                        proptest::sample::select(vec![
+                            "a", "a:b", "a!", "a0", "a/", "b", "c", "d", "e", "a ", "::", "", " a", "é",
+                        ]),
                         1..7,
                     ),
                     0u64..30,
                 ),
-                1..40,
+                1..80,
             ),
             min_width in proptest::prop_oneof![proptest::strategy::Just(0.1), 0.0..60.0f64],
         ) {

@@ -1,0 +1,25 @@
+//! Every default, defined once: the command line, the library's settings and
+//! the tests read them from here.
+
+use crate::cli::CallGraph;
+
+/// Output folder (`--out`; `/out` in the image, through `RUST_FLAMEGRAPH_OUT`).
+pub const OUT: &str = "fg";
+/// Sampling frequency in Hz (`--freq`): a prime, so that sampling does not
+/// beat in step with periodic work.
+pub const FREQ: u32 = 997;
+/// How stacks are walked (`--call-graph`).
+pub const CALL_GRAPH: CallGraph = CallGraph::Dwarf;
+/// Bytes of stack perf copies per sample with `--call-graph dwarf`.
+pub const DWARF_STACK_BYTES: u32 = 16384;
+/// Cargo profile the target is built with (`--profile`).
+pub const PROFILE: &str = "release";
+/// Frames narrower than this many pixels are omitted (`--min-width`).
+pub const MIN_WIDTH: f64 = 0.1;
+/// inferno palette (`--palette`).
+pub const PALETTE: &str = "rust";
+/// How many functions the summary lists.
+pub const HOTTEST: usize = 10;
+/// Fewer samples than this draw nothing worth seeing (a usage error,
+/// `--help`): such a run writes nothing, and earlier results stay.
+pub const MIN_SAMPLES: u64 = 10;
