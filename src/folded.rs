@@ -22,7 +22,8 @@ use anyhow::{Context, Result};
 pub struct Folded {
     /// `frame;frame;… count` lines, as inferno writes them.
     pub text: Vec<u8>,
-    /// perf script's warnings (lost events, unreadable data), if any.
+    /// What the user should know: perf's warnings (lost events, unreadable
+    /// data), or the lines of a folded file that were skipped.
     pub warnings: Vec<String>,
 }
 

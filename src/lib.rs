@@ -1,13 +1,28 @@
 //! rust-flamegraph: profile a Rust program with Linux `perf` and write an
 //! interactive flamegraph.
 //!
-//! The modules follow the data:
-//! [`cli`] options → [`pipeline`] (what to run, in order) → [`target`]
-//! (build, find the binary) → [`record`] (`perf record`) → [`stacks`]
-//! (samples → folded stacks; [`folded`] is their text form) → [`render`]
-//! (SVG) → [`artifacts`] (files in the output folder) → [`summary`].
-//! [`perf`] holds perf's command lines and permission check, [`interrupt`]
-//! the Ctrl-C/SIGTERM handling, [`exit`] the documented exit codes.
+//! The modules, in the order the data flows through them:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`cli`] | the command line (clap), and the settings it yields |
+//! | [`defaults`] | every default, once |
+//! | `pipeline` | the run mode, decided once, and the stages driven in order ([`run`]) |
+//! | `target` | which program: cargo's target selection, or `--exec`'s command |
+//! | `build` | building a cargo target for profiling |
+//! | [`perf`] | perf's command lines and the permission check |
+//! | [`record`] | running `perf record`, with its stops (Ctrl-C, `--duration`, size) |
+//! | `perf_data` | reading a recording in-process |
+//! | `unwind` | a sample's stack: perf's chain, or its stack copy unwound |
+//! | `symbols` | names for addresses: DWARF with inlined frames, symbol tables, kallsyms |
+//! | [`stacks`] | samples → folded stacks |
+//! | [`perf_script`] | the `--perf-script` fallback: `perf script` through inferno's collapser |
+//! | [`folded`] | folded stacks as text, and `--from-folded` |
+//! | [`render`] | the SVG |
+//! | [`artifacts`] | the output folder: one set of files, written root-safely |
+//! | [`summary`] | the figures printed after a run |
+//! | [`interrupt`] | Ctrl-C and `docker stop` |
+//! | [`exit`] | the documented exit codes, carried on errors |
 
 /// Prints a line to stderr, ignoring errors: a closed stderr (`… 2>&1 | head -1`)
 /// must never stop the profiler (`eprintln!` panics on EPIPE).
@@ -20,7 +35,7 @@ macro_rules! say {
 }
 
 pub mod artifacts;
-pub mod build;
+pub(crate) mod build;
 pub mod cli;
 pub mod defaults;
 pub mod exit;
@@ -29,13 +44,13 @@ pub mod interrupt;
 pub mod perf;
 pub(crate) mod perf_data;
 pub mod perf_script;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod record;
 pub mod render;
 pub mod stacks;
 pub mod summary;
 pub(crate) mod symbols;
-pub mod target;
+pub(crate) mod target;
 pub(crate) mod unwind;
 
-pub use pipeline::{run, Report};
+pub use pipeline::{run, Report, RunMode};

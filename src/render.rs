@@ -1,19 +1,19 @@
 //! Drawing folded stacks as inferno's interactive SVG flamegraph.
 //!
-//! Two things are done around inferno:
+//! Around inferno:
 //!
 //! - Names are made safe first ([`xml_safe`]): inferno escapes only markup
 //!   (`<>&"'`), so a control character in a thread or function name (a BEL,
 //!   an ESC) would reach the SVG, which XML forbids: browsers then refuse the
 //!   whole file ("Invalid character U+0007"). Lines are also kept from being
-//!   read by inferno differently from us ([`for_inferno`]).
+//!   read by inferno differently from us (`for_inferno`).
 //! - Its output is patched ([`PATCHES`]): inferno's search key is Ctrl+F only
 //!   and its Search button is drawn nearly transparent. inferno has no option
 //!   for either, so the text of its stylesheet and script is substituted; a
 //!   unit test fails if an inferno upgrade changes that text.
 //!
 //! In between, stacks under frames too narrow to draw are merged
-//! ([`prune_narrow`]), which gives the same SVG: inferno would otherwise hold
+//! (`prune_narrow`), which gives the same SVG: inferno would otherwise hold
 //! every frame of every distinct stack (hundreds of MB for a million).
 
 use std::borrow::Cow;

@@ -1,7 +1,6 @@
 //! From a recording to folded stacks, in-process: records read by
-//! [`perf_data`](crate::perf_data), stacks walked by [`unwind`](crate::unwind),
-//! frames named by [`symbols`](crate::symbols). Memory grows with distinct
-//! stacks and binaries, never with the number of samples.
+//! `perf_data`, stacks walked by `unwind`, frames named by `symbols`. Memory
+//! grows with distinct stacks and binaries, never with the number of samples.
 
 use std::collections::HashMap;
 use std::io::Read;
