@@ -148,11 +148,17 @@ pub(crate) fn metadata(opts: &TargetOptions) -> Result<Metadata> {
         if !path.is_file() {
             return Err(fail(
                 Exit::Build,
-                format!(
-                    "no Cargo.toml at {}: pass --manifest-path to your crate's Cargo.toml \
-                     (in Docker, mount the crate with -v \"$PWD\":/src)",
-                    path.display()
-                ),
+                if path == std::path::Path::new("/src/Cargo.toml") && crate::perf::in_container() {
+                    "/src is mounted but has no Cargo.toml: mount your crate's folder, \
+                     e.g. docker run … -v \"$PWD\":/src rust-flamegraph"
+                        .to_string()
+                } else {
+                    format!(
+                        "no Cargo.toml at {}: pass --manifest-path to your crate's Cargo.toml \
+                         (in Docker, mount the crate with -v \"$PWD\":/src)",
+                        path.display()
+                    )
+                },
             ));
         }
         cmd.manifest_path(path);

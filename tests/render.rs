@@ -144,17 +144,17 @@ fn control_characters_in_names_give_an_svg_browsers_open() {
     let folded = dir.path().join("stacks.folded");
     std::fs::write(
         &folded,
-        "prog;bell\x07;work 5\nprog;esc\x1b[31m;nul\0 3\nprog;\u{fffe}\u{85} 1\nprog;fine <ok> é 2\n",
+        "prog;bell\x07;work 50\nprog;esc\x1b[31m;nul\0 30\nprog;\u{fffe}\u{85} 10\nprog;fine <ok> é 20\n",
     )
     .unwrap();
     let svg = render(&folded, &["--title", "title\x07"]);
     assert_svg_parses(&svg);
     for name in [
-        "bell\\x07 (5 samples",
-        "esc\\x1b[31m (3 samples",
-        "nul\\x00 (3 samples",
-        "\\u{fffe}\\u{85} (1 samples",
-        "fine &lt;ok&gt; é (2 samples",
+        "bell\\x07 (50 samples",
+        "esc\\x1b[31m (30 samples",
+        "nul\\x00 (30 samples",
+        "\\u{fffe}\\u{85} (10 samples",
+        "fine &lt;ok&gt; é (20 samples",
     ] {
         assert!(svg.contains(name), "no frame {name}");
     }
@@ -218,11 +218,11 @@ fn flamechart_from_folded_keeps_recurring_stacks_apart() {
     let dir = tempfile::tempdir().unwrap();
     let folded = dir.path().join("timed.folded");
     // In time order: a, then b, then a again.
-    std::fs::write(&folded, "p;a 2\np;b 1\np;a 1\n").unwrap();
+    std::fs::write(&folded, "p;a 20\np;b 10\np;a 10\n").unwrap();
     let chart = render(&folded, &["--flamechart"]);
     assert!(
-        chart.contains("<title>a (2 samples, 50.00%)</title>")
-            && chart.contains("<title>a (1 samples, 25.00%)</title>"),
+        chart.contains("<title>a (20 samples, 50.00%)</title>")
+            && chart.contains("<title>a (10 samples, 25.00%)</title>"),
         "the two runs of `a` are drawn apart"
     );
 }

@@ -187,7 +187,7 @@ fn parser_error(dom: &str) -> &str {
 fn search_opens_on_cmd_f_ctrl_f_and_slash_and_its_button_is_visible() {
     let Some(browser) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let svg = flamegraph(dir.path(), b"main;work;hot 5\nmain;idle 2\n");
+    let svg = flamegraph(dir.path(), b"main;work;hot 50\nmain;idle 20\n");
     let report = probe(&browser, dir.path(), &svg);
     for expected in [
         // Cmd+F on a Mac: our search, not the browser's find bar.
@@ -213,7 +213,7 @@ fn names_with_control_characters_open_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let svg = flamegraph(
         dir.path(),
-        "main;bell\x07;esc\x1b[0m 3\nmain;nul\0\u{ffff} 1\nmain;fine é 1\n".as_bytes(),
+        "main;bell\x07;esc\x1b[0m 30\nmain;nul\0\u{ffff} 10\nmain;fine é 10\n".as_bytes(),
     );
     let file = dir.path().join("flamegraph.svg");
     std::fs::write(&file, &svg).unwrap();
@@ -224,10 +224,10 @@ fn names_with_control_characters_open_in_a_browser() {
         parser_error(&dom)
     );
     for name in [
-        "bell\\x07 (3 samples",
-        "esc\\x1b[0m (3 samples",
-        "nul\\x00\\u{ffff} (1 samples",
-        "fine é (1 samples",
+        "bell\\x07 (30 samples",
+        "esc\\x1b[0m (30 samples",
+        "nul\\x00\\u{ffff} (10 samples",
+        "fine é (10 samples",
     ] {
         assert!(dom.contains(name), "{name} not in the page");
     }
