@@ -67,16 +67,18 @@ pub fn collapse_recording(
 /// Collapses `perf script` text into folded stacks (one thread: streaming).
 /// With `per_thread`, root frames name the thread (`comm-pid/tid`).
 ///
-/// Non-ASCII characters reach inferno escaped (`\u{e9}`): inferno 0.12's
+/// Non-ASCII characters reach inferno escaped (`\u{e9}`): inferno 0.12.8's
 /// Rust-symbol fix-up slices names at byte offsets and panics inside a
-/// multi-byte character. Should it panic anyway, that is an error, not a crash.
+/// multi-byte character (`fix_partially_demangled_rust_symbol`; remove this
+/// escaping once a fixed inferno is in Cargo.lock). Should it panic anyway,
+/// that is an error, not a crash.
 pub fn collapse<R: BufRead, W: Write>(
     perf_script: R,
     folded: W,
     per_thread: bool,
 ) -> std::io::Result<()> {
     let input = BufReader::new(EscapeNonAscii::new(perf_script));
-    guarded(|| folder(per_thread).collapse(input, folded))
+    catching_panics(|| folder(per_thread).collapse(input, folded))
 }
 
 /// Like [`collapse`], but for flame charts: one line per run of identical
@@ -89,7 +91,7 @@ pub fn collapse_in_time_order<R: BufRead, W: Write>(
 ) -> std::io::Result<()> {
     let mut folder = folder(per_thread);
     let mut input = BufReader::new(EscapeNonAscii::new(perf_script));
-    let (mut event, mut line, mut one) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut event, mut line, mut collapsed) = (Vec::new(), Vec::new(), Vec::new());
     let mut run: Option<(String, u64)> = None;
     loop {
         line.clear();
@@ -101,10 +103,10 @@ pub fn collapse_in_time_order<R: BufRead, W: Write>(
         if !event.is_empty() {
             // Events are separated by blank lines: collapse each one alone.
             event.push(b'\n');
-            one.clear();
-            guarded(|| folder.collapse(&event[..], &mut one))?;
+            collapsed.clear();
+            catching_panics(|| folder.collapse(&event[..], &mut collapsed))?;
             event.clear();
-            for (stack, count) in std::str::from_utf8(&one)
+            for (stack, count) in std::str::from_utf8(&collapsed)
                 .unwrap_or("")
                 .lines()
                 .filter_map(parse_line)
@@ -138,7 +140,7 @@ fn folder(per_thread: bool) -> Folder {
 }
 
 /// Runs inferno, turning a panic inside it into an error.
-fn guarded(f: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+fn catching_panics(f: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
         Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
