@@ -111,7 +111,11 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
         RunMode::RenderFolded(file) => {
             let out = OutDir::prepare(&opts.out)?;
             let started = Instant::now();
-            let folded = folded::read_folded(&file)?;
+            let folded = if opts.render.flamechart {
+                folded::read_folded_in_order(&file)?
+            } else {
+                folded::read_folded(&file)?
+            };
             let profile = Profile {
                 command: file.display().to_string(),
                 recording: None,

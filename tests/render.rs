@@ -212,8 +212,6 @@ fn endless_input_is_refused_without_eating_memory() {
 }
 
 #[test]
-#[ignore = "needs src/pipeline.rs to read --from-folded with folded::read_folded_in_order \
-            under --flamechart"]
 fn flamechart_from_folded_keeps_recurring_stacks_apart() {
     let dir = tempfile::tempdir().unwrap();
     let folded = dir.path().join("timed.folded");
