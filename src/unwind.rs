@@ -26,9 +26,14 @@ mod arch {
     use linux_perf_data::linux_perf_event_reader::Regs;
 
     /// perf's x86_64 register numbers: BP, SP, IP.
-    pub fn start(regs: &Regs) -> Option<(u64, UnwindRegs)> {
+    pub fn start(regs: &Regs, _max_code_address: u64) -> Option<(u64, UnwindRegs)> {
         let (bp, sp, ip) = (regs.get(6)?, regs.get(7)?, regs.get(8)?);
         Some((ip, UnwindRegs::new(ip, sp, bp)))
+    }
+
+    /// perf's x86_64 stack pointer.
+    pub fn sp(regs: &Regs) -> Option<u64> {
+        regs.get(7)
     }
 }
 
@@ -39,10 +44,18 @@ mod arch {
     };
     use linux_perf_data::linux_perf_event_reader::Regs;
 
-    /// perf's arm64 register numbers: X29 (FP), LR, SP, PC.
-    pub fn start(regs: &Regs) -> Option<(u64, UnwindRegs)> {
+    /// perf's arm64 register numbers: X29 (FP), LR, SP, PC. Return
+    /// addresses may carry pointer-authentication bits: those above the
+    /// highest code address are stripped.
+    pub fn start(regs: &Regs, max_code_address: u64) -> Option<(u64, UnwindRegs)> {
         let (fp, lr, sp, pc) = (regs.get(29)?, regs.get(30)?, regs.get(31)?, regs.get(32)?);
-        Some((pc, UnwindRegs::new(lr, sp, fp)))
+        let mask = framehop::aarch64::PtrAuthMask::from_max_known_address(max_code_address);
+        Some((pc, UnwindRegs::new_with_ptr_auth_mask(mask, lr, sp, fp)))
+    }
+
+    /// perf's arm64 stack pointer.
+    pub fn sp(regs: &Regs) -> Option<u64> {
+        regs.get(31)
     }
 }
 
@@ -228,14 +241,16 @@ impl Processes {
 
     /// Unwinds the user stack copy of a `--call-graph dwarf` sample.
     fn unwind(&mut self, pid: i32, regs: &Regs, stack: &[u8], out: &mut Vec<Frame>) {
-        let Some((pc, unwind_regs)) = arch::start(regs) else {
-            return;
-        };
         let Some(process) = self.procs.get(&pid) else {
             out.push(Frame::Unknown);
             return;
         };
-        let sp = regs_sp(regs);
+        let max_code_address = process.unwinder.max_known_code_address();
+        let (Some((pc, unwind_regs)), Some(sp)) =
+            (arch::start(regs, max_code_address), arch::sp(regs))
+        else {
+            return;
+        };
         let mut read_stack = |addr: u64| -> Result<u64, ()> {
             let offset = addr.checked_sub(sp).ok_or(())? as usize;
             let bytes = stack.get(offset..offset + 8).ok_or(())?;
@@ -261,13 +276,6 @@ impl Processes {
             out.push(f);
         }
     }
-}
-
-fn regs_sp(regs: &Regs) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    return regs.get(7).unwrap_or(0);
-    #[cfg(target_arch = "aarch64")]
-    return regs.get(31).unwrap_or(0);
 }
 
 /// The unwind tables of `binary` mapped at `avma`, for framehop.
