@@ -62,8 +62,10 @@ def core(name):
         elif depth == 0: flat.append(c)
     last = "".join(flat).rstrip(":").split(" (")[0].split("::")[-1]
     last = re.split(r"[@.]", last)[0]
-    last = re.sub(r"^(__GI_)?(__libc_)?", "", last)
-    return {"cfree": "free"}.get(last, last.replace("__memcpy_", "__memmove_"))
+    # One function, several symbols at its address: glibc's aliases
+    # (__close/close, open64/open, __readdir64/readdir, cfree/free).
+    last = re.sub(r"^(__GI_|__vdso_)?(__libc_)?", "", last).lstrip("_").removesuffix("64")
+    return {"cfree": "free"}.get(last, last.replace("memcpy_", "memmove_"))
 ours = collections.Counter()
 for line in open(sys.argv[1], errors="replace"):
     stack, n = line.rstrip("\n").rsplit(" ", 1)

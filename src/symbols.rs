@@ -18,8 +18,24 @@ use object::{Object, ObjectSection, ObjectSegment};
 /// without copying.
 #[derive(Clone)]
 pub(crate) struct Bytes {
-    map: Arc<Mmap>,
+    map: Arc<Data>,
     range: Range<usize>,
+}
+
+/// A binary's bytes: its file mapped, or a copy (the vdso, which is no file).
+pub(crate) enum Data {
+    Mapped(Mmap),
+    Copied(Vec<u8>),
+}
+
+impl std::ops::Deref for Data {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Data::Mapped(map) => map,
+            Data::Copied(bytes) => bytes,
+        }
+    }
 }
 
 impl std::ops::Deref for Bytes {
@@ -44,7 +60,7 @@ pub(crate) struct Binary {
     pub path: PathBuf,
     /// Short name for frames without a symbol: `[libfoo.so]`.
     pub unknown: Arc<str>,
-    map: Option<Arc<Mmap>>,
+    map: Option<Arc<Data>>,
     /// `(file offset, size, SVMA)` of each load segment.
     segments: Vec<(u64, u64, u64)>,
     debug: Debug,
@@ -94,7 +110,29 @@ impl Binary {
         let Ok(map) = (unsafe { Mmap::map(&file) }) else {
             return binary;
         };
-        let map = Arc::new(map);
+        binary.load(Arc::new(Data::Mapped(map)));
+        binary
+    }
+
+    /// The vdso, the kernel's code mapped into every process: the same image
+    /// in the profiled program as in this one, so ours is read.
+    pub fn vdso() -> Binary {
+        let mut binary = Binary {
+            path: PathBuf::from("[vdso]"),
+            unknown: Arc::from("[vdso]"),
+            map: None,
+            segments: Vec::new(),
+            debug: Debug::Ready(None),
+            cache: HashMap::new(),
+        };
+        if let Some(bytes) = own_vdso() {
+            binary.load(Arc::new(Data::Copied(bytes)));
+        }
+        binary
+    }
+
+    fn load(&mut self, map: Arc<Data>) {
+        let binary = self;
         if let Ok(obj) = object::File::parse(&map[..]) {
             binary.segments = obj
                 .segments()
@@ -107,7 +145,6 @@ impl Binary {
             let path = binary.path.clone();
             binary.debug = Debug::Loading(std::thread::spawn(move || load_debug(&path, &map)));
         }
-        binary
     }
 
     /// The stated address (SVMA) of file offset `offset`, from the load segments.
@@ -198,7 +235,10 @@ impl Binary {
 
 /// Opens the DWARF of the binary at `path` (mapped as `map`), from its
 /// separate debug file when one is installed.
-fn load_debug(path: &Path, map: &Mmap) -> Option<DebugInfo> {
+fn load_debug(path: &Path, map: &Data) -> Option<DebugInfo> {
+    if let Data::Copied(bytes) = map {
+        return SymbolTable::of(bytes).map(DebugInfo::Symbols);
+    }
     let separate = object::File::parse(&map[..])
         .ok()
         .and_then(|obj| obj.build_id().ok().flatten().and_then(separate_debug_file));
@@ -219,13 +259,23 @@ pub(crate) struct SymbolTable {
 impl SymbolTable {
     /// The function symbols of the ELF file at `path`.
     fn read(path: &Path) -> Option<SymbolTable> {
-        use object::ObjectSymbol;
         let file = std::fs::File::open(path).ok()?;
         // SAFETY: mapped read-only, for the duration of this call.
         let map = unsafe { Mmap::map(&file) }.ok()?;
-        let obj = object::File::parse(&map[..]).ok()?;
-        let mut all: Vec<(u64, u64, bool, &str)> = obj
-            .symbols()
+        SymbolTable::of(&map)
+    }
+
+    /// The function symbols of an ELF image (`.symtab`, else `.dynsym`).
+    fn of(data: &[u8]) -> Option<SymbolTable> {
+        use object::ObjectSymbol;
+        let obj = object::File::parse(data).ok()?;
+        let symbols: Vec<object::Symbol> = if obj.symbols().next().is_some() {
+            obj.symbols().collect()
+        } else {
+            obj.dynamic_symbols().collect()
+        };
+        let mut all: Vec<(u64, u64, bool, &str)> = symbols
+            .iter()
             .filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0)
             .filter_map(|s| Some((s.address(), s.size(), s.is_global(), s.name().ok()?)))
             .collect();
@@ -257,6 +307,23 @@ impl SymbolTable {
         let (_, end, name) = &self.functions[i];
         (svma < *end).then(|| name.clone())
     }
+}
+
+/// This process's vdso image, copied from its memory (`/proc/self/mem`).
+fn own_vdso() -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let line = maps.lines().find(|l| l.ends_with("[vdso]"))?;
+    let (start, end) = line.split_whitespace().next()?.split_once('-')?;
+    let (start, end) = (
+        u64::from_str_radix(start, 16).ok()?,
+        u64::from_str_radix(end, 16).ok()?,
+    );
+    let mut mem = std::fs::File::open("/proc/self/mem").ok()?;
+    mem.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = vec![0; usize::try_from(end.checked_sub(start)?).ok()?];
+    mem.read_exact(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// `/usr/lib/debug/.build-id/ab/cdef….debug` for build id `abcdef…`, if installed.

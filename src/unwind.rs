@@ -130,14 +130,19 @@ impl Processes {
     pub fn mmap(&mut self, pid: i32, start: u64, len: u64, pgoff: u64, path: &[u8]) {
         // Anonymous and special mappings ([stack], //anon, [heap]) have no
         // file to read; the vdso is named after itself.
-        if pid == -1 || path.first() != Some(&b'/') {
+        let vdso = path == b"[vdso]";
+        if pid == -1 || (path.first() != Some(&b'/') && !vdso) {
             return;
         }
         let id = match self.by_path.get(path) {
             Some(&id) => id,
             None => {
                 let os = std::ffi::OsStr::new(std::str::from_utf8(path).unwrap_or(""));
-                let binary = Binary::open(Path::new(os));
+                let binary = if vdso {
+                    Binary::vdso()
+                } else {
+                    Binary::open(Path::new(os))
+                };
                 self.binaries.push(binary);
                 let id = self.binaries.len() - 1;
                 self.by_path.insert(path.to_vec(), id);

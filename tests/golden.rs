@@ -28,7 +28,7 @@ fn check_golden(name: &str, actual: &str) {
     };
     if expected != actual {
         panic!(
-            "{} differs from the output (- golden, + actual):\n{}\n\
+            "{} differs from the output (- golden, + actual):\n{}\n\n\
              If the change is intended, run with UPDATE_GOLDEN=1 to accept it \
              (UPDATE_GOLDEN=1 cargo test --test golden) and review the diff.",
             relative(&path),

