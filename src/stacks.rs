@@ -89,9 +89,11 @@ impl Names {
 struct Collector {
     opts: StackOptions,
     procs: Processes,
-    kernel: Option<Kernel>,
-    /// `/proc/kallsyms` read on the other core while samples are read.
-    kernel_loading: Option<std::thread::JoinHandle<Kernel>>,
+    /// `/proc/kallsyms`, read on the other core while samples are read;
+    /// kernel frames are named once it is in, at the end.
+    kernel: Option<std::thread::JoinHandle<Kernel>>,
+    /// A name id per kernel address, to be named at the end.
+    kernel_frames: HashMap<u64, u32>,
     /// Thread names by tid.
     comms: HashMap<i32, u32>,
     names: Names,
@@ -99,8 +101,8 @@ struct Collector {
     frame_names: HashMap<Frame, Box<[u32]>>,
     stacks: HashMap<Box<[u32]>, u64>,
     /// Time order: finished lines, and the run being counted.
-    timeline: Vec<u8>,
-    run: Option<(Box<[u32]>, u64)>,
+    /// Time order: runs of identical consecutive samples.
+    runs: Vec<(Box<[u32]>, u64)>,
     samples: u64,
     lost: u64,
     frames: Vec<Frame>,
@@ -112,16 +114,15 @@ impl Collector {
         Collector {
             opts,
             procs: Processes::new(),
-            kernel: None,
-            kernel_loading: Some(std::thread::spawn(|| {
+            kernel: Some(std::thread::spawn(|| {
                 Kernel::load(Path::new("/proc/kallsyms"))
             })),
+            kernel_frames: HashMap::new(),
             comms: HashMap::new(),
             names: Names::default(),
             frame_names: HashMap::new(),
             stacks: HashMap::new(),
-            timeline: Vec::new(),
-            run: None,
+            runs: Vec::new(),
             samples: 0,
             lost: 0,
             frames: Vec::new(),
@@ -166,34 +167,22 @@ impl Collector {
         let mut key = std::mem::take(&mut self.key);
         key.clear();
         key.push(self.root(s.pid, s.tid));
-        let mut kernel_hidden_pushed = false;
         for &frame in frames.iter().rev() {
             if let Frame::Kernel(addr) = frame {
-                if self.kernel.is_none() {
-                    let loading = self.kernel_loading.take();
-                    self.kernel = Some(loading.and_then(|t| t.join().ok()).unwrap_or_default());
+                let next = self.names.all.len() as u32;
+                let id = *self.kernel_frames.entry(addr).or_insert(next);
+                if id == next {
+                    self.names.all.push(Arc::from(KERNEL));
                 }
-                let kernel = self.kernel.as_mut().expect("loaded above");
-                if !kernel.named() {
-                    // Names hidden: all kernel frames are one `[kernel]` frame.
-                    if !kernel_hidden_pushed {
-                        kernel_hidden_pushed = true;
-                        let name = kernel.name(addr);
-                        key.push(self.names.id(&name));
-                    }
-                    continue;
-                }
+                key.push(id);
+                continue;
             }
             if let Some(ids) = self.frame_names.get(&frame) {
                 key.extend_from_slice(ids);
                 continue;
             }
             let ids: Box<[u32]> = match frame {
-                Frame::Kernel(addr) => {
-                    let name = self.kernel.as_mut().map(|k| k.name(addr));
-                    let name = name.unwrap_or_else(|| Arc::from("[kernel]"));
-                    Box::new([self.names.id(&name)])
-                }
+                Frame::Kernel(_) => unreachable!("kernel frames are named at the end"),
                 Frame::User(binary, svma) => {
                     let list = self.procs.binaries[binary].frames(svma, self.opts.inline);
                     list.iter()
@@ -212,14 +201,9 @@ impl Collector {
             self.frame_names.insert(frame, ids);
         }
         if self.opts.time_order {
-            match &mut self.run {
+            match self.runs.last_mut() {
                 Some((stack, count)) if **stack == key[..] => *count += 1,
-                _ => {
-                    if let Some((stack, count)) = self.run.take() {
-                        self.write_line(&stack, count);
-                    }
-                    self.run = Some((key.as_slice().into(), 1));
-                }
+                _ => self.runs.push((key.as_slice().into(), 1)),
             }
         } else if let Some(count) = self.stacks.get_mut(key.as_slice()) {
             *count += 1;
@@ -250,13 +234,6 @@ impl Collector {
         }
     }
 
-    fn write_line(&mut self, stack: &[u32], count: u64) {
-        let line = join(&self.names, stack);
-        self.timeline.extend_from_slice(line.as_bytes());
-        self.timeline
-            .extend_from_slice(format!(" {count}\n").as_bytes());
-    }
-
     fn finish(mut self, truncated: Option<String>) -> Folded {
         let mut warnings = Vec::new();
         if self.lost > 0 {
@@ -272,7 +249,15 @@ impl Collector {
                 self.samples
             ));
         }
-        if self.kernel.as_ref().is_some_and(|k| !k.named()) {
+        let mut kernel = self
+            .kernel
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
+        for (&addr, &id) in &self.kernel_frames {
+            self.names.all[id as usize] = kernel.name(addr);
+        }
+        if !self.kernel_frames.is_empty() && !kernel.named() {
             warnings.push(format!(
                 "kernel frames show as [kernel]: kernel symbols are hidden here \
                  (kptr_restrict); {}",
@@ -283,31 +268,56 @@ impl Collector {
                 }
             ));
         }
+        // Kernel addresses in one function, and all of them when names are
+        // hidden, read the same now: merge what reads the same.
         let text = if self.opts.time_order {
-            if let Some((stack, count)) = self.run.take() {
-                self.write_line(&stack, count);
+            let mut lines: Vec<(String, u64)> = Vec::new();
+            for (stack, count) in &self.runs {
+                let line = join(&self.names, stack);
+                match lines.last_mut() {
+                    Some((last, total)) if *last == line => *total += count,
+                    _ => lines.push((line, *count)),
+                }
             }
-            std::mem::take(&mut self.timeline)
-        } else {
-            let mut lines: Vec<String> = self
-                .stacks
+            lines
                 .iter()
-                .map(|(stack, count)| format!("{} {count}\n", join(&self.names, stack)))
+                .map(|(line, count)| format!("{line} {count}\n"))
+                .collect::<String>()
+        } else {
+            let mut merged: HashMap<String, u64> = HashMap::new();
+            for (stack, count) in &self.stacks {
+                *merged.entry(join(&self.names, stack)).or_default() += count;
+            }
+            let mut lines: Vec<String> = merged
+                .into_iter()
+                .map(|(line, count)| format!("{line} {count}\n"))
                 .collect();
             lines.sort_unstable();
-            lines.concat().into_bytes()
-        };
+            lines.concat()
+        }
+        .into_bytes();
         Folded { text, warnings }
     }
 }
 
+/// Kernel frames, when the kernel hides its symbols.
+const KERNEL: &str = "[kernel]";
+
+/// A stack as a folded line (without its count); a run of `[kernel]` frames
+/// is one frame.
 fn join(names: &Names, stack: &[u32]) -> String {
     let mut line = String::new();
-    for (i, &id) in stack.iter().enumerate() {
-        if i > 0 {
+    let mut previous: Option<&str> = None;
+    for &id in stack {
+        let name = &*names.all[id as usize];
+        if name == KERNEL && previous == Some(KERNEL) {
+            continue;
+        }
+        if previous.is_some() {
             line.push(';');
         }
-        line.push_str(&names.all[id as usize]);
+        line.push_str(name);
+        previous = Some(name);
     }
     line
 }
@@ -330,6 +340,21 @@ mod tests {
         for other in ["malloc", "demo::run", "mainly"] {
             assert!(!is_thread_root(other), "{other}");
         }
+    }
+
+    #[test]
+    fn hidden_kernel_frames_are_one_frame() {
+        let mut names = Names::default();
+        let (main, read) = (names.id_of("main"), names.id_of("read"));
+        names.all.push(Arc::from(KERNEL));
+        names.all.push(Arc::from(KERNEL));
+        let (k1, k2) = (2, 3);
+        assert_eq!(join(&names, &[main, read, k1, k2]), "main;read;[kernel]");
+        names.all[k1 as usize] = Arc::from("do_syscall_64_[k]");
+        assert_eq!(
+            join(&names, &[main, read, k1, k2]),
+            "main;read;do_syscall_64_[k];[kernel]"
+        );
     }
 
     #[test]
