@@ -89,8 +89,8 @@ pub(crate) fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -
             .join("Cargo.toml")
             .into_std_path_buf(),
     };
-    // One folder per unwinding mode: their flags differ, and sharing one would
-    // rebuild on every switch (and swap the binary under a concurrent run).
+    // Our own folder: our flags differ from the user's, and sharing theirs
+    // would rebuild on every switch. Both call-graph modes use this one build.
     let target_dir = match &opts.target.target_dir {
         Some(d) => d.clone(),
         None => metadata

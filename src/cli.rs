@@ -121,9 +121,9 @@ pub struct TargetOptions {
     #[arg(long)]
     pub dev: bool,
 
-    /// Cargo target dir for the profiling builds, with a subfolder per --call-graph
-    /// (default: `rust-flamegraph/` inside the workspace's target dir, so that
-    /// normal builds are not invalidated).
+    /// Cargo target dir for the profiling builds (default: `rust-flamegraph/`
+    /// inside the workspace's target dir, so that normal builds are not
+    /// invalidated).
     #[arg(long, env = "RUST_FLAMEGRAPH_TARGET_DIR", value_name = "DIR")]
     pub target_dir: Option<PathBuf>,
 }
