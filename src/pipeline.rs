@@ -15,7 +15,7 @@ use crate::perf::{self, Perf, Subject};
 use crate::perf_script;
 use crate::record::{self, Recording};
 use crate::render::{self, Labels};
-use crate::stacks;
+use crate::stacks::{self, Prefetch};
 use crate::summary::Summary;
 use crate::target;
 
@@ -128,7 +128,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
         RunMode::RenderRecording(data) => {
             let out = OutDir::prepare(&opts.out)?;
             let started = Instant::now();
-            let folded = stacks_of(&data, opts)?;
+            let folded = stacks_of(&data, opts, None)?;
             let profile = Profile {
                 command: data.display().to_string(),
                 recording: None,
@@ -150,14 +150,20 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
     perf::check_permission()?;
     let out = OutDir::prepare(&opts.out)?;
     let launch;
-    let (command, subject) = match pid {
-        Some(pid) => (format!("process {pid}"), Subject::Attach(pid)),
+    let (command, subject, program) = match pid {
+        Some(pid) => (
+            format!("process {pid}"),
+            Subject::Attach(pid),
+            PathBuf::from(format!("/proc/{pid}/exe")),
+        ),
         None => {
             let t = target::prepare(opts)?;
             launch = t.command();
-            (t.display(), Subject::Launch(&launch))
+            (t.display(), Subject::Launch(&launch), t.program.clone())
         }
     };
+    // Read the program's debug info and the kernel's symbols while it runs.
+    let prefetch = (!opts.stacks.perf_script).then(|| Prefetch::start(&[program]));
 
     let scratch = tempfile::Builder::new()
         .prefix("rust-flamegraph-")
@@ -189,7 +195,7 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         "rust-flamegraph: reading {:.1} MB of samples",
         size as f64 / 1e6,
     );
-    let folded = stacks_of(&data, opts)?;
+    let folded = stacks_of(&data, opts, prefetch)?;
     let profile = Profile {
         command,
         recording: Some(recording),
@@ -201,12 +207,12 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
 }
 
 /// The stacks of a recording: read in-process, or by `perf script` with `--perf-script`.
-fn stacks_of(data: &Path, opts: &Options) -> Result<Folded> {
+fn stacks_of(data: &Path, opts: &Options, prefetch: Option<Prefetch>) -> Result<Folded> {
     if opts.stacks.perf_script {
         let perf = Perf::locate()?;
         return perf_script::collapse_recording(&perf, data, opts.stack_options(), opts.verbose);
     }
-    stacks::from_file(data, opts.stack_options())
+    stacks::from_file(data, opts.stack_options(), prefetch)
 }
 
 /// Checks the stacks, then writes folded stacks, the SVG and (optionally)

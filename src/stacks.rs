@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
 
 use crate::folded::Folded;
 use crate::perf_data::{self, Record, Sample};
-use crate::symbols::Kernel;
+use crate::symbols::{Binary, Kernel};
 use crate::unwind::{Frame, Processes};
 
 /// How samples become stacks.
@@ -46,16 +46,43 @@ pub fn is_thread_root(frame: &str) -> bool {
     THREAD_ROOTS.contains(&frame) || frame.ends_with("::main")
 }
 
-/// Reads the recording in `path` into folded stacks.
-pub fn from_file(path: &Path, opts: StackOptions) -> Result<Folded> {
-    let mut collector = Collector::new(opts);
+/// What post-processing needs before the first sample, read while the
+/// program is recorded: kernel symbols, and the profiled binary with its
+/// debug info.
+pub struct Prefetch {
+    kernel: std::thread::JoinHandle<Kernel>,
+    binaries: Vec<(PathBuf, Binary)>,
+}
+
+impl Prefetch {
+    /// Starts reading, on other threads, what naming the frames of
+    /// `binaries` will need.
+    pub fn start(binaries: &[PathBuf]) -> Prefetch {
+        Prefetch {
+            kernel: std::thread::spawn(|| Kernel::load(Path::new("/proc/kallsyms"))),
+            binaries: binaries
+                .iter()
+                .filter_map(|p| std::fs::canonicalize(p).ok())
+                .map(|p| {
+                    let binary = Binary::open(&p);
+                    (p, binary)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Reads the recording in `path` into folded stacks; `prefetch`, if given,
+/// holds what was read ahead.
+pub fn from_file(path: &Path, opts: StackOptions, prefetch: Option<Prefetch>) -> Result<Folded> {
+    let mut collector = Collector::new(opts, prefetch);
     let outcome = perf_data::read_file(path, |r| collector.record(r))?;
     Ok(collector.finish(outcome.truncated))
 }
 
 /// Reads perf's pipe format from `input` (`perf record -o -`) into folded stacks.
 pub fn from_pipe<R: Read>(input: R, opts: StackOptions) -> Result<Folded> {
-    let mut collector = Collector::new(opts);
+    let mut collector = Collector::new(opts, None);
     let outcome = perf_data::read_pipe(input, |r| collector.record(r))?;
     Ok(collector.finish(outcome.truncated))
 }
@@ -110,13 +137,16 @@ struct Collector {
 }
 
 impl Collector {
-    fn new(opts: StackOptions) -> Collector {
+    fn new(opts: StackOptions, prefetch: Option<Prefetch>) -> Collector {
+        let prefetch = prefetch.unwrap_or_else(|| Prefetch::start(&[]));
+        let mut procs = Processes::new();
+        for (path, binary) in prefetch.binaries {
+            procs.add_binary(path.as_os_str().as_encoded_bytes(), binary);
+        }
         Collector {
             opts,
-            procs: Processes::new(),
-            kernel: Some(std::thread::spawn(|| {
-                Kernel::load(Path::new("/proc/kallsyms"))
-            })),
+            procs,
+            kernel: Some(prefetch.kernel),
             kernel_frames: HashMap::new(),
             comms: HashMap::new(),
             names: Names::default(),

@@ -112,6 +112,12 @@ impl Processes {
         }
     }
 
+    /// A binary opened ahead, for mappings of `path`.
+    pub fn add_binary(&mut self, path: &[u8], binary: Binary) {
+        self.binaries.push(binary);
+        self.by_path.insert(path.to_vec(), self.binaries.len() - 1);
+    }
+
     /// `pid` forked from `ppid` (threads share their process's mappings).
     pub fn fork(&mut self, pid: i32, ppid: i32) {
         if pid == ppid || self.procs.contains_key(&pid) {
