@@ -108,9 +108,9 @@ for s in "${sections[@]}"; do
       perf script -F ip,sym -i "$work/rg.data" >"$work/rg.script" 2>/dev/null
       leaves "$work/out-ripgrep dwarf/stacks.folded" "$work/rg.script" ;;
     1M)
-      # 50 kHz for ~20 s of the demo: about a million samples.
+      # 50 kHz on the demo: about a million samples.
       /usr/bin/time -o "$work/1m.time" -f "%e %M" "$rf" --call-graph fp -F 50000 --out "$work/out-1m" \
-        -- --iters 10000 --size 150000 >/dev/null 2>"$work/1m.log"
+        -- --iters 2300 --size 150000 >/dev/null 2>"$work/1m.log"
       read -r wall rss <"$work/1m.time"
       samples=$(grep -o 'samples  *[0-9]*' "$work/1m.log" | awk '{print $2}')
       pp=$(grep -o 'post-processing *[0-9.]* s' "$work/1m.log" | awk '{print $2}')
