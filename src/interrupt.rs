@@ -1,28 +1,86 @@
-//! Ctrl-C and `docker stop`: the first SIGINT/SIGTERM during a recording stops
-//! perf so that what was recorded is still rendered; a second one (or one at
-//! any other stage) aborts at once, killing our children and removing any
-//! half-written output.
+//! Ctrl-C, `docker stop` (SIGTERM) and SIGHUP, by stage of the run:
 //!
-//! Signals are process-wide, so this state is too.
+//! | stage | first signal | second signal |
+//! |---|---|---|
+//! | [`Stage::Build`] (the default) | aborts: nothing was recorded yet | — |
+//! | [`Stage::Recording`] | stops the recording ([`crate::record`] asks perf to stop and, if the program ignores that, ends it); what was recorded is rendered | aborts |
+//! | [`Stage::PostProcessing`] | noted: the results are still written | aborts |
+//!
+//! Aborting kills our children, removes half-written outputs and exits with
+//! [`Exit::Interrupted`](crate::exit::Exit::Interrupted).
+//!
+//! Signals are process-wide, so this state is too. The signal thread never
+//! dies: its messages go through [`crate::say!`] (a closed stderr is not an
+//! error) and a panic in its handler is caught.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use rustix::process::{Pid, Signal};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-#[derive(Default)]
+/// Where the run is, which decides what the first signal does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before the recording (options, build): the first signal aborts at once.
+    Build,
+    /// perf is recording: the first signal stops it and the recording is rendered.
+    Recording,
+    /// The recording is over: the first signal does not stop the results
+    /// from being written.
+    PostProcessing,
+}
+
+/// What a signal does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Kill our children, remove partial outputs, exit 130.
+    Abort,
+    /// Stop the recording; render what was recorded.
+    StopRecording,
+    /// Carry on writing the results.
+    Finish,
+}
+
+/// What the `nth` signal (1 for the first) does at `stage`.
+pub fn action(stage: Stage, nth: u32) -> Action {
+    match (stage, nth) {
+        (_, 0) | (_, 2..) => Action::Abort,
+        (Stage::Build, 1) => Action::Abort,
+        (Stage::Recording, 1) => Action::StopRecording,
+        (Stage::PostProcessing, 1) => Action::Finish,
+    }
+}
+
+type Killer = Arc<dyn Fn() + Send + Sync>;
+
+enum Victim {
+    /// A pid registered with [`watch_child`]: SIGKILLed with its descendants.
+    Tree { pid: u32, graceful: bool },
+    /// A process group we created ([`own_group`]): SIGKILLed whole.
+    Group(u32),
+    /// Whatever the registrant knows how to kill safely (a duct handle).
+    Kill(Killer),
+}
+
 struct State {
+    stage: Stage,
     signals: u32,
-    /// Running children: (pid, stops gracefully on SIGINT).
-    children: Vec<(u32, bool)>,
-    /// Files to delete if we abort.
-    partial: Vec<PathBuf>,
+    last_signal: i32,
+    next_id: u64,
+    victims: Vec<(u64, Victim)>,
+    /// Files or folders to delete if we abort.
+    partial: Vec<(u64, PathBuf)>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
+    stage: Stage::Build,
     signals: 0,
-    children: Vec::new(),
+    last_signal: 0,
+    next_id: 0,
+    victims: Vec::new(),
     partial: Vec::new(),
 });
 
@@ -31,102 +89,234 @@ fn state() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Installs the SIGINT/SIGTERM handling (once; later calls do nothing).
+/// Installs the SIGINT/SIGTERM/SIGHUP handling (once; later calls do nothing).
 pub fn install() -> std::io::Result<()> {
     static ONCE: Once = Once::new();
     let mut result = Ok(());
-    ONCE.call_once(|| match Signals::new([SIGINT, SIGTERM]) {
+    ONCE.call_once(|| match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(mut signals) => {
-            std::thread::spawn(move || {
-                for signal in signals.forever() {
-                    on_signal(signal);
-                }
-            });
+            let spawned = std::thread::Builder::new()
+                .name("signals".into())
+                .spawn(move || {
+                    for signal in signals.forever() {
+                        // Never let one signal's handling end the thread: the
+                        // next Ctrl-C must still be handled.
+                        let _ = std::panic::catch_unwind(|| on_signal(signal));
+                    }
+                });
+            if let Err(e) = spawned {
+                result = Err(e);
+            }
         }
         Err(e) => result = Err(e),
     });
     result
 }
 
+/// Enters `stage`: from now on the first signal does what [`action`] says.
+pub fn enter(stage: Stage) {
+    state().stage = stage;
+}
+
+/// The current stage.
+pub fn stage() -> Stage {
+    state().stage
+}
+
+/// Whether a SIGINT, SIGTERM or SIGHUP has arrived.
+pub fn interrupted() -> bool {
+    state().signals > 0
+}
+
+/// A signal's name as people know it.
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGINT => "Ctrl-C (SIGINT)",
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
+}
+
 fn on_signal(signal: i32) {
-    let mut st = state();
-    st.signals += 1;
-    let graceful: Vec<u32> = st.children.iter().filter(|c| c.1).map(|c| c.0).collect();
-    if st.signals == 1 && !graceful.is_empty() {
-        crate::say!(
-            "\nrust-flamegraph: stopping the recording; the flamegraph of what was recorded \
-             follows (press Ctrl-C again to abort)"
-        );
-        for pid in graceful {
-            send(pid, libc::SIGINT);
+    let (action, graceful) = {
+        let mut st = state();
+        st.signals += 1;
+        st.last_signal = signal;
+        let graceful: Vec<u32> = st
+            .victims
+            .iter()
+            .filter_map(|(_, v)| match v {
+                Victim::Tree {
+                    pid,
+                    graceful: true,
+                } => Some(*pid),
+                _ => None,
+            })
+            .collect();
+        (action(st.stage, st.signals), graceful)
+    };
+    match action {
+        Action::StopRecording => {
+            crate::say!(
+                "\nrust-flamegraph: {}: stopping the recording; the flamegraph of what was \
+                 recorded follows (a second Ctrl-C or SIGTERM aborts)",
+                signal_name(signal)
+            );
+            // Registrations of the old API; `record` forwards the stop to perf itself.
+            for pid in graceful {
+                send(pid, libc::SIGINT);
+            }
         }
-        return;
+        Action::Finish => crate::say!(
+            "\nrust-flamegraph: {}: the recording is complete; finishing the flamegraph \
+             (a second Ctrl-C or SIGTERM aborts, losing it)",
+            signal_name(signal)
+        ),
+        Action::Abort => abort(signal),
     }
-    for &(pid, _) in &st.children {
-        kill_tree(pid);
+}
+
+/// Kills what was registered and every child of ours, removes partial
+/// outputs, and exits with 130.
+fn abort(signal: i32) -> ! {
+    // Held until exit: nothing registers or unregisters meanwhile.
+    let st = state();
+    for (_, victim) in &st.victims {
+        match victim {
+            Victim::Tree { pid, .. } => kill_tree(*pid),
+            Victim::Group(pgid) => kill_group(*pgid),
+            Victim::Kill(kill) => kill(),
+        }
     }
-    for path in &st.partial {
+    // Unregistered children, and descendants of killed ones that we adopted
+    // as a child subreaper while recording: give them a moment to be reparented.
+    kill_children(&[], Instant::now() + Duration::from_millis(300));
+    for (_, path) in &st.partial {
         let _ = if path.is_dir() {
             std::fs::remove_dir_all(path)
         } else {
             std::fs::remove_file(path)
         };
     }
-    crate::say!("\nrust-flamegraph: aborted (signal {signal}); nothing was written");
+    crate::say!(
+        "\nrust-flamegraph: aborted ({}); nothing was written",
+        signal_name(signal)
+    );
     std::process::exit(crate::exit::Exit::Interrupted.code().into());
 }
 
-/// Whether a SIGINT or SIGTERM has arrived.
-pub fn interrupted() -> bool {
-    state().signals > 0
-}
-
 /// Unregisters what it registered when dropped.
+#[derive(Debug)]
 #[must_use = "the registration ends when this is dropped"]
 pub struct Watch {
-    pid: Option<u32>,
-    path: Option<PathBuf>,
+    id: u64,
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
         let mut st = state();
-        if let Some(pid) = self.pid {
-            st.children.retain(|c| c.0 != pid);
-        }
-        if let Some(path) = &self.path {
-            st.partial.retain(|p| p != path);
-        }
+        st.victims.retain(|(id, _)| *id != self.id);
+        st.partial.retain(|(id, _)| *id != self.id);
     }
 }
 
-/// Registers a running child. With `graceful`, the first signal sends it
-/// SIGINT (perf then stops its workload and writes its data); otherwise
-/// signals kill it and its descendants.
-pub fn watch_child(pid: u32, graceful: bool) -> Watch {
-    state().children.push((pid, graceful));
-    Watch {
-        pid: Some(pid),
-        path: None,
+fn register(victim: Option<Victim>, path: Option<PathBuf>) -> Watch {
+    let mut st = state();
+    st.next_id += 1;
+    let id = st.next_id;
+    if let Some(v) = victim {
+        st.victims.push((id, v));
     }
+    if let Some(p) = path {
+        st.partial.push((id, p));
+    }
+    Watch { id }
+}
+
+/// Registers a running child by pid: an abort SIGKILLs it and its
+/// descendants. With `graceful`, the first signal during the recording also
+/// sends it SIGINT.
+///
+/// Prefer [`watch_kill`] with a duct handle's `kill` (which cannot hit a
+/// reused pid) or [`own_group`] + [`watch_group`].
+pub fn watch_child(pid: u32, graceful: bool) -> Watch {
+    register(Some(Victim::Tree { pid, graceful }), None)
+}
+
+/// Registers how to kill a running child, e.g. `move || { let _ = handle.kill(); }`
+/// for a shared `duct::Handle`: an abort calls it.
+pub fn watch_kill(kill: impl Fn() + Send + Sync + 'static) -> Watch {
+    register(Some(Victim::Kill(Arc::new(kill))), None)
+}
+
+/// Registers a process group started with [`own_group`] (its leader's pid):
+/// an abort SIGKILLs the whole group.
+pub fn watch_group(pgid: u32) -> Watch {
+    register(Some(Victim::Group(pgid)), None)
 }
 
 /// Registers a file or folder that must not survive an abort (a temporary output).
 pub fn watch_partial(path: PathBuf) -> Watch {
-    state().partial.push(path.clone());
-    Watch {
-        pid: None,
-        path: Some(path),
-    }
+    register(None, Some(path))
+}
+
+/// `expr` run in a process group of its own that an abort can kill whole
+/// ([`watch_group`] with its pid), and that is SIGKILLed if we die
+/// (`kill -9`). For children that do not read the terminal (cargo, say): a
+/// background process group is stopped if it does.
+///
+/// Spawn it from a thread that lives as long as the child (the main thread):
+/// the kernel sends the death signal when the spawning *thread* exits.
+pub fn own_group(expr: &duct::Expression) -> duct::Expression {
+    expr.before_spawn(|cmd| {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+        die_with_us(cmd);
+        Ok(())
+    })
+}
+
+/// Makes `cmd`'s process receive SIGKILL when the thread spawning it exits
+/// (we are killed, or exit): perf, cargo must not outlive us.
+pub fn die_with_us(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
+    // SAFETY: the hook runs between fork and exec and only makes raw system
+    // calls (prctl, getppid), which are async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+            // We may have died before the prctl: then nobody would kill this child.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(rustix::io::Errno::SRCH.into());
+            }
+            Ok(())
+        })
+    };
 }
 
 /// Sends `signal` to `pid`; a process that is already gone is not an error.
+///
+/// Only for processes that cannot have been reaped meanwhile (our own
+/// children, that the calling thread waits for).
 pub fn send(pid: u32, signal: i32) {
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(pid as libc::pid_t, signal) };
+    if let (Some(pid), Some(sig)) = (pid_of(pid), Signal::from_named_raw(signal)) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
 }
 
-/// SIGKILLs `pid` and every descendant (perf's workload must not outlive us).
+fn pid_of(pid: u32) -> Option<Pid> {
+    Pid::from_raw(i32::try_from(pid).ok()?)
+}
+
+fn kill_group(pgid: u32) {
+    if let Some(pgid) = pid_of(pgid) {
+        let _ = rustix::process::kill_process_group(pgid, Signal::KILL);
+    }
+}
+
+/// SIGKILLs `pid` and every descendant (for [`watch_child`]'s registrations).
 fn kill_tree(pid: u32) {
     for child in children(pid) {
         kill_tree(child);
@@ -149,9 +339,58 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Our own children (zombies included: they are ours until reaped).
+pub(crate) fn our_children() -> Vec<u32> {
+    children(std::process::id())
+}
+
+/// SIGKILLs and reaps our children other than `keep`, again and again until
+/// none is left or `deadline` passes: killing one hands its own children to
+/// us when we are a child subreaper. They are our unreaped children when
+/// signalled, so no reused pid can be hit (only the calling thread reaps them).
+pub(crate) fn kill_children(keep: &[u32], deadline: Instant) {
+    loop {
+        let victims: Vec<u32> = our_children()
+            .into_iter()
+            .filter(|p| !keep.contains(p))
+            .collect();
+        if victims.is_empty() {
+            return;
+        }
+        for &pid in &victims {
+            send(pid, libc::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        reap(&victims);
+        if Instant::now() >= deadline {
+            return;
+        }
+    }
+}
+
+/// Reaps those of `pids` (our children) that have exited, without waiting.
+pub(crate) fn reap(pids: &[u32]) {
+    for &pid in pids {
+        if let Some(pid) = pid_of(pid) {
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_signal_aborts_only_before_the_recording() {
+        assert_eq!(action(Stage::Build, 1), Action::Abort);
+        assert_eq!(action(Stage::Recording, 1), Action::StopRecording);
+        assert_eq!(action(Stage::PostProcessing, 1), Action::Finish);
+        for stage in [Stage::Build, Stage::Recording, Stage::PostProcessing] {
+            assert_eq!(action(stage, 2), Action::Abort, "{stage:?}");
+            assert_eq!(action(stage, 3), Action::Abort, "{stage:?}");
+        }
+    }
 
     #[test]
     fn children_of_a_process_are_found_through_proc() {
@@ -166,7 +405,7 @@ mod tests {
             if !found.is_empty() {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(found.len(), 1, "sleep should be sh's only child");
         kill_tree(pid);
@@ -178,8 +417,48 @@ mod tests {
     #[test]
     fn watches_unregister_when_dropped() {
         let w = watch_partial("/nonexistent/x".into());
-        assert!(state().partial.iter().any(|p| p.ends_with("x")));
+        assert!(state().partial.iter().any(|(_, p)| p.ends_with("x")));
+        let k = watch_kill(|| {});
+        let id = k.id;
+        assert!(state().victims.iter().any(|(i, _)| *i == id));
         drop(w);
-        assert!(!state().partial.iter().any(|p| p.ends_with("x")));
+        drop(k);
+        assert!(!state().partial.iter().any(|(_, p)| p.ends_with("x")));
+        assert!(!state().victims.iter().any(|(i, _)| *i == id));
+    }
+
+    #[test]
+    fn an_own_group_child_is_killed_whole() {
+        let expr = duct::cmd!("sh", "-c", "sleep 30 & sleep 30 & wait").unchecked();
+        let handle = own_group(&expr).start().unwrap();
+        let pgid = handle.pids()[0];
+        // Both sleeps are in sh's new group.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while children(pgid).len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let sleeps = children(pgid);
+        assert_eq!(sleeps.len(), 2);
+        for &s in &sleeps {
+            let pg = rustix::process::getpgid(pid_of(s)).unwrap();
+            assert_eq!(pg.as_raw_nonzero().get() as u32, pgid);
+        }
+        kill_group(pgid);
+        let out = handle.wait().unwrap();
+        assert!(!out.status.success());
+        // The sleeps died too (they were sh's: init or a subreaper reaps them).
+        let dead = |s: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{s}/stat")).unwrap_or_default();
+            let state = stat.rsplit_once(") ").map(|(_, r)| r[..1].to_string());
+            matches!(state.as_deref(), None | Some("Z") | Some("X"))
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sleeps.iter().all(|&s| dead(s)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            sleeps.iter().all(|&s| dead(s)),
+            "{sleeps:?} outlived their group"
+        );
     }
 }

@@ -47,6 +47,7 @@ pub mod perf_script;
 pub(crate) mod pipeline;
 pub mod record;
 pub mod render;
+pub mod scratch;
 pub mod stacks;
 pub mod summary;
 pub(crate) mod symbols;

@@ -281,11 +281,13 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
         },
     };
     // Every file is written in full before any replaces an earlier one.
+    // Drawn first, so that a drawing error is not taken for a write error.
+    let mut svg = Vec::new();
+    render::render_svg(&folded.text, &opts.render, &labels, &mut svg)
+        .context("cannot draw the flamegraph from these stacks")?;
     let mut set = out.start_set()?;
     set.add(artifacts::FOLDED, |w| w.write_all(&folded.text))?;
-    set.add(artifacts::SVG, |w| {
-        render::render_svg(&folded.text, &opts.render, &labels, w)
-    })?;
+    set.add(artifacts::SVG, |w| w.write_all(&svg))?;
     if let Some(data) = &perf_data {
         set.add_copy(data, artifacts::PERF_DATA)?;
     }

@@ -1,15 +1,73 @@
-//! Running the target under `perf record`.
+//! Running the target under `perf record`, and ending it cleanly.
+//!
+//! What holds, however the run ends:
+//!
+//! - perf is stopped with SIGINT (Ctrl-C, SIGTERM, SIGHUP, `--duration`, the
+//!   perf.data limit): it asks the program to stop (SIGTERM), then writes its
+//!   data. A program that ignores that is sent SIGTERM again after
+//!   [`GRACE`], then SIGKILL after twice that, so that perf can finish well
+//!   inside Docker's 10-second grace period. perf itself is never killed by a
+//!   stop: its data would be lost.
+//! - Nothing the program started outlives the run: we are a child subreaper
+//!   while recording, so its orphans (`sleep 1000 &`) become our children,
+//!   and are killed when perf has finished.
+//! - perf and the program die with us, even on `kill -9`: perf gets a parent
+//!   death signal, and so does the program, through our own binary run in a
+//!   tiny exec-helper mode ([`exec_helper`], which `main` must call first).
+//! - perf's own messages come to us (the program keeps the real stderr
+//!   through the helper): when perf fails before the program runs, the error
+//!   says why, and nothing is post-processed. A closed stderr cannot kill perf.
+//!
+//! All of it runs on the calling thread (the main thread), which waits for
+//! perf with timeouts: no monitor thread can die and leave a stop undone.
 
-use std::path::Path;
-use std::process::ExitStatus;
-use std::sync::Arc;
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use rustix::process::{Pid, Signal};
 
 use crate::cli::RecordOptions;
-use crate::interrupt;
+use crate::exit::{fail, Exit};
+use crate::interrupt::{self, Stage};
 use crate::perf::{self, Perf, Subject};
+
+/// How long a program has to end once asked to stop, before it is sent
+/// SIGTERM (and SIGKILL after twice this).
+pub const GRACE: Duration = Duration::from_millis(1500);
+
+/// How often the recording is checked (deadline, perf.data size, signals).
+const POLL: Duration = Duration::from_millis(50);
+
+/// The hidden first argument that runs our binary as the exec helper.
+pub const HELPER_ARG: &str = "__exec-with-pdeathsig";
+
+/// Prefix of the helper's reports to us, on perf's stderr.
+const MARK: &str = "\u{1}rust-flamegraph-helper:";
+
+/// Set when `main` has called [`exec_helper`]: our binary can be the helper.
+static HELPER: AtomicBool = AtomicBool::new(false);
+
+/// Why the recording ended before the program did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Ctrl-C, SIGTERM or SIGHUP.
+    Interrupted,
+    /// `--duration` elapsed.
+    Duration,
+    /// perf.data reached its limit.
+    SizeLimit,
+    /// perf was attached to a running process (`--pid`), which is never ours
+    /// to run to its end: it exited, or perf was stopped.
+    Detached,
+}
 
 /// What a recording left behind.
 #[derive(Debug)]
@@ -19,8 +77,10 @@ pub struct Recording {
     pub status: ExitStatus,
     /// Wall time from start to the end of perf.
     pub wall: Duration,
-    /// Stopped by us (Ctrl-C, SIGTERM or --duration) rather than by the workload ending.
+    /// Stopped by us rather than by the workload ending: `stop.is_some()`.
     pub stopped: bool,
+    /// Why the recording was stopped, if it was.
+    pub stop: Option<StopReason>,
 }
 
 impl Recording {
@@ -61,29 +121,21 @@ pub fn perf_data_limit(opts: &RecordOptions, dir: &Path) -> u64 {
 }
 
 fn free_space(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: path is NUL-terminated and st is a valid out-pointer.
-    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
-/// Why the monitor stopped perf, if it did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    Duration,
-    SizeLimit,
-}
-
-/// Runs `subject` under perf, writing samples to `data`.
+/// Runs `subject` under perf, writing samples to `data`; call it from the
+/// thread that lives as long as the run (the main thread): perf is killed
+/// when that thread exits.
 ///
-/// The workload inherits our stdin, stdout and stderr. Ctrl-C, SIGTERM,
-/// `opts.duration` and perf.data reaching `limit` bytes stop perf with
-/// SIGINT: it then ends the workload and writes its data, which is then
-/// rendered as usual. Past half the limit, a warning says so.
+/// Enters [`Stage::Recording`], and [`Stage::PostProcessing`] on return, so
+/// that a signal after the recording does not lose it. The workload inherits
+/// our stdin, stdout and stderr. Ctrl-C, SIGTERM, SIGHUP, `opts.duration` and
+/// perf.data reaching `limit` bytes stop the recording; past half the limit,
+/// a warning says so. A perf that fails on its own (bad `--cmd` arguments, a
+/// program that cannot be run, a pid it cannot attach to) is an error that
+/// names perf's reason.
 pub fn record(
     perf: &Perf,
     opts: &RecordOptions,
@@ -92,87 +144,778 @@ pub fn record(
     limit: u64,
     verbose: bool,
 ) -> Result<Recording> {
-    let args = perf::record_args(opts, data, subject);
-    if verbose {
-        crate::say!(
-            "rust-flamegraph: running {} {}",
-            perf.path.display(),
-            crate::target::join_args(&args)
-        );
+    interrupt::enter(Stage::Recording);
+    let result = run_perf(perf, opts, data, subject, limit, verbose);
+    interrupt::enter(Stage::PostProcessing);
+    result
+}
+
+fn run_perf(
+    perf: &Perf,
+    opts: &RecordOptions,
+    data: &Path,
+    subject: &Subject,
+    limit: u64,
+    verbose: bool,
+) -> Result<Recording> {
+    if interrupt::interrupted() {
+        return Err(fail(
+            Exit::Interrupted,
+            "interrupted before the recording started; nothing was written",
+        ));
     }
-    let start = Instant::now();
-    let handle = Arc::new(
-        duct::cmd(&perf.path, &args)
-            .unchecked()
-            .start()
-            .with_context(|| format!("cannot start {}", perf.path.display()))?,
-    );
-    let pid = handle.pids()[0];
-    let _watch = interrupt::watch_child(pid, true);
-    let monitor = {
-        let handle = Arc::clone(&handle);
-        let data = data.to_path_buf();
-        let duration = opts.duration;
-        std::thread::spawn(move || monitor(&handle, pid, &data, duration, limit, start))
+    let launch = match subject {
+        Subject::Launch(cmd) => Some(*cmd),
+        Subject::Attach(_) => None,
     };
-    let output = handle.wait().context("waiting for perf record")?;
-    let wall = start.elapsed();
-    let stop = monitor.join().unwrap_or(None);
+    let program = launch.map_or_else(String::new, program_name);
+    let running = Running::start(perf, opts, data, subject, verbose)?;
+    let monitor = Monitor {
+        opts,
+        data,
+        limit,
+        start: running.start,
+        warned: false,
+    };
+    let (waited, stop) = running.wait(monitor, &program);
+    let wall = running.start.elapsed();
+    if launch.is_some() {
+        // What the program left running (`sleep 1000 &`) ends with it.
+        interrupt::kill_children(&running.before, Instant::now() + Duration::from_secs(2));
+        let _ = rustix::process::set_child_subreaper(None);
+    }
+    let status = waited.context("waiting for perf record")?;
+    let stop = stop
+        .or_else(|| interrupt::interrupted().then_some(StopReason::Interrupted))
+        .or_else(|| launch.is_none().then_some(StopReason::Detached));
+    match running.relay {
+        Some(relay) => {
+            let said = relay.finish(Duration::from_secs(2));
+            if let Some(err) = said.exec_error {
+                return Err(fail(
+                    Exit::Perf,
+                    format!("perf record could not start `{program}`: {err}"),
+                ));
+            }
+            let failed = match launch {
+                // The helper ran (so perf was recording), or perf failed.
+                Some(_) => !said.started && !status.success(),
+                // perf re-raises the signal that stopped it: an exit code is its own error.
+                None => status.code().is_some_and(|c| c != 0),
+            };
+            if failed && stop.is_some() && launch.is_some() {
+                return Err(fail(
+                    Exit::NoSamples,
+                    format!(
+                        "the recording was stopped before `{program}` started: nothing was recorded"
+                    ),
+                ));
+            }
+            if failed {
+                return Err(perf_failure(
+                    status,
+                    &said.held,
+                    said.usage,
+                    opts.cmd.as_deref(),
+                ));
+            }
+            for line in said.held {
+                crate::say!("{line}");
+            }
+        }
+        // Not captured (no helper): perf printed its usage itself.
+        None if status.code() == Some(129) => {
+            return Err(perf_failure(status, &[], true, opts.cmd.as_deref()));
+        }
+        None => {}
+    }
     Ok(Recording {
-        status: output.status,
+        status,
         wall,
-        stopped: stop.is_some()
-            || interrupt::interrupted()
-            || matches!(subject, Subject::Attach(_)),
+        stopped: stop.is_some(),
+        stop,
     })
 }
 
-/// Watches a running `perf record` until it exits; stops it at the deadline
-/// or at the size limit.
-fn monitor(
-    handle: &duct::Handle,
+/// A `perf record` we started.
+struct Running {
+    handle: Arc<duct::Handle>,
     pid: u32,
-    data: &Path,
-    duration: Option<Duration>,
+    /// perf's stderr, when it comes to us.
+    relay: Option<Relay>,
+    /// Whether perf launched the program (rather than attached to a pid).
+    launch: bool,
+    /// Our children before perf: not the program's orphans.
+    before: Vec<u32>,
+    start: Instant,
+    /// Registered with the interrupt handler, which kills perf on an abort.
+    _watch: interrupt::Watch,
+}
+
+impl Running {
+    /// Starts perf: dying with us, its stderr to us, and (with the helper)
+    /// the program run through our exec helper, with the user's stderr.
+    /// When launching, makes us a child subreaper.
+    fn start(
+        perf: &Perf,
+        opts: &RecordOptions,
+        data: &Path,
+        subject: &Subject,
+        verbose: bool,
+    ) -> Result<Running> {
+        let launch = match subject {
+            Subject::Launch(cmd) => Some(*cmd),
+            Subject::Attach(_) => None,
+        };
+        let use_helper = launch.is_some() && helper_available();
+        // Without the helper, the program would share perf's captured
+        // stderr: leave both on ours.
+        let capture = use_helper || launch.is_none();
+        // The user's stderr, for the program: the helper puts it back.
+        let user_stderr = if use_helper {
+            rustix::io::fcntl_dupfd_cloexec(std::io::stderr(), 3).ok()
+        } else {
+            None
+        };
+        // perf starts with its events disabled; the helper enables them just
+        // before it execs the program, so that the helper is never sampled.
+        let control = if use_helper && control_supported(perf, opts) {
+            UnixStream::pair().ok()
+        } else {
+            None
+        };
+        let fds = HelperFds {
+            stderr: user_stderr.as_ref().map(AsRawFd::as_raw_fd),
+            control: control
+                .as_ref()
+                .map(|(perfs, helpers)| (helpers.as_raw_fd(), perfs.as_raw_fd())),
+        };
+        let wrapped;
+        let subject = match (launch, use_helper) {
+            (Some(cmd), true) => {
+                wrapped = helper_command(cmd, fds);
+                Subject::Launch(&wrapped)
+            }
+            _ => subject.clone(),
+        };
+        let mut args = perf::record_args(opts, data, &subject);
+        if let (Some((perfs, _)), Subject::Launch(cmd)) = (&control, &subject) {
+            // Before `-- command…`, which ends the arguments.
+            let at = args.len() - cmd.len() - 1;
+            let fd = perfs.as_raw_fd();
+            let control_args = ["-D", "-1", "--control", &format!("fd:{fd},{fd}")];
+            args.splice(at..at, control_args.map(OsString::from));
+        }
+        if verbose {
+            crate::say!(
+                "rust-flamegraph: running {} {}",
+                perf.path.display(),
+                crate::target::join_args(&args)
+            );
+        }
+        let (relay, perf_stderr) = if capture {
+            let (ours, theirs) = UnixStream::pair().context("cannot create a socket for perf")?;
+            (Some(Relay::start(ours)?), Some(theirs))
+        } else {
+            (None, None)
+        };
+        let keep: Vec<RawFd> = fds
+            .stderr
+            .into_iter()
+            .chain(fds.control.into_iter().flat_map(|(a, b)| [a, b]))
+            .collect();
+        let mut expr = duct::cmd(&perf.path, &args)
+            .unchecked()
+            .before_spawn(move |cmd| {
+                interrupt::die_with_us(cmd);
+                for &fd in &keep {
+                    inherit(cmd, fd);
+                }
+                Ok(())
+            });
+        if let Some(theirs) = perf_stderr {
+            expr = expr.stderr_file(theirs);
+        }
+        let before = if launch.is_some() {
+            // Orphans of the program become ours, to be ended with the run.
+            let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+            interrupt::our_children()
+        } else {
+            Vec::new()
+        };
+        let start = Instant::now();
+        let started = expr.start();
+        // Our copies of perf's stderr, of the user's and of the control
+        // socket: perf has its own.
+        drop((expr, user_stderr, control));
+        let handle = match started {
+            Ok(h) => Arc::new(h),
+            Err(e) => {
+                let _ = rustix::process::set_child_subreaper(None);
+                return Err(e).with_context(|| format!("cannot start {}", perf.path.display()));
+            }
+        };
+        let watch = interrupt::watch_kill({
+            let handle = Arc::clone(&handle);
+            move || {
+                let _ = handle.kill();
+            }
+        });
+        Ok(Running {
+            pid: handle.pids()[0],
+            handle,
+            relay,
+            launch: launch.is_some(),
+            before,
+            start,
+            _watch: watch,
+        })
+    }
+
+    /// Waits for perf to exit: stops it when `monitor` says so, ends a
+    /// program that does not stop, reaps the program's orphans meanwhile.
+    fn wait(
+        &self,
+        mut monitor: Monitor,
+        program: &str,
+    ) -> (std::io::Result<ExitStatus>, Option<StopReason>) {
+        let mut stop = None;
+        let mut asked = None;
+        let mut escalation = Escalation::default();
+        let mut reaped = Instant::now();
+        loop {
+            match self.handle.wait_timeout(POLL) {
+                Ok(Some(out)) => return (Ok(out.status), stop),
+                Ok(None) => {}
+                Err(e) => return (Err(e), stop),
+            }
+            if stop.is_none() {
+                stop = monitor.check();
+                if stop.is_some() {
+                    // perf is our child, not reaped yet: only this thread reaps it.
+                    interrupt::send(self.pid, libc::SIGINT);
+                    asked = Some(Instant::now());
+                }
+            }
+            if !self.launch {
+                continue;
+            }
+            if let Some(asked) = asked {
+                escalation.step(self.pid, asked.elapsed(), program);
+            }
+            if reaped.elapsed() >= Duration::from_secs(1) {
+                reaped = Instant::now();
+                let orphans: Vec<u32> = interrupt::our_children()
+                    .into_iter()
+                    .filter(|p| *p != self.pid && !self.before.contains(p))
+                    .collect();
+                interrupt::reap(&orphans);
+            }
+        }
+    }
+}
+
+/// Whether perf can start with its events disabled and enable them on a
+/// command (`-D -1 --control`, perf 5.9+), and `--cmd` sets no delay of its own.
+fn control_supported(perf: &Perf, opts: &RecordOptions) -> bool {
+    let own_delay = opts.cmd.as_deref().is_some_and(|c| {
+        c.split_whitespace()
+            .any(|a| a.starts_with("-D") || a.starts_with("--delay") || a.starts_with("--control"))
+    });
+    if own_delay {
+        return false;
+    }
+    let version = duct::cmd!(&perf.path, "version")
+        .stderr_null()
+        .unchecked()
+        .read()
+        .unwrap_or_default();
+    perf_version(&version).is_some_and(|v| v >= (5, 9))
+}
+
+/// `(major, minor)` of `perf version`'s output ("perf version 6.1.187").
+fn perf_version(text: &str) -> Option<(u32, u32)> {
+    let v = text.trim().strip_prefix("perf version ")?;
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The error for a perf that failed on its own, before running anything.
+fn perf_failure(
+    status: ExitStatus,
+    said: &[String],
+    usage: bool,
+    extra: Option<&str>,
+) -> anyhow::Error {
+    let reason: Vec<&str> = said
+        .iter()
+        .map(|l| {
+            let l = l.trim();
+            l.strip_prefix("Error:").map_or(l, str::trim)
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    let reason = if reason.is_empty() {
+        "see perf's message above".to_string()
+    } else {
+        reason.join("\n  ")
+    };
+    match (usage || status.code() == Some(129), extra) {
+        (true, Some(extra)) => fail(
+            Exit::Usage,
+            format!(
+                "perf record rejected the extra arguments given with --cmd (`{}`): {reason}",
+                extra.trim()
+            ),
+        ),
+        (true, None) => fail(
+            Exit::Perf,
+            format!("perf record rejected its arguments: {reason}"),
+        ),
+        (false, _) if said.iter().all(|l| l.trim().is_empty()) => fail(
+            Exit::Perf,
+            format!(
+                "perf record failed ({status}) before recording anything, without saying why; \
+                 `--cmd -v` shows perf's details"
+            ),
+        ),
+        (false, Some(extra)) => fail(
+            Exit::Perf,
+            format!(
+                "perf record failed ({status}) with the extra arguments of --cmd (`{}`): {reason}",
+                extra.trim()
+            ),
+        ),
+        (false, None) => fail(
+            Exit::Perf,
+            format!("perf record failed ({status}): {reason}"),
+        ),
+    }
+}
+
+/// Decides when the recording must stop: a signal, the deadline, the size limit.
+struct Monitor<'a> {
+    opts: &'a RecordOptions,
+    data: &'a Path,
     limit: u64,
     start: Instant,
-) -> Option<Stop> {
-    let mut warned = false;
-    loop {
-        if matches!(handle.try_wait(), Ok(Some(_))) {
-            return None;
+    warned: bool,
+}
+
+impl Monitor<'_> {
+    fn check(&mut self) -> Option<StopReason> {
+        if interrupt::interrupted() {
+            // The signal thread has said so.
+            return Some(StopReason::Interrupted);
         }
-        if duration.is_some_and(|d| start.elapsed() >= d) {
-            crate::say!(
-                "rust-flamegraph: --duration {:.1}s reached: stopping the recording",
-                duration.unwrap_or_default().as_secs_f64()
-            );
-            interrupt::send(pid, libc::SIGINT);
-            return Some(Stop::Duration);
+        if let Some(d) = self.opts.duration {
+            if self.start.elapsed() >= d {
+                crate::say!(
+                    "rust-flamegraph: --duration {:.1}s reached: stopping the recording",
+                    d.as_secs_f64()
+                );
+                return Some(StopReason::Duration);
+            }
         }
-        let size = std::fs::metadata(data).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::metadata(self.data).map(|m| m.len()).unwrap_or(0);
         // The warning always comes first, even when one step crosses both marks.
-        if !warned && size >= limit / 2 {
-            warned = true;
+        if !self.warned && size >= self.limit / 2 {
+            self.warned = true;
             crate::say!(
                 "rust-flamegraph: warning: perf.data is {} MB after {:.0} s and the recording \
                  stops at {} MB: lower --freq, use --call-graph fp, or --duration",
                 size / 1_000_000,
-                start.elapsed().as_secs_f64(),
-                limit / 1_000_000
+                self.start.elapsed().as_secs_f64(),
+                self.limit / 1_000_000
             );
         }
-        if size >= limit {
-            crate::say!(
-                "rust-flamegraph: perf.data reached {} MB, the limit (--max-perf-data): \
-                 stopping the recording; what was recorded is rendered",
-                size / 1_000_000
-            );
-            interrupt::send(pid, libc::SIGINT);
-            return Some(Stop::SizeLimit);
+        if size >= self.limit {
+            crate::say!("{}", limit_message(self.opts, self.data, size));
+            return Some(StopReason::SizeLimit);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        None
     }
+}
+
+/// What is said when perf.data reaches its limit: which limit, and how to change it.
+fn limit_message(opts: &RecordOptions, data: &Path, size: u64) -> String {
+    let which = match opts.max_perf_data {
+        Some(mb) => format!("the limit (--max-perf-data {mb})"),
+        None => format!(
+            "the perf.data limit (half the free space of {}, at most 4000 MB; \
+             --max-perf-data to change)",
+            data.parent().unwrap_or(Path::new(".")).display()
+        ),
+    };
+    format!(
+        "rust-flamegraph: perf.data reached {} MB, {which}: stopping the recording; \
+         what was recorded is rendered",
+        size / 1_000_000
+    )
+}
+
+/// Ends a program that does not stop when perf asks it to (perf then waits
+/// for it forever): SIGTERM after [`GRACE`], SIGKILL after twice that.
+#[derive(Default)]
+struct Escalation {
+    sent: u8,
+    workload: Option<Workload>,
+}
+
+impl Escalation {
+    fn step(&mut self, perf: u32, since: Duration, program: &str) {
+        let (signal, name) = match self.sent {
+            0 if since >= GRACE => (Signal::TERM, "SIGTERM"),
+            1 if since >= 2 * GRACE => (Signal::KILL, "SIGKILL"),
+            _ => return,
+        };
+        self.sent += 1;
+        if self.workload.is_none() {
+            self.workload = Workload::of(perf);
+        }
+        if let Some(w) = &self.workload {
+            if w.signal(signal) {
+                crate::say!(
+                    "rust-flamegraph: `{program}` is still running {:.1} s after it was asked \
+                     to stop: sending it {name}",
+                    since.as_secs_f64()
+                );
+            }
+        }
+    }
+}
+
+/// perf's child (the program), held by a pidfd so that a reused pid is never hit.
+struct Workload {
+    pid: u32,
+    pidfd: Option<OwnedFd>,
+}
+
+impl Workload {
+    /// perf's child, if it still has one. perf is our unreaped child.
+    fn of(perf: u32) -> Option<Workload> {
+        children_of(perf).into_iter().find_map(|pid| {
+            let pidfd = Pid::from_raw(i32::try_from(pid).ok()?).and_then(|p| {
+                rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+            });
+            // perf may have reaped it and the pid been reused before pidfd_open.
+            (parent_of(pid) == Some(perf)).then_some(Workload { pid, pidfd })
+        })
+    }
+
+    /// Sends `signal` unless the process has exited; whether it was sent.
+    fn signal(&self, signal: Signal) -> bool {
+        if state_of(self.pid).is_none_or(|s| s == 'Z' || s == 'X') {
+            return false;
+        }
+        match &self.pidfd {
+            Some(fd) => rustix::process::pidfd_send_signal(fd, signal).is_ok(),
+            // No pidfds (Linux < 5.3): the parent check just made is the guard.
+            None => {
+                interrupt::send(self.pid, signal.as_raw());
+                true
+            }
+        }
+    }
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// Fields of `/proc/PID/stat` after the command name.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    Some(rest.split_whitespace().map(String::from).collect())
+}
+
+fn state_of(pid: u32) -> Option<char> {
+    stat_fields(pid)?.first()?.chars().next()
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+fn program_name(cmd: &[OsString]) -> String {
+    cmd.first()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Makes `fd` (ours, close-on-exec) open in `cmd`'s process under the same number.
+fn inherit(cmd: &mut std::process::Command, fd: RawFd) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec, only fcntl on a descriptor that the
+    // parent keeps open until the spawn returns; async-signal-safe, no allocation.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            Ok(())
+        })
+    };
+}
+
+// ---------------------------------------------------------------------------
+// perf's stderr
+
+/// What perf said on its stderr, as far as we keep it.
+#[derive(Debug, Default)]
+struct PerfSaid {
+    /// The helper ran: perf had started recording and let the program go.
+    started: bool,
+    /// The helper could not run the program.
+    exec_error: Option<String>,
+    /// perf printed its usage (an option it does not know).
+    usage: bool,
+    /// Lines not passed on yet: until the program started (all of them when
+    /// attaching), at most [`HELD`].
+    held: Vec<String>,
+    /// EOF: perf (and whatever held its stderr) has exited.
+    done: bool,
+}
+
+const HELD: usize = 200;
+
+impl PerfSaid {
+    /// Takes one line of perf's stderr; returns what to print now.
+    fn take(&mut self, line: String) -> Vec<String> {
+        if let Some(report) = line.strip_prefix(MARK) {
+            if report == "started" {
+                self.started = true;
+                return std::mem::take(&mut self.held);
+            }
+            if let Some(err) = report.strip_prefix("exec-failed:") {
+                self.exec_error = Some(err.to_string());
+            }
+            return Vec::new();
+        }
+        let t = line.trim_start();
+        // perf's `-D -1` messages: the helper's business, not the user's.
+        if matches!(t.trim_end(), "Events disabled" | "Events enabled") {
+            return Vec::new();
+        }
+        if self.usage || t.starts_with("Usage: perf record") || t.starts_with("usage: perf record")
+        {
+            // perf's whole option list: its error line came before.
+            self.usage = true;
+            return Vec::new();
+        }
+        if self.started {
+            return vec![line];
+        }
+        if self.held.len() == HELD {
+            self.held.remove(0);
+        }
+        self.held.push(line);
+        Vec::new()
+    }
+}
+
+/// Reads perf's stderr on a thread of its own, passing lines on (to a
+/// stderr that may be closed: that must not block or kill perf).
+struct Relay {
+    shared: Arc<(Mutex<PerfSaid>, Condvar)>,
+}
+
+impl Relay {
+    /// Lines are held until the helper says the program started (they are
+    /// perf's reason when it fails before): when attaching, until perf ends.
+    fn start(stream: UnixStream) -> Result<Relay> {
+        let shared = Arc::new((Mutex::new(PerfSaid::default()), Condvar::new()));
+        let theirs = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("perf-stderr".into())
+            .spawn(move || {
+                let lock = || theirs.0.lock().unwrap_or_else(|e| e.into_inner());
+                let mut reader = BufReader::new(stream);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    match reader.read_until(b'\n', &mut buf) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) => break,
+                    }
+                    let line = String::from_utf8_lossy(&buf)
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string();
+                    let print = lock().take(line);
+                    for l in print {
+                        crate::say!("{l}");
+                    }
+                }
+                lock().done = true;
+                theirs.1.notify_all();
+            })
+            .context("cannot start a thread to read perf's messages")?;
+        Ok(Relay { shared })
+    }
+
+    /// Waits up to `timeout` for the end of perf's stderr, then returns what it said.
+    fn finish(self, timeout: Duration) -> PerfSaid {
+        let (lock, cvar) = &*self.shared;
+        let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut said, _) = cvar
+            .wait_timeout_while(guard, timeout, |s| !s.done)
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *said)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The exec helper
+
+/// Whether `main` called [`exec_helper`], so that our binary can run the program.
+pub fn helper_available() -> bool {
+    HELPER.load(Ordering::Relaxed)
+}
+
+/// To be called first in `main`, before parsing options: in the hidden
+/// exec-helper mode (`rust-flamegraph __exec-with-pdeathsig …`, which
+/// [`record`] gives perf to run), sets the program up and execs it, and
+/// returns only on failure, with the exit code to return. Otherwise returns
+/// `None` and enables the helper for [`record`].
+///
+/// The helper, run by perf as its workload: asks for SIGKILL when perf dies
+/// (perf dies with us), gives the program the user's stderr back (perf's is
+/// ours), reports to us on perf's stderr that the program is starting (so
+/// perf is recording) or why it cannot, and execs it.
+pub fn exec_helper() -> Option<ExitCode> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(OsStr::new(HELPER_ARG)) {
+        HELPER.store(true, Ordering::Relaxed);
+        return None;
+    }
+    Some(run_helper(args.collect()))
+}
+
+/// Descriptors the helper gets from us through perf.
+#[derive(Debug, Clone, Copy, Default)]
+struct HelperFds {
+    /// The user's stderr, to give back to the program.
+    stderr: Option<RawFd>,
+    /// The helper's end of perf's control socket, and perf's end (to close).
+    control: Option<(RawFd, RawFd)>,
+}
+
+/// `HELPER_ARG <profiler pid> <stderr fd|-> <control fd,perf's fd|-> -- program args…`
+fn helper_command(cmd: &[OsString], fds: HelperFds) -> Vec<OsString> {
+    let exe = match std::env::current_exe() {
+        Ok(p) if p.is_file() => p,
+        // Replaced or deleted since we started: still runnable through /proc.
+        _ => PathBuf::from(format!("/proc/{}/exe", std::process::id())),
+    };
+    let mut v: Vec<OsString> = vec![
+        exe.into(),
+        HELPER_ARG.into(),
+        std::process::id().to_string().into(),
+        fds.stderr
+            .map_or("-".to_string(), |fd| fd.to_string())
+            .into(),
+        fds.control
+            .map_or("-".to_string(), |(ours, perfs)| format!("{ours},{perfs}"))
+            .into(),
+        "--".into(),
+    ];
+    v.extend(cmd.iter().cloned());
+    v
+}
+
+/// Parses the helper's arguments (after [`HELPER_ARG`]).
+fn helper_args(args: &[OsString]) -> Option<(u32, HelperFds, &OsString, &[OsString])> {
+    let [profiler, stderr, control, dashes, program, rest @ ..] = args else {
+        return None;
+    };
+    if dashes != "--" {
+        return None;
+    }
+    let fd = |s: &str| s.parse::<RawFd>().ok().filter(|fd| *fd > 2);
+    let stderr = match stderr.to_str()? {
+        "-" => None,
+        n => Some(fd(n)?),
+    };
+    let control = match control.to_str()? {
+        "-" => None,
+        pair => {
+            let (ours, perfs) = pair.split_once(',')?;
+            Some((fd(ours)?, fd(perfs)?))
+        }
+    };
+    Some((
+        profiler.to_str()?.parse().ok()?,
+        HelperFds { stderr, control },
+        program,
+        rest,
+    ))
+}
+
+fn run_helper(args: Vec<OsString>) -> ExitCode {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getppid();
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    let Some((profiler, fds, program, rest)) = helper_args(&args) else {
+        crate::say!("rust-flamegraph: {HELPER_ARG} is for rust-flamegraph's own use");
+        return ExitCode::from(Exit::Usage.code());
+    };
+    // perf died before the death signal was set: we were handed to the
+    // profiler (a subreaper) or to init. Nobody records this run.
+    let now = rustix::process::getppid();
+    if now != parent || now.is_some_and(|p| p.as_raw_nonzero().get() as u32 == profiler) {
+        return ExitCode::from(1);
+    }
+    // Reports to the profiler go to perf's stderr (the profiler's socket);
+    // close-on-exec, so that the program does not get it.
+    let mut report = rustix::io::fcntl_dupfd_cloexec(std::io::stderr(), 3)
+        .ok()
+        .map(std::fs::File::from);
+    // SAFETY (both blocks): the profiler opened these descriptors for us and
+    // perf passed them on; nothing else in this process owns them.
+    if let Some(fd) = fds.stderr {
+        let user = unsafe { OwnedFd::from_raw_fd(fd) };
+        let _ = rustix::stdio::dup2_stderr(&user);
+    }
+    if let Some((ours, perfs)) = fds.control {
+        drop(unsafe { OwnedFd::from_raw_fd(perfs) });
+        let mut control = unsafe { UnixStream::from_raw_fd(ours) };
+        // perf answers "ack" once sampling is on; it cannot take long, but
+        // a perf that never answers must not keep the program from running.
+        let _ = control.set_read_timeout(Some(Duration::from_secs(5)));
+        if control.write_all(b"enable\n").is_ok() {
+            let mut ack = [0u8; 16];
+            let _ = control.read(&mut ack);
+        }
+    }
+    let mut say = |what: &str| match &mut report {
+        Some(r) => {
+            let _ = writeln!(r, "{MARK}{what}");
+        }
+        None => crate::say!("rust-flamegraph: {what}"),
+    };
+    say("started");
+    let err = std::process::Command::new(program).args(rest).exec();
+    say(&format!("exec-failed:{err}"));
+    ExitCode::from(if err.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    })
 }
 
 #[cfg(test)]
@@ -185,6 +928,7 @@ mod tests {
             status: ExitStatus::from_raw(raw),
             wall: Duration::ZERO,
             stopped,
+            stop: stopped.then_some(StopReason::Interrupted),
         }
     }
 
@@ -219,5 +963,110 @@ mod tests {
             "{segv}"
         );
         assert_eq!(rec(libc::SIGTERM, true).failure(), None);
+    }
+
+    #[test]
+    fn the_limit_message_names_the_option_only_when_it_was_given() {
+        let data = Path::new("/tmp/rust-flamegraph-1-x/perf.data");
+        let given = RecordOptions {
+            max_perf_data: Some(8),
+            ..RecordOptions::default()
+        };
+        let m = limit_message(&given, data, 8_100_000);
+        assert!(
+            m.contains("reached 8 MB, the limit (--max-perf-data 8)"),
+            "{m}"
+        );
+        let m = limit_message(&RecordOptions::default(), data, 9_000_000_000);
+        assert!(
+            m.contains("half the free space of /tmp/rust-flamegraph-1-x")
+                && m.contains("--max-perf-data to change"),
+            "{m}"
+        );
+        assert!(!m.contains("(--max-perf-data"), "{m}");
+    }
+
+    #[test]
+    fn perf_lines_are_held_until_the_program_starts_and_usage_is_dropped() {
+        let mut said = PerfSaid::default();
+        assert!(said.take("WARNING: early".into()).is_empty());
+        assert_eq!(said.take(format!("{MARK}started")), ["WARNING: early"]);
+        assert_eq!(
+            said.take("[ perf record: done ]".into()),
+            ["[ perf record: done ]"]
+        );
+
+        let mut said = PerfSaid::default();
+        said.take("  Error: unknown option `bogus-flag'".into());
+        said.take(String::new());
+        said.take(" Usage: perf record [<options>] [<command>]".into());
+        said.take("    -a, --all-cpus   system-wide".into());
+        assert!(said.usage && !said.started);
+        let err = perf_failure(
+            ExitStatus::from_raw(129 << 8),
+            &said.held,
+            said.usage,
+            Some("--bogus-flag"),
+        );
+        assert_eq!(Exit::of(&err), Exit::Usage);
+        assert_eq!(
+            err.to_string(),
+            "perf record rejected the extra arguments given with --cmd (`--bogus-flag`): \
+             unknown option `bogus-flag'"
+        );
+
+        let mut said = PerfSaid::default();
+        said.take(format!("{MARK}started"));
+        said.take(format!(
+            "{MARK}exec-failed:No such file or directory (os error 2)"
+        ));
+        assert_eq!(
+            said.exec_error.as_deref(),
+            Some("No such file or directory (os error 2)")
+        );
+    }
+
+    #[test]
+    fn a_silent_perf_failure_says_so() {
+        let err = perf_failure(ExitStatus::from_raw(255 << 8), &[], false, None);
+        assert_eq!(Exit::of(&err), Exit::Perf);
+        assert!(err.to_string().contains("without saying why"), "{err}");
+        let said = ["Couldn't create thread/CPU maps: No such process".to_string()];
+        let err = perf_failure(ExitStatus::from_raw(244 << 8), &said, false, None);
+        assert!(err.to_string().ends_with("No such process"), "{err}");
+    }
+
+    #[test]
+    fn the_helper_command_wraps_the_program_and_parses_back() {
+        let cmd = [OsString::from("prog"), OsString::from("--x")];
+        let fds = HelperFds {
+            stderr: Some(7),
+            control: Some((8, 9)),
+        };
+        let v = helper_command(&cmd, fds);
+        let s: Vec<String> = v.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(s[1], HELPER_ARG);
+        assert_eq!(s[2], std::process::id().to_string());
+        assert_eq!(&s[3..], ["7", "8,9", "--", "prog", "--x"]);
+        assert!(Path::new(&s[0]).exists());
+        let (pid, back, program, rest) = helper_args(&v[2..]).unwrap();
+        assert_eq!(pid, std::process::id());
+        assert_eq!((back.stderr, back.control), (Some(7), Some((8, 9))));
+        assert_eq!((program.as_os_str(), rest), (OsStr::new("prog"), &cmd[1..]));
+        let none = helper_command(&cmd, HelperFds::default());
+        let (_, back, _, _) = helper_args(&none[2..]).unwrap();
+        assert_eq!((back.stderr, back.control), (None, None));
+        // Not ours to parse: a missing `--`, stdio descriptors.
+        assert!(helper_args(&none[2..4]).is_none());
+        let stdio: Vec<OsString> = ["1", "2", "-", "--", "prog"].map(OsString::from).into();
+        assert!(helper_args(&stdio).is_none());
+    }
+
+    #[test]
+    fn perf_versions_are_read() {
+        assert_eq!(perf_version("perf version 6.1.187\n"), Some((6, 1)));
+        assert_eq!(perf_version("perf version 5.4.0-rc3"), Some((5, 4)));
+        assert_eq!(perf_version("perf version 6.8.12.g1c2e0d\n"), Some((6, 8)));
+        assert_eq!(perf_version("nonsense"), None);
     }
 }

@@ -351,3 +351,86 @@ pub fn assert_svg_parses(svg: &str) {
     assert_well_formed_xml(svg);
     assert_xml_chars(svg);
 }
+
+/// The children of `pid` (of all its threads), from /proc.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// A process, told apart from a later one that reuses its pid by its start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    start: u64,
+}
+
+/// `/proc/PID/stat` fields after the command name (state is [0], ppid [1]).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    Some(rest.split_whitespace().map(String::from).collect())
+}
+
+impl Proc {
+    pub fn of(pid: u32) -> Option<Proc> {
+        let start = stat_fields(pid)?.get(19)?.parse().ok()?;
+        Some(Proc { pid, start })
+    }
+
+    /// Its command name (`comm`), while it lives.
+    pub fn comm(&self) -> Option<String> {
+        if self.gone() {
+            return None;
+        }
+        std::fs::read_to_string(format!("/proc/{}/comm", self.pid))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    /// Exited (a zombie counts: it runs no more) or replaced.
+    pub fn gone(&self) -> bool {
+        match stat_fields(self.pid) {
+            None => true,
+            Some(f) => {
+                matches!(f[0].as_str(), "Z" | "X") || f.get(19) != Some(&self.start.to_string())
+            }
+        }
+    }
+}
+
+/// Polls `cond` every 20 ms for up to `limit`; whether it came true.
+pub fn wait_until(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// SIGKILLs a process group when dropped: a failing test must not leave a
+/// profiler, perf or a spinning workload behind.
+pub struct KillGroupOnDrop(pub u32);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pgid) = rustix::process::Pid::from_raw(self.0 as i32) {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
+    }
+}
