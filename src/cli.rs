@@ -29,7 +29,7 @@ pub struct Options {
     pub stacks: StackArgs,
 
     #[command(flatten)]
-    pub render: RenderOptions,
+    pub render: RenderArgs,
 
     /// Keep perf.data in --out (it is deleted by default).
     #[arg(long)]
@@ -214,7 +214,7 @@ impl CallGraph {
 /// How the flamegraph is drawn.
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Rendering")]
-pub struct RenderOptions {
+pub struct RenderArgs {
     /// Title of the flamegraph (default: the profiled command).
     #[arg(long)]
     pub title: Option<String>,
@@ -255,14 +255,14 @@ pub struct StackArgs {
     pub perf_script: bool,
 }
 
-impl Default for RenderOptions {
-    fn default() -> Self {
-        Self {
-            title: None,
-            min_width: defaults::MIN_WIDTH,
-            reverse: false,
-            flamechart: false,
-            palette: parse_palette(defaults::PALETTE).expect("the default palette exists"),
+impl RenderArgs {
+    /// The drawing settings, for [`crate::render`].
+    pub fn options(&self) -> crate::render::RenderOptions {
+        crate::render::RenderOptions {
+            min_width: self.min_width,
+            reverse: self.reverse,
+            flamechart: self.flamechart,
+            palette: self.palette,
         }
     }
 }

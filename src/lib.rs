@@ -12,6 +12,7 @@
 //! | `build` | building a cargo target for profiling |
 //! | [`perf`] | perf's command lines and the permission check |
 //! | [`record`] | running `perf record`, with its stops (Ctrl-C, `--duration`, size) |
+//! | [`scratch`] | the temporary folder for perf.data, and those of killed runs |
 //! | `perf_data` | reading a recording in-process |
 //! | `unwind` | a sample's stack: perf's chain, or its stack copy unwound |
 //! | `symbols` | names for addresses: DWARF with inlined frames, symbol tables, kallsyms |

@@ -7,6 +7,11 @@ use rust_flamegraph::cli::Options;
 use rust_flamegraph::exit::Exit;
 
 fn main() -> ExitCode {
+    // perf runs the program through this binary (a hidden helper mode): it
+    // must act before the command line is parsed.
+    if let Some(code) = rust_flamegraph::record::exec_helper() {
+        return code;
+    }
     let opts = Options::parse();
     match rust_flamegraph::run(&opts) {
         Ok(None) => ExitCode::SUCCESS,

@@ -109,6 +109,8 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
             Ok(None)
         }
         RunMode::RenderFolded(file) => {
+            // Nothing runs: the first Ctrl-C lets the rendering finish.
+            interrupt::enter(interrupt::Stage::PostProcessing);
             let out = OutDir::prepare(&opts.out)?;
             let started = Instant::now();
             let folded = if opts.render.flamechart {
@@ -126,6 +128,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
             write_results(opts, &out, profile).map(Some)
         }
         RunMode::RenderRecording(data) => {
+            interrupt::enter(interrupt::Stage::PostProcessing);
             let out = OutDir::prepare(&opts.out)?;
             let started = Instant::now();
             let folded = stacks_of(&data, opts, None)?;
@@ -165,12 +168,8 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
     // Read the program's debug info and the kernel's symbols while it runs.
     let prefetch = (!opts.stacks.perf_script).then(|| Prefetch::start(&[program]));
 
-    let scratch = tempfile::Builder::new()
-        .prefix("rust-flamegraph-")
-        .tempdir()
-        .context("cannot create a temporary folder for perf.data: check TMPDIR")?;
-    let data = scratch.path().join("perf.data");
-    let _scratch_watch = interrupt::watch_partial(scratch.path().to_path_buf());
+    let scratch = crate::scratch::Scratch::create()?;
+    let data = scratch.perf_data();
     let limit = record::perf_data_limit(&opts.record, scratch.path());
     crate::say!(
         "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks, perf.data up to {} MB); \
@@ -283,7 +282,7 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
     // Every file is written in full before any replaces an earlier one.
     // Drawn first, so that a drawing error is not taken for a write error.
     let mut svg = Vec::new();
-    render::render_svg(&folded.text, &opts.render, &labels, &mut svg)
+    render::render_svg(&folded.text, &opts.render.options(), &labels, &mut svg)
         .context("cannot draw the flamegraph from these stacks")?;
     let mut set = out.start_set()?;
     set.add(artifacts::FOLDED, |w| w.write_all(&folded.text))?;

@@ -112,13 +112,23 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-/// Default ceiling for perf.data: half the free space of `dir`, at most 4 GB.
+/// The ceiling for perf.data in `dir`: `--max-perf-data`, else [`limit_of`]
+/// its free space.
 pub fn perf_data_limit(opts: &RecordOptions, dir: &Path) -> u64 {
-    match opts.max_perf_data {
+    limit_of(opts.max_perf_data, free_space(dir))
+}
+
+/// The ceiling for perf.data, in bytes: `max_mb` when given, else half of
+/// `free` bytes (no limit when unknown), at most [`MAX_DEFAULT_LIMIT`].
+pub fn limit_of(max_mb: Option<u64>, free: Option<u64>) -> u64 {
+    match max_mb {
         Some(mb) => mb.saturating_mul(1_000_000),
-        None => (free_space(dir).unwrap_or(u64::MAX) / 2).min(4_000_000_000),
+        None => (free.unwrap_or(u64::MAX) / 2).min(MAX_DEFAULT_LIMIT),
     }
 }
+
+/// The default perf.data ceiling never exceeds 4 GB.
+pub const MAX_DEFAULT_LIMIT: u64 = 4_000_000_000;
 
 fn free_space(dir: &Path) -> Option<u64> {
     let st = rustix::fs::statvfs(dir).ok()?;
@@ -686,7 +696,23 @@ struct PerfSaid {
     held: Vec<String>,
     /// EOF: perf (and whatever held its stderr) has exited.
     done: bool,
+    /// Inside perf's warning about hidden kernel symbols (blank lines too).
+    in_kernel_warning: bool,
 }
+
+/// The lines of perf's warnings about hidden kernel symbols (perf 6.1–6.12).
+const KERNEL_MAPS_WARNING: &[&str] = &[
+    "WARNING: Kernel address maps (/proc/{kallsyms,modules}) are restricted,",
+    "check /proc/sys/kernel/kptr_restrict and /proc/sys/kernel/perf_event_paranoid.",
+    "Samples in kernel functions may not be resolved if a suitable vmlinux",
+    "file is not found in the buildid cache or in the vmlinux path.",
+    "Samples in kernel modules won't be resolved at all.",
+    "If some relocation was applied (e.g. kexec) symbols may be misresolved",
+    "even with a suitable vmlinux or kallsyms file.",
+    "Couldn't record kernel reference relocation symbol",
+    "Symbol resolution may be skewed if relocation was used (e.g. kexec).",
+    "Check /proc/kallsyms permission or run as root.",
+];
 
 const HELD: usize = 200;
 
@@ -708,6 +734,16 @@ impl PerfSaid {
         if matches!(t.trim_end(), "Events disabled" | "Events enabled") {
             return Vec::new();
         }
+        // perf's warnings that kernel symbols are hidden (15 lines): the
+        // summary says it in one, with the fix, when kernel frames show.
+        if KERNEL_MAPS_WARNING.contains(&t.trim_end()) || t.starts_with("[ perf record: Woken up") {
+            self.in_kernel_warning = true;
+            return Vec::new();
+        }
+        if self.in_kernel_warning && t.trim().is_empty() {
+            return Vec::new();
+        }
+        self.in_kernel_warning = false;
         if self.usage || t.starts_with("Usage: perf record") || t.starts_with("usage: perf record")
         {
             // perf's whole option list: its error line came before.
@@ -934,19 +970,14 @@ mod tests {
 
     #[test]
     fn the_perf_data_limit_is_the_option_or_half_the_free_space() {
-        let opts = RecordOptions {
-            max_perf_data: Some(5),
-            ..RecordOptions::default()
-        };
-        assert_eq!(perf_data_limit(&opts, Path::new("/")), 5_000_000);
-        let free = free_space(Path::new("/tmp")).unwrap();
-        let default = perf_data_limit(&RecordOptions::default(), Path::new("/tmp"));
-        let expected = (free / 2).min(4_000_000_000);
-        // Free space moves while other processes write: allow 10 %.
-        assert!(
-            default.abs_diff(expected) <= expected / 10,
-            "{default} vs {expected}"
-        );
+        assert_eq!(limit_of(Some(5), Some(1 << 40)), 5_000_000);
+        assert_eq!(limit_of(Some(u64::MAX), None), u64::MAX);
+        assert_eq!(limit_of(None, Some(1_000_000_000)), 500_000_000);
+        assert_eq!(limit_of(None, Some(100_000_000_000)), 4_000_000_000);
+        assert_eq!(limit_of(None, None), 4_000_000_000);
+        assert_eq!(limit_of(None, Some(400_000)), 200_000);
+        // The free space itself is read from the file system.
+        assert!(free_space(Path::new("/tmp")).is_some_and(|f| f > 0));
         assert!(free_space(Path::new("/nonexistent/dir")).is_none());
     }
 
@@ -1023,6 +1054,42 @@ mod tests {
         assert_eq!(
             said.exec_error.as_deref(),
             Some("No such file or directory (os error 2)")
+        );
+    }
+
+    #[test]
+    fn perfs_kernel_symbol_warning_is_dropped_and_its_errors_kept() {
+        let mut said = PerfSaid {
+            started: true,
+            ..PerfSaid::default()
+        };
+        let mut shown = Vec::new();
+        let text = "WARNING: Kernel address maps (/proc/{kallsyms,modules}) are restricted,\n\
+check /proc/sys/kernel/kptr_restrict and /proc/sys/kernel/perf_event_paranoid.\n\
+\n\
+Samples in kernel functions may not be resolved if a suitable vmlinux\n\
+file is not found in the buildid cache or in the vmlinux path.\n\
+\n\
+Samples in kernel modules won't be resolved at all.\n\
+\n\
+If some relocation was applied (e.g. kexec) symbols may be misresolved\n\
+even with a suitable vmlinux or kallsyms file.\n\
+\n\
+Couldn't record kernel reference relocation symbol\n\
+Symbol resolution may be skewed if relocation was used (e.g. kexec).\n\
+Check /proc/kallsyms permission or run as root.\n\
+[ perf record: Woken up 2 times to write data ]\n\
+failed to mmap with 12 (Cannot allocate memory)\n\
+[ perf record: Captured and wrote 0.3 MB perf.data ]";
+        for line in text.lines() {
+            shown.extend(said.take(line.to_string()));
+        }
+        assert_eq!(
+            shown,
+            [
+                "failed to mmap with 12 (Cannot allocate memory)",
+                "[ perf record: Captured and wrote 0.3 MB perf.data ]"
+            ]
         );
     }
 

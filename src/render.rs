@@ -20,8 +20,33 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::cli::RenderOptions;
 use crate::folded::parse_line;
+
+/// How the flamegraph is drawn.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    /// Omit frames narrower than this many pixels.
+    pub min_width: f64,
+    /// Merge from the leaves, so that the hottest functions are at the base.
+    pub reverse: bool,
+    /// Samples in time order, left to right, instead of merged stacks.
+    pub flamechart: bool,
+    /// Colour palette.
+    pub palette: inferno::flamegraph::Palette,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            min_width: crate::defaults::MIN_WIDTH,
+            reverse: false,
+            flamechart: false,
+            palette: crate::defaults::PALETTE
+                .parse()
+                .expect("the default palette exists"),
+        }
+    }
+}
 
 /// Titles and numbers shown in the SVG.
 #[derive(Debug, Clone)]

@@ -6,9 +6,9 @@
 mod common;
 
 use proptest::prelude::*;
-use rust_flamegraph::cli::RenderOptions;
 use rust_flamegraph::folded::{parse_line, read_folded};
 use rust_flamegraph::perf_script::collapse;
+use rust_flamegraph::render::RenderOptions;
 use rust_flamegraph::render::{render_svg, Labels};
 use rust_flamegraph::summary::Summary;
 

@@ -227,8 +227,8 @@ fn flamechart_from_folded_keeps_recurring_stacks_apart() {
 
 #[test]
 fn folded_stacks_read_in_order_make_a_flame_chart_with_recurring_stacks() {
-    use rust_flamegraph::cli::RenderOptions;
     use rust_flamegraph::folded::{read_folded, read_folded_in_order};
+    use rust_flamegraph::render::RenderOptions;
     use rust_flamegraph::render::{render_svg, Labels};
     let dir = tempfile::tempdir().unwrap();
     let folded = dir.path().join("timed.folded");
