@@ -23,7 +23,7 @@ pub struct Options {
     pub target: TargetOptions,
 
     #[command(flatten)]
-    pub record: RecordOptions,
+    pub record: RecordArgs,
 
     #[command(flatten)]
     pub stacks: StackArgs,
@@ -153,7 +153,7 @@ impl TargetOptions {
 /// How perf records.
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Recording")]
-pub struct RecordOptions {
+pub struct RecordArgs {
     /// Sampling frequency in Hz.
     #[arg(short = 'F', long, default_value_t = defaults::FREQ, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub freq: u32,
@@ -180,14 +180,15 @@ pub struct RecordOptions {
     pub cmd: Option<String>,
 }
 
-impl Default for RecordOptions {
-    fn default() -> Self {
-        Self {
-            freq: defaults::FREQ,
-            call_graph: defaults::CALL_GRAPH,
-            duration: None,
-            max_perf_data: None,
-            cmd: None,
+impl RecordArgs {
+    /// The recording settings, for [`crate::record`] and [`crate::perf`].
+    pub fn options(&self) -> crate::record::RecordOptions {
+        crate::record::RecordOptions {
+            freq: self.freq,
+            call_graph: self.call_graph,
+            duration: self.duration,
+            max_perf_data: self.max_perf_data,
+            cmd: self.cmd.clone(),
         }
     }
 }

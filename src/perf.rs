@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::cli::{CallGraph, RecordOptions};
+use crate::cli::CallGraph;
 use crate::exit::{fail, Exit};
+use crate::record::RecordOptions;
 
 use crate::defaults::DWARF_STACK_BYTES;
 

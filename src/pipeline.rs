@@ -170,7 +170,7 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
 
     let scratch = crate::scratch::Scratch::create()?;
     let data = scratch.perf_data();
-    let limit = record::perf_data_limit(&opts.record, scratch.path());
+    let limit = record::perf_data_limit(&opts.record.options(), scratch.path());
     crate::say!(
         "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks, perf.data up to {} MB); \
          Ctrl-C stops early and still renders",
@@ -178,7 +178,14 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         opts.record.call_graph.describe(),
         limit / 1_000_000
     );
-    let recording = record::record(&perf, &opts.record, &data, &subject, limit, opts.verbose)?;
+    let recording = record::record(
+        &perf,
+        &opts.record.options(),
+        &data,
+        &subject,
+        limit,
+        opts.verbose,
+    )?;
     if !data.exists() {
         return Err(fail(
             Exit::Perf,

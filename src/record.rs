@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use rustix::process::{Pid, Signal};
 
-use crate::cli::RecordOptions;
+use crate::cli::CallGraph;
 use crate::exit::{fail, Exit};
 use crate::interrupt::{self, Stage};
 use crate::perf::{self, Perf, Subject};
@@ -109,6 +109,33 @@ fn signal_name(sig: i32) -> &'static str {
         libc::SIGTERM => "SIGTERM",
         libc::SIGINT => "SIGINT",
         _ => "signal",
+    }
+}
+
+/// How perf records.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// Sampling frequency in Hz.
+    pub freq: u32,
+    /// How stacks are walked.
+    pub call_graph: CallGraph,
+    /// Stop recording after this long.
+    pub duration: Option<Duration>,
+    /// Stop when perf.data reaches this many MB (default: [`limit_of`]).
+    pub max_perf_data: Option<u64>,
+    /// Extra arguments for `perf record`, split on whitespace.
+    pub cmd: Option<String>,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        RecordOptions {
+            freq: crate::defaults::FREQ,
+            call_graph: crate::defaults::CALL_GRAPH,
+            duration: None,
+            max_perf_data: None,
+            cmd: None,
+        }
     }
 }
 
