@@ -209,7 +209,30 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         perf_data: opts.keep_perf_data.then(|| data.clone()),
         started,
     };
-    write_results(opts, &out, profile).map(Some)
+    match write_results(opts, &out, profile) {
+        // The output folder filled up (or went away) after the start-up
+        // check: the recording is what cannot be had again, so keep it.
+        Err(err) if Exit::of(&err) == Exit::Output => Err(keep_recording(&data, opts, err)),
+        result => result.map(Some),
+    }
+}
+
+/// Moves the recording out of the scratch folder (which goes when the run
+/// ends) and says how to render it again.
+fn keep_recording(data: &Path, opts: &Options, err: anyhow::Error) -> anyhow::Error {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let kept = std::env::temp_dir().join(format!("perf.data.rust-flamegraph-{stamp}"));
+    match std::fs::rename(data, &kept) {
+        Ok(()) => err.context(format!(
+            "the recording is kept at {kept}: once there is room, draw it with \
+             `rust-flamegraph --perfdata {kept} --out {out}` (and delete it after)",
+            kept = kept.display(),
+            out = opts.out.display()
+        )),
+        Err(_) => err,
+    }
 }
 
 /// The stacks of a recording: read in-process, or by `perf script` with `--perf-script`.

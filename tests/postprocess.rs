@@ -243,3 +243,51 @@ fn a_run_with_too_few_samples_keeps_the_earlier_results() {
         svg
     );
 }
+
+/// Unmounts a tmpfs when dropped.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_output_folder_that_fills_up_keeps_the_recording_and_says_how_to_draw_it() {
+    if !perf_available() || !as_root("mounting a small tmpfs") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("small");
+    std::fs::create_dir(&out).unwrap();
+    // Room for the start-up check, not for a flamegraph.
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+        .arg(&out)
+        .output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        loud("SKIPPED: cannot mount a tmpfs here; this test did not run");
+        return;
+    }
+    let _mounted = Mounted(out.clone());
+    let full = run(profiler().arg("--out").arg(&out).args(SMALL_RUN));
+    assert_exit(&full, 6, &["the recording is kept at", "--perfdata"]);
+    let log = text(&full);
+    let kept = log
+        .split("the recording is kept at ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .map(std::path::PathBuf::from)
+        .expect("the kept recording's path");
+    assert!(kept.is_file(), "{} kept", kept.display());
+    let again = tempfile::tempdir().unwrap();
+    let drawn = run(profiler()
+        .arg("--out")
+        .arg(again.path())
+        .arg("--perfdata")
+        .arg(&kept));
+    let _ = std::fs::remove_file(&kept);
+    assert_exit(&drawn, 0, &["complete stacks"]);
+    assert!(again.path().join("flamegraph.svg").is_file());
+}
