@@ -155,7 +155,7 @@ impl TargetOptions {
 #[command(next_help_heading = "Recording")]
 pub struct RecordArgs {
     /// Sampling frequency in Hz.
-    #[arg(short = 'F', long, default_value_t = defaults::FREQ, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(short = 'F', long, default_value_t = defaults::FREQ, value_parser = clap::value_parser!(u32).range(1..=100_000), allow_negative_numbers = true)]
     pub freq: u32,
 
     /// How stacks are walked: `dwarf` (perf copies 16 KB of stack per sample and
@@ -167,12 +167,12 @@ pub struct RecordArgs {
 
     /// Stop recording after this many seconds (the program is stopped; what was
     /// recorded is rendered).
-    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    #[arg(long, value_name = "SECS", value_parser = parse_duration, allow_negative_numbers = true)]
     pub duration: Option<std::time::Duration>,
 
     /// Stop the recording when perf.data reaches this many MB (default: half the
     /// free space of its folder, at most 4000).
-    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     pub max_perf_data: Option<u64>,
 
     /// Extra arguments for `perf record`, split on whitespace (e.g. "-e task-clock").
@@ -221,7 +221,7 @@ pub struct RenderArgs {
     pub title: Option<String>,
 
     /// Omit frames narrower than this many pixels.
-    #[arg(long, default_value_t = defaults::MIN_WIDTH, value_name = "PIXELS", value_parser = parse_min_width)]
+    #[arg(long, default_value_t = defaults::MIN_WIDTH, value_name = "PIXELS", value_parser = parse_min_width, allow_negative_numbers = true)]
     pub min_width: f64,
 
     /// Reverse the stacks: merge from the leaves, so that the hottest functions are at the base.
@@ -343,6 +343,17 @@ mod tests {
             assert_ne!(err.kind(), ErrorKind::DisplayHelp, "{bad:?}");
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_negative_number_is_a_bad_value_not_an_argument_for_the_program() {
+        for flag in ["--duration", "--freq", "--max-perf-data", "--min-width"] {
+            let err = parse(&[flag, "-1"]).unwrap_err().to_string();
+            assert!(!err.contains("-- -1"), "{flag}: {err}");
+            assert!(err.contains("-1"), "{flag}: {err}");
+        }
+        let err = parse(&["--duration", "-1"]).unwrap_err().to_string();
+        assert!(err.contains("is not a duration"), "{err}");
     }
 
     #[test]

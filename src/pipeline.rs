@@ -21,6 +21,10 @@ use crate::target;
 
 use crate::defaults::{HOTTEST, MIN_SAMPLES};
 
+/// Below this much room for perf.data (half the free space of `$TMPDIR`), a
+/// recording would stop before it started: refuse at once.
+const MIN_PERF_DATA_ROOM: u64 = 1_000_000;
+
 /// The outcome of a profiling run.
 #[derive(Debug)]
 pub struct Report {
@@ -171,6 +175,18 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
     let scratch = crate::scratch::Scratch::create()?;
     let data = scratch.perf_data();
     let limit = record::perf_data_limit(&opts.record.options(), scratch.path());
+    if limit < MIN_PERF_DATA_ROOM {
+        return Err(fail(
+            Exit::Other,
+            format!(
+                "{} has {:.1} MB free: too little for perf.data (a DWARF recording takes about \
+                 16 MB per second, a frame-pointer one 0.15 MB): set TMPDIR to a folder with \
+                 room",
+                std::env::temp_dir().display(),
+                limit as f64 * 2.0 / 1e6
+            ),
+        ));
+    }
     crate::say!(
         "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks, perf.data up to {} MB); \
          Ctrl-C stops early and still renders",
@@ -201,7 +217,18 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         "rust-flamegraph: reading {:.1} MB of samples",
         size as f64 / 1e6,
     );
-    let folded = stacks_of(&data, opts, prefetch)?;
+    let folded = stacks_of(&data, opts, prefetch).map_err(|e| {
+        // Written by perf moments ago: unreadable means perf could not finish it.
+        fail(
+            Exit::Perf,
+            format!(
+                "perf could not finish the recording (see its messages above; is {} full?): \
+                 record again with more room in TMPDIR: {}",
+                std::env::temp_dir().display(),
+                crate::exit::message(&e)
+            ),
+        )
+    })?;
     let profile = Profile {
         command,
         recording: Some(recording),

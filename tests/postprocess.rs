@@ -291,3 +291,31 @@ fn an_output_folder_that_fills_up_keeps_the_recording_and_says_how_to_draw_it() 
     assert_exit(&drawn, 0, &["complete stacks"]);
     assert!(again.path().join("flamegraph.svg").is_file());
 }
+
+#[test]
+fn a_tmpdir_without_room_is_refused_before_recording() {
+    if !perf_available() || !as_root("mounting a small tmpfs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=400k", "tmpfs"])
+        .arg(tmp.path())
+        .output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        loud("SKIPPED: cannot mount a tmpfs here; this test did not run");
+        return;
+    }
+    let _mounted = Mounted(tmp.path().to_path_buf());
+    let out = tempfile::tempdir().unwrap();
+    let refused = run(profiler()
+        .env("TMPDIR", tmp.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(SMALL_RUN));
+    assert_exit(&refused, 1, &["too little for perf.data", "set TMPDIR"]);
+    assert!(
+        !text(&refused).contains("recording `"),
+        "nothing was recorded"
+    );
+}
