@@ -40,7 +40,7 @@ use anyhow::Result;
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::exit::{fail, Exit};
+use crate::exit::Exit;
 use crate::interrupt;
 
 /// Name of the flamegraph in the output folder.
@@ -83,7 +83,7 @@ impl OutDir {
     pub fn prepare(path: &Path) -> Result<OutDir> {
         let dir = open_folder(path)?;
         let st = rustix::fs::fstat(&dir)
-            .map_err(|e| fail(Exit::Output, format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| Exit::Output.error(format!("cannot read {}: {e}", path.display())))?;
         let root = rustix::process::geteuid().is_root();
         let owner = (root && st.st_uid != 0).then_some((st.st_uid, st.st_gid));
         let out = OutDir {
@@ -170,12 +170,8 @@ impl OutDir {
 
     /// [`OutDir::lock`], giving the "waiting for another run" line to `report`.
     pub fn lock_reporting(&self, report: impl FnOnce(&str)) -> Result<DirLock> {
-        let locked = |e: Errno| {
-            fail(
-                Exit::Output,
-                format!("cannot lock {}: {e}", self.path().display()),
-            )
-        };
+        let locked =
+            |e: Errno| Exit::Output.error(format!("cannot lock {}: {e}", self.path().display()));
         // A descriptor of its own (the same folder, not looked up by path):
         // flock excludes other open descriptions, in this process too.
         let fd = rustix::fs::openat(
@@ -352,10 +348,7 @@ impl Set<'_> {
     pub fn add_copy(&mut self, source: &Path, name: &str) -> Result<()> {
         let mut input = File::open(source).map_err(|e| {
             self.failed = true;
-            fail(
-                Exit::Output,
-                format!("cannot read {}: {e}", source.display()),
-            )
+            Exit::Output.error(format!("cannot read {}: {e}", source.display()))
         })?;
         let mut file = self.create(name)?;
         // File to file: the kernel copies (copy_file_range).
@@ -393,14 +386,11 @@ impl Set<'_> {
         };
         if let Some(problem) = problem {
             self.failed = true;
-            return Err(fail(
-                Exit::Output,
-                format!(
-                    "cannot write {name:?} in {}: it {problem}; {}",
-                    self.out.path().display(),
-                    self.unchanged(name)
-                ),
-            ));
+            return Err(Exit::Output.error(format!(
+                "cannot write {name:?} in {}: it {problem}; {}",
+                self.out.path().display(),
+                self.unchanged(name)
+            )));
         }
         let staging = self.staging.as_ref().expect("a set before its commit");
         staging.create_file(name).map_err(|e| {
@@ -441,19 +431,16 @@ impl Set<'_> {
             Errno::from_io_error(e),
             Some(Errno::NOSPC | Errno::DQUOT | Errno::FBIG)
         );
-        fail(
-            Exit::Output,
-            format!(
-                "cannot write {name} in {}: {e}; {}{}",
-                self.out.path().display(),
-                self.unchanged(name),
-                if space {
-                    ". Free some space, or choose another folder with --out"
-                } else {
-                    ""
-                }
-            ),
-        )
+        Exit::Output.error(format!(
+            "cannot write {name} in {}: {e}; {}{}",
+            self.out.path().display(),
+            self.unchanged(name),
+            if space {
+                ". Free some space, or choose another folder with --out"
+            } else {
+                ""
+            }
+        ))
     }
 
     /// Renames the staged files into the folder; with `whole_set`, under the
@@ -462,13 +449,10 @@ impl Set<'_> {
         let out = self.out;
         let folder = out.path().display().to_string();
         if self.failed {
-            return Err(fail(
-                Exit::Output,
-                format!(
-                    "a file of this set could not be written; {}",
-                    self.unchanged(self.names.first().map_or("file", |n| n))
-                ),
-            ));
+            return Err(Exit::Output.error(format!(
+                "a file of this set could not be written; {}",
+                self.unchanged(self.names.first().map_or("file", |n| n))
+            )));
         }
         // A folder where a result goes cannot be replaced by a file: refuse
         // before anything changes.
@@ -477,14 +461,11 @@ impl Set<'_> {
                 rustix::fs::statat(&out.inner.dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
             {
                 if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-                    return Err(fail(
-                        Exit::Output,
-                        format!(
-                            "cannot write {name} in {folder}: a folder has that name; move it \
+                    return Err(Exit::Output.error(format!(
+                        "cannot write {name} in {folder}: a folder has that name; move it \
                              away. {}",
-                            self.unchanged(name)
-                        ),
-                    ));
+                        self.unchanged(name)
+                    )));
                 }
             }
         }
@@ -500,10 +481,9 @@ impl Set<'_> {
         drop(self.watch.take());
         let staging = self.staging.as_ref().expect("a set before its commit");
         let Some(renaming) = exit_guard::Critical::enter() else {
-            return Err(fail(
-                Exit::Interrupted,
-                format!("interrupted; nothing in {folder} was changed"),
-            ));
+            return Err(
+                Exit::Interrupted.error(format!("interrupted; nothing in {folder} was changed"))
+            );
         };
         for (done, name) in self.names.iter().enumerate() {
             #[cfg(test)]
@@ -519,10 +499,9 @@ impl Set<'_> {
                         self.names[..done].join(", ")
                     )
                 };
-                return Err(fail(
-                    Exit::Output,
-                    format!("cannot move {name} into {folder}: {e}; {state}"),
-                ));
+                return Err(
+                    Exit::Output.error(format!("cannot move {name} into {folder}: {e}; {state}"))
+                );
             }
         }
         if whole_set {
@@ -756,21 +735,17 @@ fn folder_error(path: &Path, e: &io::Error) -> anyhow::Error {
         } else {
             "choose a folder with --out (it is created if missing), or move the file away"
         };
-        return fail(
-            Exit::Output,
-            format!("the output folder {shown} is a file, not a folder: {fix}"),
-        );
+        return Exit::Output.error(format!(
+            "the output folder {shown} is a file, not a folder: {fix}"
+        ));
     }
     if errno == Some(Errno::NOTDIR) {
         if let Some(file) = path.ancestors().skip(1).find(|a| a.is_file()) {
-            return fail(
-                Exit::Output,
-                format!(
-                    "cannot create the output folder {shown}: {} is a file; choose another \
+            return Exit::Output.error(format!(
+                "cannot create the output folder {shown}: {} is a file; choose another \
                      folder with --out",
-                    file.display()
-                ),
-            );
+                file.display()
+            ));
         }
     }
     let what = if path.is_dir() {
@@ -795,10 +770,7 @@ fn write_error(path: &Path, what: &str, e: &io::Error) -> anyhow::Error {
         Some(Errno::NOSPC | Errno::DQUOT) => "free some space, or choose another folder with --out",
         _ => hint(),
     };
-    fail(
-        Exit::Output,
-        format!("{what} {}: {e}; {fix}", path.display()),
-    )
+    Exit::Output.error(format!("{what} {}: {e}; {fix}", path.display()))
 }
 
 /// 64 unpredictable-enough bits for a folder name (std's hasher keys are

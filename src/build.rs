@@ -9,9 +9,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use cargo_metadata::{Message, Metadata};
 
-use crate::cli::{Options, TargetOptions};
-use crate::exit::{fail, Exit};
-use crate::target::{join_args, CargoTarget, Kind};
+use crate::exit::Exit;
+use crate::target::{join_args, CargoTarget, Kind, TargetOptions};
 
 /// The `cargo` invocation that builds `target` for profiling.
 ///
@@ -27,7 +26,7 @@ pub fn build_command(
     target_dir: &std::path::Path,
     rustflags: Option<&str>,
 ) -> (Vec<OsString>, Vec<(String, String)>) {
-    let profile = opts.profile();
+    let profile = opts.profile.as_str();
     let mut args: Vec<OsString> = Vec::new();
     let unit = matches!(target.kind, Kind::UnitTestLib | Kind::UnitTestBin);
     if unit {
@@ -81,8 +80,12 @@ pub fn build_command(
     (args, env)
 }
 
-pub(crate) fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -> Result<PathBuf> {
-    let manifest = match &opts.target.manifest_path {
+pub(crate) fn build(
+    metadata: &Metadata,
+    target: &CargoTarget,
+    opts: &TargetOptions,
+) -> Result<PathBuf> {
+    let manifest = match &opts.manifest_path {
         Some(m) => m.clone(),
         None => metadata
             .workspace_root
@@ -91,7 +94,7 @@ pub(crate) fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -
     };
     // Our own folder: our flags differ from the user's, and sharing theirs
     // would rebuild on every switch. Both call-graph modes use this one build.
-    let target_dir = match &opts.target.target_dir {
+    let target_dir = match &opts.target_dir {
         Some(d) => d.clone(),
         None => metadata
             .target_directory
@@ -99,13 +102,7 @@ pub(crate) fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -
             .into_std_path_buf(),
     };
     let rustflags = std::env::var("RUSTFLAGS").ok();
-    let (args, env) = build_command(
-        target,
-        &opts.target,
-        &manifest,
-        &target_dir,
-        rustflags.as_deref(),
-    );
+    let (args, env) = build_command(target, opts, &manifest, &target_dir, rustflags.as_deref());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     crate::say!(
         "rust-flamegraph: building {} `{}` of package `{}` ({} profile, with symbols \
@@ -113,7 +110,7 @@ pub(crate) fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -
         target.kind.describe(),
         target.name,
         target.package,
-        opts.target.profile(),
+        opts.profile,
     );
     if opts.verbose {
         crate::say!(
@@ -154,25 +151,19 @@ pub(crate) fn build(metadata: &Metadata, target: &CargoTarget, opts: &Options) -
         .context("waiting for cargo")?
         .context("cargo closed its output but is still running")?;
     if !output.status.success() {
-        return Err(fail(
-            Exit::Build,
-            format!(
-                "cargo could not build {} `{}` ({}): see its errors above",
-                target.kind.describe(),
-                target.name,
-                output.status
-            ),
-        ));
+        return Err(Exit::Build.error(format!(
+            "cargo could not build {} `{}` ({}): see its errors above",
+            target.kind.describe(),
+            target.name,
+            output.status
+        )));
     }
     executable.ok_or_else(|| {
-        fail(
-            Exit::Build,
-            format!(
-                "cargo built `{}` but reported no executable for it; \
+        Exit::Build.error(format!(
+            "cargo built `{}` but reported no executable for it; \
                  does it have required-features you did not enable with --features?",
-                target.name
-            ),
-        )
+            target.name
+        ))
     })
 }
 
@@ -182,7 +173,8 @@ mod tests {
     use clap::Parser;
 
     fn opts(args: &[&str]) -> TargetOptions {
-        Options::parse_from(std::iter::once("rf").chain(args.iter().copied())).target
+        crate::cli::Options::parse_from(std::iter::once("rf").chain(args.iter().copied()))
+            .target_options()
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub struct Options {
     pub out: PathBuf,
 
     #[command(flatten)]
-    pub target: TargetOptions,
+    pub target: TargetArgs,
 
     #[command(flatten)]
     pub record: RecordArgs,
@@ -55,7 +55,7 @@ pub struct Options {
 /// Which program to profile, with cargo's own meanings.
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Target")]
-pub struct TargetOptions {
+pub struct TargetArgs {
     /// Path to Cargo.toml.
     #[arg(long, env = "RUST_FLAMEGRAPH_MANIFEST", value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
@@ -139,13 +139,29 @@ impl Options {
     }
 }
 
-impl TargetOptions {
-    /// The cargo profile in effect.
-    pub fn profile(&self) -> &str {
-        if self.dev {
-            "dev"
-        } else {
-            &self.profile
+impl Options {
+    /// Which program to profile and how to build it, for [`crate::target`].
+    pub fn target_options(&self) -> crate::target::TargetOptions {
+        let t = &self.target;
+        crate::target::TargetOptions {
+            manifest_path: t.manifest_path.clone(),
+            package: t.package.clone(),
+            bin: t.bin.clone(),
+            example: t.example.clone(),
+            bench: t.bench.clone(),
+            test: t.test.clone(),
+            unit_test: t.unit_test.clone(),
+            exec: t.exec,
+            features: t.features.clone(),
+            no_default_features: t.no_default_features,
+            profile: if t.dev {
+                "dev".into()
+            } else {
+                t.profile.clone()
+            },
+            target_dir: t.target_dir.clone(),
+            args: self.args.clone(),
+            verbose: self.verbose,
         }
     }
 }
@@ -306,7 +322,7 @@ mod tests {
         let o = parse(&[]).unwrap();
         assert_eq!(o.record.freq, defaults::FREQ);
         assert_eq!(o.record.call_graph, CallGraph::Dwarf);
-        assert_eq!(o.target.profile(), defaults::PROFILE);
+        assert_eq!(o.target_options().profile, defaults::PROFILE);
         assert_eq!(o.out, std::path::PathBuf::from(defaults::OUT));
         assert!(o.args.is_empty());
     }
@@ -374,9 +390,12 @@ mod tests {
 
     #[test]
     fn dev_selects_the_dev_profile() {
-        assert_eq!(parse(&["--dev"]).unwrap().target.profile(), "dev");
+        assert_eq!(parse(&["--dev"]).unwrap().target_options().profile, "dev");
         assert_eq!(
-            parse(&["--profile", "bench"]).unwrap().target.profile(),
+            parse(&["--profile", "bench"])
+                .unwrap()
+                .target_options()
+                .profile,
             "bench"
         );
     }

@@ -98,10 +98,12 @@ impl fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-/// An error with `message` that makes the process exit with `exit`.
-/// (`to_string()` is the message; the code sits beneath it in the chain.)
-pub fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(exit).context(message.into())
+impl Exit {
+    /// An error with `message` that makes the process exit with this code
+    /// (`to_string()` is the message; the code sits beneath it in the chain).
+    pub fn error(self, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(self).context(message.into())
+    }
 }
 
 /// The error's causes, outermost first, joined with `: `, without the exit
@@ -140,9 +142,9 @@ mod tests {
             .unwrap();
         assert_eq!(io.kind(), std::io::ErrorKind::StorageFull);
         assert_eq!(Exit::of(&anyhow::anyhow!("plain")), Exit::Other);
-        assert_eq!(Exit::of(&fail(Exit::Perf, "no perf")), Exit::Perf);
-        assert_eq!(message(&fail(Exit::Perf, "no perf")), "no perf");
-        assert_eq!(fail(Exit::Perf, "no perf").to_string(), "no perf");
+        assert_eq!(Exit::of(&Exit::Perf.error("no perf")), Exit::Perf);
+        assert_eq!(message(&Exit::Perf.error("no perf")), "no perf");
+        assert_eq!(Exit::Perf.error("no perf").to_string(), "no perf");
         assert_eq!(Exit::Interrupted.code(), 130);
     }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::cli::CallGraph;
-use crate::exit::{fail, Exit};
+use crate::exit::Exit;
 use crate::record::RecordOptions;
 
 use crate::defaults::DWARF_STACK_BYTES;
@@ -26,10 +26,7 @@ impl Perf {
         let path = match std::env::var_os("PERF") {
             Some(p) => PathBuf::from(p),
             None => find_on_path("perf").ok_or_else(|| {
-                fail(
-                    Exit::Perf,
-                    format!("perf is not installed. {}", install_hint()),
-                )
+                Exit::Perf.error(format!("perf is not installed. {}", install_hint()))
             })?,
         };
         match duct::cmd!(&path, "version")
@@ -39,19 +36,17 @@ impl Perf {
             .run()
         {
             Ok(out) if out.status.success() => Ok(Perf { path }),
-            Ok(out) => Err(fail(
-                Exit::Perf,
-                format!(
-                    "{} does not run: {}\n{}",
-                    path.display(),
-                    String::from_utf8_lossy(&out.stderr).trim(),
-                    install_hint()
-                ),
-            )),
-            Err(e) => Err(fail(
-                Exit::Perf,
-                format!("cannot run {}: {e}. {}", path.display(), install_hint()),
-            )),
+            Ok(out) => Err(Exit::Perf.error(format!(
+                "{} does not run: {}\n{}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr).trim(),
+                install_hint()
+            ))),
+            Err(e) => Err(Exit::Perf.error(format!(
+                "cannot run {}: {e}. {}",
+                path.display(),
+                install_hint()
+            ))),
         }
     }
 }
@@ -77,10 +72,7 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 pub fn check_permission() -> Result<()> {
     match open_cpu_clock_event() {
         Ok(()) => Ok(()),
-        Err(e) => Err(fail(
-            Exit::Perf,
-            permission_message(&e, in_container(), paranoid()),
-        )),
+        Err(e) => Err(Exit::Perf.error(permission_message(&e, in_container(), paranoid()))),
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::artifacts::{self, OutDir};
 use crate::cli::{CallGraph, Options};
-use crate::exit::{fail, Exit};
+use crate::exit::Exit;
 use crate::folded::{self, Folded};
 use crate::interrupt;
 use crate::perf::{self, Perf, Subject};
@@ -108,7 +108,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
     interrupt::install().context("cannot install the Ctrl-C handler")?;
     match RunMode::of(opts) {
         RunMode::Build => {
-            let target = target::prepare(opts)?;
+            let target = target::prepare(&opts.target_options())?;
             crate::say!("rust-flamegraph: built {}", target.program.display());
             Ok(None)
         }
@@ -164,7 +164,7 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
             PathBuf::from(format!("/proc/{pid}/exe")),
         ),
         None => {
-            let t = target::prepare(opts)?;
+            let t = target::prepare(&opts.target_options())?;
             launch = t.command();
             (t.display(), Subject::Launch(&launch), t.program.clone())
         }
@@ -176,16 +176,13 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
     let data = scratch.perf_data();
     let limit = record::perf_data_limit(&opts.record.options(), scratch.path());
     if limit < MIN_PERF_DATA_ROOM {
-        return Err(fail(
-            Exit::Other,
-            format!(
-                "{} has {:.1} MB free: too little for perf.data (a DWARF recording takes about \
+        return Err(Exit::Other.error(format!(
+            "{} has {:.1} MB free: too little for perf.data (a DWARF recording takes about \
                  16 MB per second, a frame-pointer one 0.15 MB): set TMPDIR to a folder with \
                  room",
-                std::env::temp_dir().display(),
-                limit as f64 * 2.0 / 1e6
-            ),
-        ));
+            std::env::temp_dir().display(),
+            limit as f64 * 2.0 / 1e6
+        )));
     }
     crate::say!(
         "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks, perf.data up to {} MB); \
@@ -203,13 +200,10 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         opts.verbose,
     )?;
     if !data.exists() {
-        return Err(fail(
-            Exit::Perf,
-            format!(
-                "perf record wrote no data ({}): see its message above",
-                recording.status
-            ),
-        ));
+        return Err(Exit::Perf.error(format!(
+            "perf record wrote no data ({}): see its message above",
+            recording.status
+        )));
     }
     let started = Instant::now();
     let size = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
@@ -219,15 +213,12 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
     );
     let folded = stacks_of(&data, opts, prefetch).map_err(|e| {
         // Written by perf moments ago: unreadable means perf could not finish it.
-        fail(
-            Exit::Perf,
-            format!(
-                "perf could not finish the recording (see its messages above; is {} full?): \
+        Exit::Perf.error(format!(
+            "perf could not finish the recording (see its messages above; is {} full?): \
                  record again with more room in TMPDIR: {}",
-                std::env::temp_dir().display(),
-                crate::exit::message(&e)
-            ),
-        )
+            std::env::temp_dir().display(),
+            crate::exit::message(&e)
+        ))
     })?;
     let profile = Profile {
         command,
@@ -292,17 +283,13 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
             ""
         };
         return Err(match (&recording, failure) {
-            (_, Some(f)) => fail(
-                Exit::Workload,
-                format!(
+            (_, Some(f)) => Exit::Workload.error(format!(
                     "`{command}` {f} after {} samples, too few for a flamegraph \
                      (see its output above); nothing was written{kept}",
                     summary.samples
                 ),
             ),
-            (Some(rec), None) => fail(
-                Exit::NoSamples,
-                format!(
+            (Some(rec), None) => Exit::NoSamples.error(format!(
                     "{}: `{command}` ran for {:.0} ms, too short to draw. Make it \
                      run longer, or sample more often (--freq {}, now {}); nothing was written{kept}",
                     match summary.samples {
@@ -314,9 +301,7 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
                     opts.record.freq
                 ),
             ),
-            (None, None) => fail(
-                Exit::NoSamples,
-                format!(
+            (None, None) => Exit::NoSamples.error(format!(
                     "{command} holds {} samples, too few to draw; nothing was written{kept}",
                     summary.samples
                 ),

@@ -35,7 +35,7 @@ use anyhow::{Context, Result};
 use rustix::process::{Pid, Signal};
 
 use crate::cli::CallGraph;
-use crate::exit::{fail, Exit};
+use crate::exit::Exit;
 use crate::interrupt::{self, Stage};
 use crate::perf::{self, Perf, Subject};
 
@@ -196,10 +196,8 @@ fn run_perf(
     verbose: bool,
 ) -> Result<Recording> {
     if interrupt::interrupted() {
-        return Err(fail(
-            Exit::Interrupted,
-            "interrupted before the recording started; nothing was written",
-        ));
+        return Err(Exit::Interrupted
+            .error("interrupted before the recording started; nothing was written"));
     }
     let launch = match subject {
         Subject::Launch(cmd) => Some(*cmd),
@@ -229,10 +227,9 @@ fn run_perf(
         Some(relay) => {
             let said = relay.finish(Duration::from_secs(2));
             if let Some(err) = said.exec_error {
-                return Err(fail(
-                    Exit::Perf,
-                    format!("perf record could not start `{program}`: {err}"),
-                ));
+                return Err(
+                    Exit::Perf.error(format!("perf record could not start `{program}`: {err}"))
+                );
             }
             let failed = match launch {
                 // The helper ran (so perf was recording), or perf failed.
@@ -241,12 +238,9 @@ fn run_perf(
                 None => status.code().is_some_and(|c| c != 0),
             };
             if failed && stop.is_some() && launch.is_some() {
-                return Err(fail(
-                    Exit::NoSamples,
-                    format!(
-                        "the recording was stopped before `{program}` started: nothing was recorded"
-                    ),
-                ));
+                return Err(Exit::NoSamples.error(format!(
+                    "the recording was stopped before `{program}` started: nothing was recorded"
+                )));
             }
             if failed {
                 return Err(perf_failure(
@@ -498,35 +492,20 @@ fn perf_failure(
         reason.join("\n  ")
     };
     match (usage || status.code() == Some(129), extra) {
-        (true, Some(extra)) => fail(
-            Exit::Usage,
-            format!(
-                "perf record rejected the extra arguments given with --cmd (`{}`): {reason}",
-                extra.trim()
-            ),
-        ),
-        (true, None) => fail(
-            Exit::Perf,
-            format!("perf record rejected its arguments: {reason}"),
-        ),
-        (false, _) if said.iter().all(|l| l.trim().is_empty()) => fail(
-            Exit::Perf,
-            format!(
-                "perf record failed ({status}) before recording anything, without saying why; \
+        (true, Some(extra)) => Exit::Usage.error(format!(
+            "perf record rejected the extra arguments given with --cmd (`{}`): {reason}",
+            extra.trim()
+        )),
+        (true, None) => Exit::Perf.error(format!("perf record rejected its arguments: {reason}")),
+        (false, _) if said.iter().all(|l| l.trim().is_empty()) => Exit::Perf.error(format!(
+            "perf record failed ({status}) before recording anything, without saying why; \
                  `--cmd -v` shows perf's details"
-            ),
-        ),
-        (false, Some(extra)) => fail(
-            Exit::Perf,
-            format!(
-                "perf record failed ({status}) with the extra arguments of --cmd (`{}`): {reason}",
-                extra.trim()
-            ),
-        ),
-        (false, None) => fail(
-            Exit::Perf,
-            format!("perf record failed ({status}): {reason}"),
-        ),
+        )),
+        (false, Some(extra)) => Exit::Perf.error(format!(
+            "perf record failed ({status}) with the extra arguments of --cmd (`{}`): {reason}",
+            extra.trim()
+        )),
+        (false, None) => Exit::Perf.error(format!("perf record failed ({status}): {reason}")),
     }
 }
 

@@ -11,8 +11,40 @@ use std::path::PathBuf;
 use anyhow::Result;
 use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 
-use crate::cli::{Options, TargetOptions};
-use crate::exit::{fail, Exit};
+use crate::exit::Exit;
+
+/// Which program to profile and how to build it (cargo's meanings).
+#[derive(Debug, Clone, Default)]
+pub struct TargetOptions {
+    /// Path to Cargo.toml.
+    pub manifest_path: Option<PathBuf>,
+    /// Package (`-p`).
+    pub package: Option<String>,
+    /// `--bin NAME`.
+    pub bin: Option<String>,
+    /// `--example NAME`.
+    pub example: Option<String>,
+    /// `--bench NAME`.
+    pub bench: Option<String>,
+    /// `--test NAME`.
+    pub test: Option<String>,
+    /// `--unit-test [NAME]` (empty: the library's).
+    pub unit_test: Option<String>,
+    /// Any program: `args` are the program and its arguments.
+    pub exec: bool,
+    /// Features to activate.
+    pub features: Option<String>,
+    /// Do not activate the `default` feature.
+    pub no_default_features: bool,
+    /// Cargo profile.
+    pub profile: String,
+    /// Target dir for the profiling builds (default: ours in the workspace's).
+    pub target_dir: Option<PathBuf>,
+    /// Arguments for the program (with `exec`: the program and its arguments).
+    pub args: Vec<OsString>,
+    /// Print the commands that are run.
+    pub verbose: bool,
+}
 
 /// A program ready to be run under perf.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,12 +148,10 @@ impl Kind {
 }
 
 /// Resolves and builds the target chosen by `opts` (or takes `--exec`'s command).
-pub fn prepare(opts: &Options) -> Result<Target> {
-    if opts.target.exec {
+pub fn prepare(opts: &TargetOptions) -> Result<Target> {
+    if opts.exec {
         let Some((program, args)) = opts.args.split_first() else {
-            return Err(fail(
-                Exit::Usage,
-                "--exec needs a program after `--`, e.g. `rust-flamegraph --exec -- ./my-binary arg`",
+            return Err(Exit::Usage.error("--exec needs a program after `--`, e.g. `rust-flamegraph --exec -- ./my-binary arg`",
             ));
         };
         return Ok(Target {
@@ -129,8 +159,8 @@ pub fn prepare(opts: &Options) -> Result<Target> {
             args: args.to_vec(),
         });
     }
-    let metadata = metadata(&opts.target)?;
-    let chosen = choose(&metadata, &opts.target)?;
+    let metadata = metadata(opts)?;
+    let chosen = choose(&metadata, opts)?;
     let program = crate::build::build(&metadata, &chosen, opts)?;
     let mut args = Vec::new();
     if chosen.kind == Kind::Bench {
@@ -146,8 +176,7 @@ pub(crate) fn metadata(opts: &TargetOptions) -> Result<Metadata> {
     cmd.no_deps();
     if let Some(path) = &opts.manifest_path {
         if !path.is_file() {
-            return Err(fail(
-                Exit::Build,
+            return Err(Exit::Build.error(
                 if path == std::path::Path::new("/src/Cargo.toml") && crate::perf::in_container() {
                     "/src is mounted but has no Cargo.toml: mount your crate's folder, \
                      e.g. docker run … -v \"$PWD\":/src rust-flamegraph"
@@ -164,14 +193,11 @@ pub(crate) fn metadata(opts: &TargetOptions) -> Result<Metadata> {
         cmd.manifest_path(path);
     }
     cmd.exec().map_err(|e| {
-        fail(
-            Exit::Build,
-            format!(
-                "cannot read the cargo workspace: run from a crate's folder or pass \
+        Exit::Build.error(format!(
+            "cannot read the cargo workspace: run from a crate's folder or pass \
                  --manifest-path; to profile a program that is not a cargo target use --exec.\n{}",
-                e.to_string().trim()
-            ),
-        )
+            e.to_string().trim()
+        ))
     })
 }
 
@@ -233,13 +259,10 @@ fn choose_package<'m>(metadata: &'m Metadata, spec: Option<&str>) -> Result<&'m 
             .copied()
             .find(|p| *p.name == *spec)
             .ok_or_else(|| {
-                fail(
-                    Exit::Build,
-                    format!(
-                        "no package `{spec}` in this workspace; its packages: {}",
-                        names()
-                    ),
-                )
+                Exit::Build.error(format!(
+                    "no package `{spec}` in this workspace; its packages: {}",
+                    names()
+                ))
             });
     }
     // A workspace may name the package it profiles by default, as ours names the demo.
@@ -258,13 +281,10 @@ fn choose_package<'m>(metadata: &'m Metadata, spec: Option<&str>) -> Result<&'m 
         .collect();
     match with_bins.as_slice() {
         [only] => Ok(only),
-        _ => Err(fail(
-            Exit::Build,
-            format!(
-                "this workspace has several packages: choose one with -p ({})",
-                names()
-            ),
-        )),
+        _ => Err(Exit::Build.error(format!(
+            "this workspace has several packages: choose one with -p ({})",
+            names()
+        ))),
     }
 }
 
@@ -274,22 +294,19 @@ fn find_target(package: &Package, kind: TargetKind, flag: &str, name: &str) -> R
         return Ok(t.name.clone());
     }
     let existing: Vec<String> = of_kind().map(|t| t.name.clone()).collect();
-    Err(fail(
-        Exit::Build,
-        if existing.is_empty() {
-            format!(
-                "package `{}` has no {kind} target `{name}` (it has none of that kind; {})",
-                package.name,
-                describe_targets(package)
-            )
-        } else {
-            format!(
-                "package `{}` has no {kind} target `{name}`; use {flag} with one of: {}",
-                package.name,
-                comma_list(existing)
-            )
-        },
-    ))
+    Err(Exit::Build.error(if existing.is_empty() {
+        format!(
+            "package `{}` has no {kind} target `{name}` (it has none of that kind; {})",
+            package.name,
+            describe_targets(package)
+        )
+    } else {
+        format!(
+            "package `{}` has no {kind} target `{name}`; use {flag} with one of: {}",
+            package.name,
+            comma_list(existing)
+        )
+    }))
 }
 
 fn only_binary(package: &Package) -> Result<String> {
@@ -304,22 +321,16 @@ fn only_binary(package: &Package) -> Result<String> {
     }
     match bins.as_slice() {
         [only] => Ok(only.clone()),
-        [] => Err(fail(
-            Exit::Build,
-            format!(
-                "package `{}` has no binary to profile: choose a target ({})",
-                package.name,
-                describe_targets(package)
-            ),
-        )),
-        _ => Err(fail(
-            Exit::Build,
-            format!(
-                "package `{}` has several binaries: choose one with --bin ({})",
-                package.name,
-                comma_list(bins)
-            ),
-        )),
+        [] => Err(Exit::Build.error(format!(
+            "package `{}` has no binary to profile: choose a target ({})",
+            package.name,
+            describe_targets(package)
+        ))),
+        _ => Err(Exit::Build.error(format!(
+            "package `{}` has several binaries: choose one with --bin ({})",
+            package.name,
+            comma_list(bins)
+        ))),
     }
 }
 
@@ -361,7 +372,8 @@ mod tests {
     use clap::Parser;
 
     fn opts(args: &[&str]) -> TargetOptions {
-        Options::parse_from(std::iter::once("rf").chain(args.iter().copied())).target
+        crate::cli::Options::parse_from(std::iter::once("rf").chain(args.iter().copied()))
+            .target_options()
     }
 
     fn this_workspace() -> Metadata {
