@@ -8,7 +8,7 @@
 //! | [`cli`] | the command line (clap), and the settings it yields |
 //! | [`defaults`] | every default, once |
 //! | `pipeline` | the run mode, decided once, and the stages driven in order ([`run`]) |
-//! | `target` | which program: cargo's target selection, or `--exec`'s command |
+//! | [`target`] | which program: cargo's target selection, or `--exec`'s command |
 //! | `build` | building a cargo target for profiling |
 //! | [`perf`] | perf's command lines and the permission check |
 //! | [`record`] | running `perf record`, with its stops (Ctrl-C, `--duration`, size) |
@@ -52,7 +52,7 @@ pub mod scratch;
 pub mod stacks;
 pub mod summary;
 pub(crate) mod symbols;
-pub(crate) mod target;
+pub mod target;
 pub(crate) mod unwind;
 
 pub use pipeline::{run, Report, RunMode};
