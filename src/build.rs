@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use cargo_metadata::{Message, Metadata};
@@ -152,10 +152,11 @@ pub(crate) fn build(
         .context("cargo closed its output but is still running")?;
     if !output.status.success() {
         return Err(Exit::Build.error(format!(
-            "cargo could not build {} `{}` ({}): see its errors above",
+            "cargo could not build {} `{}` ({}): see its errors above{}",
             target.kind.describe(),
             target.name,
-            output.status
+            output.status,
+            unwritable_hint(&target_dir)
         )));
     }
     executable.ok_or_else(|| {
@@ -167,6 +168,29 @@ pub(crate) fn build(
     })
 }
 
+/// Why cargo may have failed when the target dir cannot be written (a
+/// `docker run --read-only`, a read-only mount): cargo's own message is about
+/// its lock file.
+fn unwritable_hint(target_dir: &Path) -> String {
+    let existing = target_dir.ancestors().find(|d| d.is_dir());
+    let Some(dir) = existing else {
+        return String::new();
+    };
+    match tempfile::tempfile_in(dir) {
+        Ok(_) => String::new(),
+        Err(e) => format!(
+            ". {} cannot be written ({e}): builds need it; {}",
+            dir.display(),
+            if crate::perf::in_container() {
+                "drop --read-only from `docker run` (the image writes only its build folder and \
+                 /tmp), or profile a built program with --exec"
+            } else {
+                "choose a writable --target-dir"
+            }
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +199,34 @@ mod tests {
     fn opts(args: &[&str]) -> TargetOptions {
         crate::cli::Options::parse_from(std::iter::once("rf").chain(args.iter().copied()))
             .target_options()
+    }
+
+    #[test]
+    fn a_target_dir_that_cannot_be_written_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(unwritable_hint(&dir.path().join("a/b")), "");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"])
+            .arg(dir.path())
+            .output();
+        if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "mounting a read-only tmpfs needs root, which CI has"
+            );
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!! SKIPPED: cannot mount a read-only tmpfs; this test did not run !!!!\n"
+            );
+            return;
+        }
+        let hint = unwritable_hint(&dir.path().join("target"));
+        let _ = std::process::Command::new("umount")
+            .arg(dir.path())
+            .status();
+        assert!(hint.contains("cannot be written"), "{hint}");
+        assert!(hint.contains("Read-only file system"), "{hint}");
     }
 
     #[test]

@@ -319,3 +319,34 @@ fn a_tmpdir_without_room_is_refused_before_recording() {
         "nothing was recorded"
     );
 }
+
+#[test]
+fn a_kept_recording_in_a_users_folder_renders_again() {
+    if !perf_available() || !as_root("giving the output folder to another user") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("users");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::chown(&out, Some(1234), Some(1234)).unwrap();
+    let rec = run(profiler()
+        .args(["--keep-perf-data", "--out"])
+        .arg(&out)
+        .args(SMALL_RUN));
+    assert_exit(&rec, 0, &[]);
+    let data = out.join("perf.data");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().uid(),
+        1234,
+        "the folder owner's"
+    );
+    // perf itself refuses a perf.data not owned by the reader; we read it.
+    let again = tempfile::tempdir().unwrap();
+    let drawn = run(profiler()
+        .arg("--out")
+        .arg(again.path())
+        .arg("--perfdata")
+        .arg(&data));
+    assert_exit(&drawn, 0, &["complete stacks"]);
+}
