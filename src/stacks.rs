@@ -29,6 +29,9 @@ pub struct StackOptions {
 /// Frames that start a thread: a stack that reaches one was walked to its end.
 const THREAD_ROOTS: &[&str] = &[
     "_start",
+    // The dynamic loader, before the program's own `_start`.
+    "_dl_start",
+    "_dl_start_user",
     "__libc_start_main",
     "__libc_start_call_main",
     "clone",

@@ -286,13 +286,21 @@ impl SymbolTable {
             (addr, !global, name.contains('@'), underscores, name.len())
         });
         all.dedup_by_key(|s| s.0);
+        let starts: Vec<u64> = all.iter().map(|s| s.0).collect();
         Some(SymbolTable {
             functions: all
                 .into_iter()
-                .map(|(addr, size, _, name)| {
+                .enumerate()
+                .map(|(i, (addr, size, _, name))| {
                     // `__libc_start_main@@GLIBC_2.34`: the version is no part of the name.
                     let name = name.split('@').next().unwrap_or(name);
-                    (addr, addr + size.max(1), Arc::from(demangle(name)))
+                    // Assembly entry points (ld.so's `_start`) state no size:
+                    // they run up to the next symbol.
+                    let end = match size {
+                        0 => starts.get(i + 1).copied().unwrap_or(addr + 1),
+                        size => addr + size,
+                    };
+                    (addr, end, Arc::from(demangle(name)))
                 })
                 .collect(),
         })

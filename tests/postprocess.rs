@@ -150,7 +150,12 @@ fn the_default_run_has_complete_named_stacks_with_inlined_frames() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let rec = run(profiler().arg("--out").arg(out.path()).args(SMALL_RUN));
+    // Long enough (~1.5k samples) that the few samples of process start-up
+    // (the kernel's exec, before any user frame exists) stay far below 0.5 %.
+    let rec = run(profiler()
+        .arg("--out")
+        .arg(out.path())
+        .args(["--", "--iters", "1000", "--size", "100000"]));
     assert_exit(&rec, 0, &["complete stacks"]);
     let folded = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();
     let (mut total, mut complete, mut alloc_under_demo, mut inlined) = (0u64, 0u64, 0u64, 0u64);
