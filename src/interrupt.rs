@@ -324,7 +324,8 @@ fn kill_tree(pid: u32) {
     send(pid, libc::SIGKILL);
 }
 
-fn children(pid: u32) -> Vec<u32> {
+/// The children of `pid` (of all its threads), from `/proc`.
+pub fn children(pid: u32) -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };

@@ -610,7 +610,7 @@ struct Workload {
 impl Workload {
     /// perf's child, if it still has one. perf is our unreaped child.
     fn of(perf: u32) -> Option<Workload> {
-        children_of(perf).into_iter().find_map(|pid| {
+        interrupt::children(perf).into_iter().find_map(|pid| {
             let pidfd = Pid::from_raw(i32::try_from(pid).ok()?).and_then(|p| {
                 rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
             });
@@ -633,21 +633,6 @@ impl Workload {
             }
         }
     }
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
 }
 
 /// Fields of `/proc/PID/stat` after the command name.

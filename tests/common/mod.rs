@@ -354,18 +354,7 @@ pub fn assert_svg_parses(svg: &str) {
 
 /// The children of `pid` (of all its threads), from /proc.
 pub fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
+    rust_flamegraph::interrupt::children(pid)
 }
 
 /// A process, told apart from a later one that reuses its pid by its start time.
