@@ -1,11 +1,14 @@
 # rust-flamegraph: profile Rust programs with Linux perf, from any host.
 #   docker build -t rust-flamegraph .
 #   docker run --rm --cap-add=SYS_ADMIN -v ./fg:/out rust-flamegraph -- --iters 10000 --size 200000
+# Podman: the same two commands with `podman` (`-v ./fg:/out:Z` on SELinux hosts).
 # Everything comes from Debian's archive and the Rust package registry; nothing
-# here is specific to one CPU architecture (it builds for arm64 as for amd64).
+# here is specific to one CPU architecture (each package has an arm64 build:
+# tests/arm64.rs asks apt).
 
-FROM debian:bookworm-slim AS toolchain
-# linux-perf: perf 6.1. rustc-web/cargo-web: Debian's current Rust for bookworm.
+FROM debian:trixie-slim AS toolchain
+# linux-perf: perf 6.12. rustc-web/cargo-web: Debian's current Rust for trixie
+# (1.96; trixie's plain rustc is 1.85, older than our rust-version).
 # binutils: addr2line, which perf runs to name inlined frames.
 # libc6-dbg: glibc's symbols, so malloc/free frames are named, not [libc.so.6].
 # tini: PID 1 that forwards `docker stop`'s SIGTERM and reaps orphans.
@@ -32,6 +35,9 @@ RUN touch src/*.rs && cargo build --release --locked -p rust-flamegraph \
 # --- the image --------------------------------------------------------------
 FROM toolchain
 COPY --from=build /usr/local/bin/rust-flamegraph /usr/local/bin/rust-flamegraph
+# `cargo flamegraph …` runs cargo-flamegraph from PATH: the same binary, which
+# takes `cargo flamegraph`'s command line when called by that name.
+RUN ln -s rust-flamegraph /usr/local/bin/cargo-flamegraph
 COPY Cargo.toml Cargo.lock ./
 COPY demo/Cargo.toml demo/
 # The demo's dependencies, built the way the profiler builds (symbols, frame

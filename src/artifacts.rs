@@ -49,12 +49,99 @@ pub const SVG: &str = "flamegraph.svg";
 pub const FOLDED: &str = "stacks.folded";
 /// Name of the kept perf.data (with --keep-perf-data).
 pub const PERF_DATA: &str = "perf.data";
+/// Name of the page with the heatmap and flamegraphs of any range of the run.
+pub const REPORT: &str = "report.html";
+/// Name of the differential flamegraph (with --diff-against).
+pub const DIFF_SVG: &str = "diff.svg";
+/// Name of the pprof profile (with --format pprof).
+pub const PPROF: &str = "profile.pb.gz";
 /// Every name a run may leave in the output folder. [`Set::commit`] removes
 /// those that its set does not include, so that the folder always holds one
 /// run's results; add a name here when a run starts writing a new file.
-pub const RESULTS: &[&str] = &[FOLDED, SVG, PERF_DATA];
+pub const RESULTS: &[&str] = &[FOLDED, SVG, REPORT, PERF_DATA, DIFF_SVG, PPROF];
+
+/// What `--format` asks for: the flamegraph and the folded stacks are always
+/// written (the SVG is the result; the stacks are what `--from-folded` and
+/// `--diff-against` read back), so these name what is added to them.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// flamegraph.svg (always written).
+    Svg,
+    /// stacks.folded (always written).
+    Folded,
+    /// profile.pb.gz: pprof's gzipped protobuf, for `go tool pprof`,
+    /// Grafana Pyroscope and Parca.
+    Pprof,
+}
 /// Start of our staging folders' names: `.rust-flamegraph.<pid>.<random>`.
 pub const STAGING_PREFIX: &str = ".rust-flamegraph.";
+/// Files put in an output folder of ours so that cargo and git leave it out
+/// of the package around it, like cargo's own `target/`: new results must not
+/// make cargo rerun a build script that names no `rerun-if-changed` files
+/// (cargo then watches every file of the package). Cargo lists a package's
+/// files from the git index and working tree when the package is tracked,
+/// minus what `.gitignore` ignores; otherwise by walking its folder, where it
+/// skips dot-files and every folder holding a `Cargo.toml` (another package).
+pub const MARKERS: &[(&str, &str)] = &[
+    (
+        ".gitignore",
+        "# rust-flamegraph's results: not part of the package around them.\n*\n",
+    ),
+    (
+        "Cargo.toml",
+        "# Written by rust-flamegraph. This folder holds its results, not a package:\n\
+         # this file makes cargo leave the folder out of the package around it, so\n\
+         # that new results do not rebuild a crate whose build script has no\n\
+         # rerun-if-changed (.gitignore does the same where git tracks the crate).\n\
+         [workspace]\n",
+    ),
+    (
+        "CACHEDIR.TAG",
+        "Signature: 8a477f597d28d172789f06886806bc55\n\
+         # This folder holds rust-flamegraph's results, which it can write again.\n",
+    ),
+];
+
+/// `path` as the user finds it: in a container, a path under `/out` (the
+/// image's output folder, a host folder mounted there) is followed by
+/// "(your mounted folder)", since the host's name for it is not visible
+/// from inside.
+pub fn shown(path: &Path) -> String {
+    if crate::container::in_container() && path.starts_with("/out") {
+        format!("{} (your mounted folder)", path.display())
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// `--open`: opens `file` with the desktop's program for it (`xdg-open`, or
+/// `open` on macOS-like systems), without waiting for it. In a container
+/// nothing can be shown: says where the file is on the host instead.
+pub fn open(file: &Path) {
+    if crate::container::in_container() {
+        crate::say!(
+            "rust-flamegraph: --open: a container cannot open a browser on your desktop; \
+             open {} from the host",
+            shown(file)
+        );
+        return;
+    }
+    for opener in ["xdg-open", "open"] {
+        let started = std::process::Command::new(opener)
+            .arg(file)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if started.is_ok() {
+            return;
+        }
+    }
+    crate::say!(
+        "rust-flamegraph: --open: neither xdg-open nor open is installed: open {} in a browser",
+        file.display()
+    );
+}
 
 /// The output folder, opened once.
 #[derive(Debug, Clone)]
@@ -66,6 +153,8 @@ pub struct OutDir {
 struct Inner {
     /// The folder as the user named it: for messages and reported paths only.
     path: PathBuf,
+    /// With `--out NAME.svg`: `NAME`, the start of every file's name.
+    stem: Option<String>,
     /// The folder itself; every operation is relative to it.
     dir: OwnedFd,
     /// Owner to give our files: the folder's, when we run as root and it is
@@ -80,7 +169,26 @@ impl OutDir {
     /// Creates `path` if needed, opens it (once: later moves of the path do
     /// not matter), removes staging folders left by killed runs, and checks
     /// that files can be written in it.
+    ///
+    /// A `path` ending in `.svg` that is not a folder names the flamegraph
+    /// itself: the other files go beside it, named after it (`my.svg`,
+    /// `my.stacks.folded`; see [`OutDir::file_name`]). A folder that holds
+    /// only our files gets the [`MARKERS`].
     pub fn prepare(path: &Path) -> Result<OutDir> {
+        let svg = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+            && !path.is_dir();
+        let (path, stem) = match (svg, path.file_stem()) {
+            (true, Some(stem)) => (
+                match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                },
+                Some(stem.to_string_lossy().into_owned()),
+            ),
+            _ => (path, None),
+        };
         let dir = open_folder(path)?;
         let st = rustix::fs::fstat(&dir)
             .map_err(|e| Exit::Output.error(format!("cannot read {}: {e}", path.display())))?;
@@ -89,6 +197,7 @@ impl OutDir {
         let out = OutDir {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                stem,
                 dir,
                 owner,
                 lockers: Mutex::new(Vec::new()),
@@ -96,6 +205,9 @@ impl OutDir {
         };
         exit_guard::install();
         out.remove_stale();
+        if out.inner.stem.is_none() {
+            out.mark();
+        }
         out.probe()
             .map_err(|e| write_error(path, "cannot write to the output folder", &e))?;
         Ok(out)
@@ -104,6 +216,70 @@ impl OutDir {
     /// The folder, as the user named it.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The name of result `name` ([`SVG`], [`FOLDED`], …) in the folder: itself,
+    /// or with `--out NAME.svg`, `NAME.svg` for the flamegraph and `NAME.` +
+    /// `name` for the others.
+    pub fn file_name(&self, name: &str) -> String {
+        match &self.inner.stem {
+            None => name.to_string(),
+            Some(stem) if name == SVG => format!("{stem}.svg"),
+            Some(stem) => format!("{stem}.{name}"),
+        }
+    }
+
+    /// Puts the [`MARKERS`] that are missing into a folder holding nothing
+    /// but our results and markers (never into a folder of the user's, such
+    /// as the crate itself with `--out .`). Best effort: a folder that cannot
+    /// be written is reported by the checks that follow.
+    fn mark(&self) {
+        let Ok(dir) = rustix::fs::Dir::read_from(&self.inner.dir) else {
+            return;
+        };
+        let ours = |name: &[u8]| {
+            name == b"."
+                || name == b".."
+                || name.starts_with(STAGING_PREFIX.as_bytes())
+                || RESULTS.iter().any(|r| r.as_bytes() == name)
+                || MARKERS.iter().any(|(m, _)| m.as_bytes() == name)
+        };
+        // A Cargo.toml is ours only with our text: else the folder is a package.
+        let package = rustix::fs::openat(
+            &self.inner.dir,
+            "Cargo.toml",
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+        .is_some_and(|fd| {
+            let mut text = String::new();
+            io::Read::read_to_string(&mut File::from(fd), &mut text).is_err()
+                || MARKERS
+                    .iter()
+                    .all(|(name, ours)| *name != "Cargo.toml" || text != *ours)
+        });
+        if package || !dir.flatten().all(|e| ours(e.file_name().to_bytes())) {
+            return;
+        }
+        for (name, text) in MARKERS {
+            let Ok(fd) = rustix::fs::openat(
+                &self.inner.dir,
+                *name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            ) else {
+                continue; // there already (or not writable)
+            };
+            let mut file = File::from(fd);
+            if file
+                .write_all(text.as_bytes())
+                .and_then(|()| self.finish_file(&file))
+                .is_err()
+            {
+                let _ = rustix::fs::unlinkat(&self.inner.dir, *name, AtFlags::empty());
+            }
+        }
     }
 
     /// The uid and gid our files get (`None`: ours).
@@ -332,6 +508,7 @@ impl Set<'_> {
         name: &str,
         write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> Result<()> {
+        let name = &self.out.file_name(name);
         let file = self.create(name)?;
         let result = (|| {
             let mut buffered = BufWriter::with_capacity(1 << 16, &file);
@@ -346,6 +523,7 @@ impl Set<'_> {
     /// Copies the file `source` (perf.data, in a temporary folder) in as
     /// `name`, like [`Set::add`].
     pub fn add_copy(&mut self, source: &Path, name: &str) -> Result<()> {
+        let name = &self.out.file_name(name);
         let mut input = File::open(source).map_err(|e| {
             self.failed = true;
             Exit::Output.error(format!("cannot read {}: {e}", source.display()))
@@ -505,7 +683,8 @@ impl Set<'_> {
             }
         }
         if whole_set {
-            for &stale in RESULTS {
+            for stale in RESULTS.iter().map(|r| out.file_name(r)) {
+                let stale = stale.as_str();
                 if self.names.iter().any(|n| n == stale) {
                     continue;
                 }
@@ -863,6 +1042,51 @@ mod tests {
     /// the first and the second rename.
     static PAUSE_BETWEEN_RENAMES: AtomicBool = AtomicBool::new(false);
 
+    #[test]
+    fn an_svg_path_is_the_flamegraph_and_names_the_files_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(PERF_DATA), "the user's").unwrap();
+        let out = OutDir::prepare(&dir.path().join("my.svg")).unwrap();
+        assert_eq!(out.path(), dir.path());
+        let mut set = out.start_set().unwrap();
+        set.add(SVG, |w| w.write_all(b"<svg/>")).unwrap();
+        set.add(FOLDED, |w| w.write_all(b"a 1\n")).unwrap();
+        let written = set.commit().unwrap();
+        assert_eq!(
+            written,
+            [
+                dir.path().join("my.svg"),
+                dir.path().join("my.stacks.folded")
+            ]
+        );
+        // Only its own earlier results are removed; no markers in the user's folder.
+        assert!(dir.path().join(PERF_DATA).is_file());
+        assert!(!dir.path().join("Cargo.toml").exists());
+        // A folder named *.svg stays a folder.
+        let folder = dir.path().join("old.svg");
+        std::fs::create_dir(&folder).unwrap();
+        assert_eq!(OutDir::prepare(&folder).unwrap().file_name(SVG), SVG);
+    }
+
+    #[test]
+    fn a_folder_of_ours_is_marked_and_a_folder_of_the_users_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("fg");
+        OutDir::prepare(&ours).unwrap();
+        for (name, text) in MARKERS {
+            assert_eq!(&std::fs::read_to_string(ours.join(name)).unwrap(), text);
+        }
+        let users = dir.path().join("crate");
+        std::fs::create_dir(&users).unwrap();
+        std::fs::write(users.join("Cargo.toml"), "[package]").unwrap();
+        OutDir::prepare(&users).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(users.join("Cargo.toml")).unwrap(),
+            "[package]"
+        );
+        assert!(!users.join(".gitignore").exists());
+    }
+
     pub(super) fn between_renames(done: usize) {
         if done == 1 && PAUSE_BETWEEN_RENAMES.load(Ordering::SeqCst) {
             signal_ready();
@@ -882,10 +1106,12 @@ mod tests {
         fs::write(dir.with_extension("ready"), "").unwrap();
     }
 
+    /// The names in `dir`, sorted, but the [`MARKERS`].
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !MARKERS.iter().any(|(m, _)| m == n))
             .collect();
         v.sort();
         v

@@ -45,6 +45,9 @@ pub fn build_command(
         None => args.push("--lib".into()),
     }
     args.extend(["--profile".into(), profile.into()]);
+    if let Some(triple) = &opts.triple {
+        args.extend(["--target".into(), triple.into()]);
+    }
     if let Some(features) = &opts.features {
         args.extend(["--features".into(), features.into()]);
     }
@@ -101,6 +104,9 @@ pub(crate) fn build(
             .join("rust-flamegraph")
             .into_std_path_buf(),
     };
+    if let Some(note) = toolchain_note(metadata.workspace_root.as_std_path()) {
+        crate::say!("rust-flamegraph: {note}");
+    }
     let rustflags = std::env::var("RUSTFLAGS").ok();
     let (args, env) = build_command(target, opts, &manifest, &target_dir, rustflags.as_deref());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -168,6 +174,66 @@ pub(crate) fn build(
     })
 }
 
+/// What to say when the workspace's `rust-toolchain.toml` (or `rust-toolchain`)
+/// asks for a toolchain that will not be used: without rustup (the image has
+/// Debian's Rust only) nothing reads that file. `None` when rustup is there to
+/// honour it, or the file asks for `stable` or the version we have.
+fn toolchain_note(root: &Path) -> Option<String> {
+    let (file, text) = ["rust-toolchain.toml", "rust-toolchain"]
+        .iter()
+        .find_map(|f| Some((*f, std::fs::read_to_string(root.join(f)).ok()?)))?;
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    };
+    if on_path("rustup") {
+        return None;
+    }
+    let channel = toolchain_channel(&text)?;
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let version = duct::cmd!(rustc, "--version")
+        .stderr_null()
+        .read()
+        .unwrap_or_else(|_| "an unknown rustc".into());
+    let number = version.split_whitespace().nth(1).unwrap_or("");
+    let same =
+        channel == "stable" || number == channel || number.starts_with(&format!("{channel}."));
+    (!same).then(|| {
+        format!(
+            "{file} asks for Rust `{channel}`; {} builds with {} ({}), not rustup:              the file is ignored",
+            if crate::perf::in_container() {
+                "the image"
+            } else {
+                "this machine"
+            },
+            if crate::perf::in_container() {
+                "Debian's Rust"
+            } else {
+                "the installed Rust"
+            },
+            version.trim()
+        )
+    })
+}
+
+/// The channel a toolchain file names: `channel = "…"` in its `[toolchain]`
+/// table, or the whole of a legacy one-line file.
+fn toolchain_channel(text: &str) -> Option<String> {
+    let text = text.trim();
+    if !text.contains('=') && !text.contains('[') {
+        return (!text.is_empty()).then(|| text.to_string());
+    }
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "channel").then(|| {
+            value
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'')
+                .to_string()
+        })
+    })
+}
+
 /// Why cargo may have failed when the target dir cannot be written (a
 /// `docker run --read-only`, a read-only mount): cargo's own message is about
 /// its lock file.
@@ -199,6 +265,19 @@ mod tests {
     fn opts(args: &[&str]) -> TargetOptions {
         crate::cli::Options::parse_from(std::iter::once("rf").chain(args.iter().copied()))
             .target_options()
+    }
+
+    #[test]
+    fn toolchain_files_name_their_channel() {
+        assert_eq!(
+            toolchain_channel(
+                "[toolchain]\nchannel = \"nightly-2024-01-01\"\ncomponents = [\"rustfmt\"]\n"
+            )
+            .as_deref(),
+            Some("nightly-2024-01-01")
+        );
+        assert_eq!(toolchain_channel("1.80.1\n").as_deref(), Some("1.80.1"));
+        assert_eq!(toolchain_channel("[toolchain]\ncomponents = []\n"), None);
     }
 
     #[test]

@@ -7,6 +7,25 @@ use clap::{Args, Parser, ValueEnum};
 
 use crate::defaults;
 
+/// The flags of `cargo flamegraph` refused with a message saying what to use
+/// instead (`--root` only when not root), as printed.
+pub const REFUSED: &[(&str, &str)] = &[
+    (
+        "-z, --compression-level",
+        "-z/--compression-level: perf.data is a temporary file here, read once then \
+         deleted, so compressing it only costs time; --max-perf-data bounds its size",
+    ),
+    (
+        "--root",
+        "--root: rust-flamegraph does not run perf with sudo: run it as root \
+         (`sudo -E rust-flamegraph …`), or let users profile with \
+         `sudo sysctl kernel.perf_event_paranoid=1`",
+    ),
+];
+
+/// The name under which cargo runs this binary as `cargo flamegraph`.
+pub const SUBCOMMAND: &str = "cargo-flamegraph";
+
 /// Profile a Rust program with Linux perf and write an interactive flamegraph.
 ///
 /// With no target options it builds the workspace's default package in
@@ -15,8 +34,10 @@ use crate::defaults;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "rust-flamegraph", version, after_help = crate::exit::Exit::help_table())]
 pub struct Options {
-    /// Folder the results are written to (created if missing).
-    #[arg(short, long, env = "RUST_FLAMEGRAPH_OUT", default_value = defaults::OUT)]
+    /// Where the results go: a folder (created if missing), or a file ending
+    /// in `.svg` for the flamegraph itself, the other files beside it named
+    /// after it (`-o my.svg`: `my.svg`, `my.stacks.folded`).
+    #[arg(short, long, visible_alias = "output", value_name = "DIR|FILE.svg", env = "RUST_FLAMEGRAPH_OUT", default_value = defaults::OUT)]
     pub out: PathBuf,
 
     #[command(flatten)]
@@ -32,20 +53,35 @@ pub struct Options {
     pub render: RenderArgs,
 
     /// Keep perf.data in --out (it is deleted by default).
-    #[arg(long)]
+    #[arg(help_heading = "Run", long)]
     pub keep_perf_data: bool,
 
     /// Exit 0 even when the profiled program fails.
-    #[arg(long)]
+    #[arg(help_heading = "Run", long)]
     pub ignore_status: bool,
 
     /// Build the target with profiling settings and exit without running it.
-    #[arg(long, conflicts_with_all = ["exec", "pid", "perfdata", "from_folded"])]
+    #[arg(help_heading = "Run", long, conflicts_with_all = ["exec", "pid", "perfdata", "from_folded"])]
     pub build_only: bool,
 
     /// Print the commands that are run.
-    #[arg(short, long)]
+    #[arg(help_heading = "Run", short, long)]
     pub verbose: bool,
+
+    /// Open the flamegraph once written (with `xdg-open` or `open`; in the
+    /// image, says where it is on the host instead).
+    #[arg(help_heading = "Run", long)]
+    pub open: bool,
+
+    /// Accepted for `cargo flamegraph`, which runs perf with sudo (and these
+    /// sudo flags): here the run must already be root (the image is), or perf
+    /// allowed by `kernel.perf_event_paranoid`; else an error says how.
+    #[arg(help_heading = "Run", long, value_name = "SUDO FLAGS", num_args = 0..=1, default_missing_value = "", allow_hyphen_values = true)]
+    pub root: Option<String>,
+
+    /// Refused: `cargo flamegraph`'s compressed perf.data (see REFUSED).
+    #[arg(short = 'z', long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "", hide = true)]
+    pub compression_level: Option<String>,
 
     /// Arguments for the profiled program (with --exec: the program and its arguments).
     #[arg(last = true, value_name = "ARGS")]
@@ -65,14 +101,15 @@ pub struct TargetArgs {
     pub package: Option<String>,
 
     /// Binary target to profile.
-    #[arg(long, value_name = "NAME", group = "kind")]
+    #[arg(short, long, value_name = "NAME", group = "kind")]
     pub bin: Option<String>,
 
     /// Example target to profile.
     #[arg(long, value_name = "NAME", group = "kind")]
     pub example: Option<String>,
 
-    /// Bench target to profile (run with `--bench`, so that it measures).
+    /// Bench target to profile (run with `--bench`, so that it measures; a
+    /// `--bench` of your own after `--` is not repeated).
     #[arg(long, value_name = "NAME", group = "kind")]
     pub bench: Option<String>,
 
@@ -83,6 +120,16 @@ pub struct TargetArgs {
     /// Unit tests of the library, or of the binary NAME.
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", group = "kind")]
     pub unit_test: Option<String>,
+
+    /// With --unit-test/--unit-bench NAME, when a library and a binary are
+    /// both named NAME: which one.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub unit_test_kind: Option<UnitKind>,
+
+    /// Unit benchmarks (`#[bench]`) of the library, or of the binary NAME: its
+    /// test harness, run with `--bench`.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", group = "kind")]
+    pub unit_bench: Option<String>,
 
     /// Profile any program: ARGS after `--` are the program and its arguments.
     #[arg(long, group = "kind")]
@@ -121,6 +168,16 @@ pub struct TargetArgs {
     #[arg(long)]
     pub dev: bool,
 
+    /// Build with the release profile: the default already, accepted as in
+    /// `cargo run --release`.
+    #[arg(short, long, conflicts_with = "dev")]
+    pub release: bool,
+
+    /// Build for this target triple (it must run on this machine, e.g.
+    /// `x86_64-unknown-linux-musl`).
+    #[arg(long = "target", value_name = "TRIPLE")]
+    pub triple: Option<String>,
+
     /// Cargo target dir for the profiling builds (default: `rust-flamegraph/`
     /// inside the workspace's target dir, so that normal builds are not
     /// invalidated).
@@ -129,6 +186,53 @@ pub struct TargetArgs {
 }
 
 impl Options {
+    /// The options of this process's command line; exits with clap's message
+    /// (and code 2) when they are wrong. See [`Options::from_args`].
+    pub fn from_env() -> Options {
+        Options::from_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses a command line, program name first, as `cargo flamegraph` users
+    /// write it:
+    ///
+    /// - run as `cargo-flamegraph` (a link to this binary on `PATH`), cargo
+    ///   calls `cargo-flamegraph flamegraph ARGS…`: the subcommand's name is
+    ///   dropped, so `cargo flamegraph ARGS…` is `rust-flamegraph ARGS…`;
+    /// - `-c "record …"` is perf's whole command, as `cargo flamegraph` takes
+    ///   it: see [`RecordArgs::perf_command`];
+    /// - `--root` is checked: see [`Options::root`].
+    pub fn from_args(
+        args: impl IntoIterator<Item = impl Into<OsString>>,
+    ) -> Result<Options, clap::Error> {
+        let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let as_subcommand = args.first().is_some_and(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .is_some_and(|n| n == SUBCOMMAND)
+        });
+        if as_subcommand && args.get(1).is_some_and(|a| a == "flamegraph") {
+            args.remove(1);
+        }
+        let mut opts = Options::try_parse_from(args)?;
+        let usage = |message: String| {
+            <Options as clap::CommandFactory>::command()
+                .error(clap::error::ErrorKind::ValueValidation, message)
+        };
+        opts.record.perf_command().map_err(usage)?;
+        if opts.compression_level.is_some() {
+            return Err(usage(REFUSED[0].1.into()));
+        }
+        if opts.root.is_some() {
+            if !rustix::process::geteuid().is_root() {
+                return Err(usage(REFUSED[1].1.into()));
+            }
+            if crate::container::in_container() {
+                crate::say!("rust-flamegraph: --root: the image already runs as root");
+            }
+        }
+        Ok(opts)
+    }
+
     /// How the stacks are built, for [`crate::stacks`] (and `--perf-script`).
     pub fn stack_options(&self) -> crate::stacks::StackOptions {
         crate::stacks::StackOptions {
@@ -151,6 +255,8 @@ impl Options {
             bench: t.bench.clone(),
             test: t.test.clone(),
             unit_test: t.unit_test.clone(),
+            unit_bench: t.unit_bench.clone(),
+            unit_bin: t.unit_test_kind == Some(UnitKind::Bin),
             exec: t.exec,
             features: t.features.clone(),
             no_default_features: t.no_default_features,
@@ -160,6 +266,7 @@ impl Options {
                 t.profile.clone()
             },
             target_dir: t.target_dir.clone(),
+            triple: t.triple.clone(),
             args: self.args.clone(),
             verbose: self.verbose,
         }
@@ -191,12 +298,85 @@ pub struct RecordArgs {
     #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     pub max_perf_data: Option<u64>,
 
-    /// Extra arguments for `perf record`, split on whitespace (e.g. "-e task-clock").
+    /// Extra arguments for `perf record`, split on whitespace (e.g.
+    /// "--mmap-pages 64"); or, as in `cargo flamegraph`, perf's whole command
+    /// ("record -F 499 -g"), whose frequency and call-graph mode are taken.
     #[arg(short, long, value_name = "ARGS", allow_hyphen_values = true)]
     pub cmd: Option<String>,
 }
 
 impl RecordArgs {
+    /// Reads a `--cmd` that is perf's whole command (`record …`, as
+    /// `cargo flamegraph` takes it): its `-F`/`--freq` and its call-graph
+    /// mode (`-g` is frame pointers, `--call-graph fp|dwarf[,size]`) become
+    /// ours, `-e cpu-clock` (which we always sample) is dropped, the rest
+    /// stay extra arguments. Options that would take the recording from us
+    /// are errors naming ours. A `--cmd` without `record` is left as it is.
+    pub fn perf_command(&mut self) -> Result<(), String> {
+        let Some(cmd) = &self.cmd else {
+            return Ok(());
+        };
+        let mut words = cmd.split_whitespace();
+        if words.next() != Some("record") {
+            return Ok(());
+        }
+        let mut extra: Vec<&str> = Vec::new();
+        while let Some(word) = words.next() {
+            let (flag, inline) = match word.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+                _ => (word, None),
+            };
+            let mut value = |name: &str| {
+                inline
+                    .or_else(|| words.next())
+                    .ok_or_else(|| format!("--cmd: `{name}` needs a value"))
+            };
+            match flag {
+                "-F" | "--freq" => {
+                    let v = value(flag)?;
+                    self.freq = parse_freq(v)?;
+                }
+                f if f.starts_with("-F") && f.len() > 2 => self.freq = parse_freq(&f[2..])?,
+                "-g" => self.call_graph = CallGraph::Fp,
+                "--call-graph" => {
+                    let v = value(flag)?;
+                    self.call_graph = match v.split(',').next() {
+                        Some("fp") => CallGraph::Fp,
+                        Some("dwarf") => CallGraph::Dwarf,
+                        _ => {
+                            return Err(format!(
+                            "--cmd: `--call-graph {v}`: rust-flamegraph reads fp or dwarf stacks \
+                                 (use --call-graph fp or --call-graph dwarf)"
+                        ))
+                        }
+                    };
+                }
+                "-e" | "--event" => {
+                    let v = value(flag)?;
+                    if v != "cpu-clock" {
+                        return Err(format!(
+                            "--cmd: `-e {v}`: rust-flamegraph always samples cpu-clock (hardware \
+                             events are missing in most VMs): remove `-e {v}`"
+                        ));
+                    }
+                }
+                "-o" | "--output" => {
+                    return Err(
+                        "--cmd: `-o`: perf.data goes to a temporary file; keep it with \
+                         --keep-perf-data"
+                            .into(),
+                    )
+                }
+                "-p" | "--pid" => {
+                    return Err("--cmd: `-p`: attach to a process with --pid PID".into())
+                }
+                _ => extra.push(word),
+            }
+        }
+        self.cmd = (!extra.is_empty()).then(|| extra.join(" "));
+        Ok(())
+    }
+
     /// The recording settings, for [`crate::record`] and [`crate::perf`].
     pub fn options(&self) -> crate::record::RecordOptions {
         crate::record::RecordOptions {
@@ -207,6 +387,15 @@ impl RecordArgs {
             cmd: self.cmd.clone(),
         }
     }
+}
+
+/// `--unit-test-kind`: the library's or the binary's unit tests.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitKind {
+    /// The library's.
+    Lib,
+    /// The binary's.
+    Bin,
 }
 
 /// Stack unwinding method for `perf record --call-graph`.
@@ -251,6 +440,38 @@ pub struct RenderArgs {
     /// Colour palette (hot, mem, io, red, green, blue, aqua, yellow, purple, orange, rust, ...).
     #[arg(long, default_value = defaults::PALETTE, value_parser = parse_palette)]
     pub palette: inferno::flamegraph::Palette,
+
+    /// Second line of the flamegraph (default: the sample count and how they were taken).
+    #[arg(long)]
+    pub subtitle: Option<String>,
+
+    /// Notes embedded in the SVG (not drawn).
+    #[arg(long, value_name = "TEXT")]
+    pub notes: Option<String>,
+
+    /// Width of the SVG in pixels (default: it fills the browser window).
+    #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(100..=1_000_000), allow_negative_numbers = true)]
+    pub image_width: Option<u32>,
+
+    /// Colours chosen from the function's name, so that a function keeps its
+    /// colour from run to run.
+    #[arg(long)]
+    pub deterministic: bool,
+
+    /// Icicle graph: the roots at the top, stacks growing down.
+    #[arg(short, long)]
+    pub inverted: bool,
+
+    /// Also write diff.svg, the change since an earlier run (its
+    /// stacks.folded or output folder): red grew, blue shrank, widths from
+    /// this run; the summary lists the functions that changed most.
+    #[arg(long, value_name = "OLD", conflicts_with = "build_only")]
+    pub diff_against: Option<PathBuf>,
+
+    /// Formats to write besides flamegraph.svg and stacks.folded (always
+    /// written): `pprof` adds profile.pb.gz. Comma-separated or repeated.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FORMAT")]
+    pub format: Vec<crate::artifacts::Format>,
 }
 
 /// How samples become stacks.
@@ -270,6 +491,16 @@ pub struct StackArgs {
     /// instead of in-process: slower, to cross-check.
     #[arg(long)]
     pub perf_script: bool,
+
+    /// Cut off the frames below (callers of) FUNCTION: stacks that pass
+    /// through it start at it. Repeatable; the first one found in a stack counts.
+    #[arg(long, value_name = "FUNCTION")]
+    pub skip_after: Vec<String>,
+
+    /// A shell command that rewrites the folded stacks: it reads them on
+    /// stdin and writes the new ones on stdout (e.g. "sed -e s/foo/bar/").
+    #[arg(long, value_name = "COMMAND")]
+    pub post_process: Option<String>,
 }
 
 impl RenderArgs {
@@ -280,7 +511,21 @@ impl RenderArgs {
             reverse: self.reverse,
             flamechart: self.flamechart,
             palette: self.palette,
+            subtitle: self.subtitle.clone(),
+            notes: self.notes.clone(),
+            image_width: self.image_width.map(|w| w as usize),
+            deterministic: self.deterministic,
+            inverted: self.inverted,
         }
+    }
+}
+
+fn parse_freq(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(f) if (1..=100_000).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "--cmd: `-F {s}` is not a frequency: give 1 to 100000 Hz"
+        )),
     }
 }
 

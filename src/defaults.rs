@@ -20,6 +20,8 @@ pub const MIN_WIDTH: f64 = 0.1;
 pub const PALETTE: &str = "rust";
 /// How many functions the summary lists.
 pub const HOTTEST: usize = 10;
+/// How many functions whose share changed most the summary lists (`--diff-against`).
+pub const CHANGED: usize = 5;
 /// Fewer samples than this draw nothing worth seeing (a usage error,
 /// `--help`): such a run writes nothing, and earlier results stay.
 pub const MIN_SAMPLES: u64 = 10;

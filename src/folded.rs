@@ -25,6 +25,9 @@ pub struct Folded {
     /// What the user should know: perf's warnings (lost events, unreadable
     /// data), or the lines of a folded file that were skipped.
     pub warnings: Vec<String>,
+    /// When each stack was sampled, for report.html's heatmap: `None` for
+    /// `--from-folded` and the `--perf-script` fallback (no times).
+    pub timeline: Option<crate::report::Timeline>,
 }
 
 /// Lines longer than this (1 MiB) are skipped with a warning, and never held
@@ -228,6 +231,7 @@ pub fn read_folded_from<R: BufRead>(
     Ok(Folded {
         text: stacks.into_text(),
         warnings,
+        timeline: None,
     })
 }
 
@@ -483,9 +487,75 @@ fn itoa_len(entries: &[(u32, u64)]) -> usize {
         .sum()
 }
 
+/// `--skip-after`: a stack that passes through one of `functions` starts at
+/// the first (outermost) such frame, its callers cut off; other stacks are
+/// kept whole. Lines that become equal are not merged (the renderer and the
+/// summary add them up).
+pub fn skip_after(text: &[u8], functions: &[String]) -> Vec<u8> {
+    if functions.is_empty() {
+        return text.to_vec();
+    }
+    let text = String::from_utf8_lossy(text);
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let cut = parse_line(line).and_then(|(frames, _)| {
+            let mut at = frames.as_ptr() as usize - line.as_ptr() as usize;
+            for frame in frames.split(';') {
+                if functions.iter().any(|f| f == frame) {
+                    return Some(at);
+                }
+                at += frame.len() + 1;
+            }
+            None
+        });
+        out.push_str(&line[cut.unwrap_or(0)..]);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// `--post-process COMMAND`: the folded stacks rewritten by a shell command
+/// (`sh -c COMMAND`), which reads them on stdin and writes the new ones on
+/// stdout, as `cargo flamegraph` runs it.
+pub fn post_process(text: &[u8], command: &str) -> anyhow::Result<Vec<u8>> {
+    let output = duct::cmd!("sh", "-c", command)
+        .stdin_bytes(text)
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| {
+            crate::exit::Exit::Other.error(format!(
+                "--post-process: cannot run `{command}` with sh: {e}; nothing was written"
+            ))
+        })?;
+    if !output.status.success() {
+        return Err(crate::exit::Exit::Other.error(format!(
+            "--post-process: `{command}` failed ({}): see its messages above; nothing was written",
+            output.status
+        )));
+    }
+    Ok(output.stdout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skip_after_starts_stacks_at_the_first_named_frame() {
+        let text = b"t;main;run;work;leaf 3\nt;main;other 2\nt;main;run;run;x 1\n";
+        let cut = skip_after(text, &["run".to_string(), "leaf".to_string()]);
+        assert_eq!(cut, b"run;work;leaf 3\nt;main;other 2\nrun;run;x 1\n");
+        assert_eq!(skip_after(text, &[]), text);
+    }
+
+    #[test]
+    fn post_process_rewrites_through_a_shell_command() {
+        let out = post_process(b"a;b 1\n", "sed -e s/b/c/").unwrap();
+        assert_eq!(out, b"a;c 1\n");
+        let err = post_process(b"a;b 1\n", "exit 3").unwrap_err().to_string();
+        assert!(err.contains("--post-process: `exit 3` failed"), "{err}");
+    }
 
     fn read(bytes: &[u8], order: Order, limits: Limits) -> Result<Folded> {
         read_folded_from(bytes, "f", order, limits)

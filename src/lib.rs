@@ -10,6 +10,7 @@
 //! | `pipeline` | the run mode, decided once, and the stages driven in order ([`run`]) |
 //! | [`target`] | which program: cargo's target selection, or `--exec`'s command |
 //! | `build` | building a cargo target for profiling |
+//! | [`container`] | which container engine we run in (Docker, Podman), and the flags each needs |
 //! | [`perf`] | perf's command lines and the permission check |
 //! | [`record`] | running `perf record`, with its stops (Ctrl-C, `--duration`, size) |
 //! | [`scratch`] | the temporary folder for perf.data, and those of killed runs |
@@ -20,7 +21,10 @@
 //! | [`perf_script`] | the `--perf-script` fallback: `perf script` through inferno's collapser |
 //! | [`folded`] | folded stacks as text, and `--from-folded` |
 //! | [`render`] | the SVG |
+//! | [`report`] | report.html: the heatmap over time, flamegraphs of any range of it |
 //! | [`artifacts`] | the output folder: one set of files, written root-safely |
+//! | [`diff`] | `--diff-against`: diff.svg and the functions that changed most |
+//! | [`pprof`] | `--format pprof`: profile.pb.gz for pprof and fleet backends |
 //! | [`summary`] | the figures printed after a run |
 //! | [`interrupt`] | Ctrl-C and `docker stop` |
 //! | [`exit`] | the documented exit codes, carried on errors |
@@ -38,7 +42,9 @@ macro_rules! say {
 pub mod artifacts;
 pub(crate) mod build;
 pub mod cli;
+pub mod container;
 pub mod defaults;
+pub mod diff;
 pub mod exit;
 pub mod folded;
 pub mod interrupt;
@@ -46,8 +52,10 @@ pub mod perf;
 pub(crate) mod perf_data;
 pub mod perf_script;
 pub(crate) mod pipeline;
+pub mod pprof;
 pub mod record;
 pub mod render;
+pub mod report;
 pub mod scratch;
 pub mod stacks;
 pub mod summary;

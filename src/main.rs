@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use rust_flamegraph::cli::Options;
 use rust_flamegraph::exit::Exit;
 
@@ -12,11 +11,20 @@ fn main() -> ExitCode {
     if let Some(code) = rust_flamegraph::record::exec_helper() {
         return code;
     }
-    let opts = Options::parse();
+    let opts = Options::from_env();
     match rust_flamegraph::run(&opts) {
         Ok(None) => ExitCode::SUCCESS,
         Ok(Some(report)) => {
             rust_flamegraph::say!("{}", report.to_string().trim_end());
+            if opts.open {
+                if let Some(svg) = report
+                    .written
+                    .iter()
+                    .find(|p| p.extension().is_some_and(|e| e == "svg"))
+                {
+                    rust_flamegraph::artifacts::open(svg);
+                }
+            }
             match report.exit(opts.ignore_status) {
                 Some(exit) => {
                     rust_flamegraph::say!(

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::cli::CallGraph;
+use crate::container::{self, Engine};
 use crate::exit::Exit;
 use crate::record::RecordOptions;
 
@@ -17,6 +18,8 @@ use crate::defaults::DWARF_STACK_BYTES;
 pub struct Perf {
     /// Path to the binary (`$PERF`, else `perf` on PATH).
     pub path: PathBuf,
+    /// `(major, minor)` from `perf version`, when it says.
+    pub version: Option<(u32, u32)>,
 }
 
 impl Perf {
@@ -35,7 +38,10 @@ impl Perf {
             .unchecked()
             .run()
         {
-            Ok(out) if out.status.success() => Ok(Perf { path }),
+            Ok(out) if out.status.success() => Ok(Perf {
+                path,
+                version: version_of(&String::from_utf8_lossy(&out.stdout)),
+            }),
             Ok(out) => Err(Exit::Perf.error(format!(
                 "{} does not run: {}\n{}",
                 path.display(),
@@ -49,6 +55,13 @@ impl Perf {
             ))),
         }
     }
+}
+
+/// `(major, minor)` of `perf version`'s output ("perf version 6.1.187").
+pub fn version_of(text: &str) -> Option<(u32, u32)> {
+    let v = text.trim().strip_prefix("perf version ")?;
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 fn install_hint() -> &'static str {
@@ -72,24 +85,64 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 pub fn check_permission() -> Result<()> {
     match open_cpu_clock_event() {
         Ok(()) => Ok(()),
-        Err(e) => Err(Exit::Perf.error(permission_message(&e, in_container(), paranoid()))),
+        Err(e) => Err(Exit::Perf.error(permission_message(
+            &e,
+            container::engine(),
+            container::rootless(),
+            paranoid(),
+        ))),
     }
 }
 
-/// What to tell the user when `perf_event_open` fails with `err`.
-pub fn permission_message(err: &io::Error, container: bool, paranoid: Option<i32>) -> String {
-    match err.raw_os_error() {
-        Some(libc::EACCES) | Some(libc::EPERM) if container => format!(
-            "perf is not permitted in this container ({err}): add --cap-add PERFMON \
-             (Docker 23+) or --cap-add SYS_ADMIN to `docker run`, \
-             or `cap_add: [SYS_ADMIN]` in docker-compose.yml"
+/// What to tell the user when `perf_event_open` fails with `err`: in a
+/// container, the flag that works on its engine (`engine`; a `rootless`
+/// container also needs the host's `paranoid` to be 2 or less), else the
+/// host's setting.
+pub fn permission_message(
+    err: &io::Error,
+    engine: Option<Engine>,
+    rootless: bool,
+    paranoid: Option<i32>,
+) -> String {
+    let paranoid_now = paranoid.map_or("unknown".to_string(), |p| p.to_string());
+    match (err.raw_os_error(), engine) {
+        (Some(libc::EACCES | libc::EPERM), Some(engine)) => {
+            let why = match engine {
+                Engine::Docker => "",
+                Engine::Podman => {
+                    " (Podman's seccomp profile lets perf through only with SYS_ADMIN; \
+                     PERFMON is not enough)"
+                }
+            };
+            let mut msg = format!(
+                "perf is not permitted in this {} container ({err}): add {} to `{} run`{why}, \
+                 or `cap_add: [SYS_ADMIN]` in docker-compose.yml",
+                engine.name(),
+                engine.perf_flags(),
+                engine.command(),
+            );
+            // Rootless, the capability passes seccomp; the kernel then lets
+            // user-space sampling through only if paranoid is 2 or less.
+            if rootless && paranoid.is_none_or(|p| p > 2) {
+                let rootful = match engine {
+                    Engine::Docker => "a rootful Docker engine",
+                    Engine::Podman => "`sudo podman`",
+                };
+                msg.push_str(&format!(
+                    ". This container's root is not the host's (rootless {}): its capabilities \
+                     do not reach the host kernel, so the host's kernel.perf_event_paranoid must \
+                     also be 2 or less (it is {paranoid_now}; `sudo sysctl \
+                     kernel.perf_event_paranoid=2` on the host), or use {rootful}",
+                    engine.name()
+                ));
+            }
+            msg
+        }
+        (Some(libc::EACCES | libc::EPERM), None) => format!(
+            "perf is not permitted ({err}; kernel.perf_event_paranoid is {paranoid_now}): \
+             run `sudo sysctl kernel.perf_event_paranoid=1`, or run as root"
         ),
-        Some(libc::EACCES) | Some(libc::EPERM) => format!(
-            "perf is not permitted ({err}; kernel.perf_event_paranoid is {}): \
-             run `sudo sysctl kernel.perf_event_paranoid=1`, or run as root",
-            paranoid.map_or("unknown".to_string(), |p| p.to_string())
-        ),
-        Some(libc::ENOSYS) => format!(
+        (Some(libc::ENOSYS), _) => format!(
             "this kernel has no perf events ({err}): profile on a Linux machine or VM \
              whose kernel has CONFIG_PERF_EVENTS"
         ),
@@ -126,10 +179,9 @@ fn open_cpu_clock_event() -> io::Result<()> {
     Ok(())
 }
 
-/// Whether we run inside a container (Docker, Podman).
-pub fn in_container() -> bool {
-    Path::new("/.dockerenv").exists() || Path::new("/run/.containerenv").exists()
-}
+/// Whether we run inside a Docker or Podman container ([`container::engine`]
+/// tells which).
+pub use crate::container::in_container;
 
 fn paranoid() -> Option<i32> {
     std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
@@ -148,7 +200,8 @@ pub enum Subject<'a> {
     Attach(u32),
 }
 
-/// Arguments of `perf record` (after the `perf` binary).
+/// Arguments of `perf record` (after the `perf` binary); `data` `-` streams
+/// the recording to perf's stdout (its pipe format).
 ///
 /// Always the software `cpu-clock` event: hardware counters are missing in
 /// most VMs (Docker Desktop's among them). `--no-bpf-event` saves about a
@@ -271,17 +324,48 @@ mod tests {
     #[test]
     fn permission_messages_name_the_fix() {
         let eperm = io::Error::from_raw_os_error(libc::EPERM);
-        let docker = permission_message(&eperm, true, Some(2));
+        let docker = permission_message(&eperm, Some(Engine::Docker), false, Some(2));
         assert!(
-            docker.contains("--cap-add PERFMON") && docker.contains("SYS_ADMIN"),
+            docker
+                .contains("--cap-add PERFMON (Docker 23+) or --cap-add SYS_ADMIN to `docker run`")
+                && docker.contains("Docker container"),
             "{docker}"
         );
+        assert!(!docker.contains("odman"), "{docker}");
         let eacces = io::Error::from_raw_os_error(libc::EACCES);
-        let native = permission_message(&eacces, false, Some(3));
+        let native = permission_message(&eacces, None, false, Some(3));
         assert!(native.contains("perf_event_paranoid is 3"), "{native}");
         assert!(
             native.contains("sysctl kernel.perf_event_paranoid=1"),
             "{native}"
+        );
+    }
+
+    #[test]
+    fn podman_is_told_sys_admin_and_rootless_podman_the_hosts_setting() {
+        let eperm = io::Error::from_raw_os_error(libc::EPERM);
+        let podman = permission_message(&eperm, Some(Engine::Podman), false, Some(2));
+        assert!(
+            podman.contains("add --cap-add=SYS_ADMIN to `podman run`")
+                && podman.contains("Podman container"),
+            "{podman}"
+        );
+        // PERFMON is named only as what does not work.
+        assert!(podman.contains("PERFMON is not enough"), "{podman}");
+        assert!(!podman.contains("--cap-add PERFMON"), "{podman}");
+        assert!(!podman.contains("docker run"), "{podman}");
+        assert!(!podman.contains("sudo podman"), "{podman}");
+        // Rootless where paranoid allows user-space sampling: the flag is enough.
+        assert_eq!(
+            permission_message(&eperm, Some(Engine::Podman), true, Some(2)),
+            podman
+        );
+        let rootless = permission_message(&eperm, Some(Engine::Podman), true, Some(3));
+        assert!(rootless.starts_with(&podman), "{rootless}");
+        assert!(
+            rootless.contains("perf_event_paranoid must also be 2 or less (it is 3;")
+                && rootless.contains("`sudo podman`"),
+            "{rootless}"
         );
     }
 }

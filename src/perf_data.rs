@@ -40,6 +40,8 @@ pub(crate) enum Record<'a> {
 pub(crate) struct Sample<'a> {
     pub pid: i32,
     pub tid: i32,
+    /// When it was taken (perf's clock, nanoseconds), if perf recorded times.
+    pub time: Option<u64>,
     /// Instruction pointer.
     pub ip: u64,
     /// The kernel's call chain (frame pointers, and kernel frames in every mode).
@@ -145,6 +147,7 @@ fn read_all<R: Read>(
                 on_record(Record::Sample(Sample {
                     pid,
                     tid,
+                    time: s.timestamp,
                     ip: s.ip.unwrap_or(0),
                     callchain,
                     user,

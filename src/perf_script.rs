@@ -61,7 +61,11 @@ pub fn collapse_recording(
             warnings.join("\n")
         );
     }
-    Ok(Folded { text, warnings })
+    Ok(Folded {
+        text,
+        warnings,
+        timeline: None,
+    })
 }
 
 /// Collapses `perf script` text into folded stacks (one thread: streaming).

@@ -15,11 +15,14 @@ use crate::perf::{self, Perf, Subject};
 use crate::perf_script;
 use crate::record::{self, Recording};
 use crate::render::{self, Labels};
+use crate::report;
 use crate::stacks::{self, Prefetch};
 use crate::summary::Summary;
 use crate::target;
 
+use crate::artifacts::Format;
 use crate::defaults::{HOTTEST, MIN_SAMPLES};
+use crate::diff::Old;
 
 /// Below this much room for perf.data (half the free space of `$TMPDIR`), a
 /// recording would stop before it started: refuse at once.
@@ -99,6 +102,8 @@ struct Profile {
     folded: Folded,
     /// The recording, to keep in the output folder (`--keep-perf-data`).
     perf_data: Option<PathBuf>,
+    /// The earlier run to compare with (`--diff-against`), read before anything ran.
+    old: Option<Old>,
     /// When post-processing began.
     started: Instant,
 }
@@ -116,6 +121,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
             // Nothing runs: the first Ctrl-C lets the rendering finish.
             interrupt::enter(interrupt::Stage::PostProcessing);
             let out = OutDir::prepare(&opts.out)?;
+            let old = load_old(opts)?;
             let started = Instant::now();
             let folded = if opts.render.flamechart {
                 folded::read_folded_in_order(&file)?
@@ -127,6 +133,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
                 recording: None,
                 folded,
                 perf_data: None,
+                old,
                 started,
             };
             write_results(opts, &out, profile).map(Some)
@@ -134,6 +141,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
         RunMode::RenderRecording(data) => {
             interrupt::enter(interrupt::Stage::PostProcessing);
             let out = OutDir::prepare(&opts.out)?;
+            let old = load_old(opts)?;
             let started = Instant::now();
             let folded = stacks_of(&data, opts, None)?;
             let profile = Profile {
@@ -141,6 +149,7 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
                 recording: None,
                 folded,
                 perf_data: None,
+                old,
                 started,
             };
             write_results(opts, &out, profile).map(Some)
@@ -150,32 +159,95 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
     }
 }
 
+/// Reads `--diff-against`'s stacks, if given: before anything is recorded
+/// (a wrong path fails at once) or replaced (OLD may be `--out` itself).
+fn load_old(opts: &Options) -> Result<Option<Old>> {
+    opts.render
+        .diff_against
+        .as_deref()
+        .map(Old::load)
+        .transpose()
+}
+
+/// The files that options add to a run's set: diff.svg (`--diff-against`)
+/// and profile.pb.gz (`--format pprof`), made before the set is started.
+struct Extra {
+    diff_svg: Option<Vec<u8>>,
+    changed: Option<crate::diff::Changes>,
+    pprof: Option<Vec<u8>>,
+}
+
+impl Extra {
+    fn draw(
+        opts: &Options,
+        old: Option<Old>,
+        folded: &[u8],
+        labels: &Labels,
+        recording: &Option<Recording>,
+        started: Instant,
+        command: &str,
+    ) -> Result<Extra> {
+        let (diff_svg, changed) = match old {
+            Some(old) => {
+                let (svg, changed) = old.compare(folded, &opts.render.options(), labels)?;
+                (Some(svg), Some(changed))
+            }
+            None => (None, None),
+        };
+        let pprof = if opts.render.format.contains(&Format::Pprof) {
+            let meta = crate::pprof::Meta {
+                freq: opts.record.freq,
+                // The recording ended when post-processing started.
+                start: recording.as_ref().and_then(|rec| {
+                    std::time::SystemTime::now().checked_sub(started.elapsed() + rec.wall)
+                }),
+                duration: recording.as_ref().map(|rec| rec.wall),
+                comment: command.to_string(),
+            };
+            Some(crate::pprof::encode(folded, &meta)?)
+        } else {
+            None
+        };
+        Ok(Extra {
+            diff_svg,
+            changed,
+            pprof,
+        })
+    }
+
+    fn add_to(&self, set: &mut artifacts::Set<'_>) -> Result<()> {
+        if let Some(svg) = &self.diff_svg {
+            set.add(artifacts::DIFF_SVG, |w| w.write_all(svg))?;
+        }
+        if let Some(pprof) = &self.pprof {
+            set.add(artifacts::PPROF, |w| w.write_all(pprof))?;
+        }
+        Ok(())
+    }
+}
+
 /// Records the target (or process `pid`) and writes the results.
 fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> {
     // Everything that can be checked is checked before the workload runs.
     let perf = Perf::locate()?;
     perf::check_permission()?;
     let out = OutDir::prepare(&opts.out)?;
-    let launch;
-    let (command, subject, program) = match pid {
-        Some(pid) => (
-            format!("process {pid}"),
-            Subject::Attach(pid),
-            PathBuf::from(format!("/proc/{pid}/exe")),
-        ),
-        None => {
-            let t = target::prepare(&opts.target_options())?;
-            launch = t.command();
-            (t.display(), Subject::Launch(&launch), t.program.clone())
-        }
-    };
-    // Read the program's debug info and the kernel's symbols while it runs.
-    let prefetch = (!opts.stacks.perf_script).then(|| Prefetch::start(&[program]));
-
+    let old = load_old(opts)?;
+    // Streamed (perf's pipe mode) unless a perf.data file is asked for:
+    // samples are unwound on the other core while the program runs, and
+    // stack copies never touch the disk. Launching needs the exec helper,
+    // which gives the program back its stdout (perf's is the stream).
+    let stream = !opts.keep_perf_data
+        && !opts.stacks.perf_script
+        && (pid.is_some() || record::helper_available());
     let scratch = crate::scratch::Scratch::create()?;
     let data = scratch.perf_data();
-    let limit = record::perf_data_limit(&opts.record.options(), scratch.path());
-    if limit < MIN_PERF_DATA_ROOM {
+    let limit = if stream {
+        record::limit_of(opts.record.max_perf_data, None)
+    } else {
+        record::perf_data_limit(&opts.record.options(), scratch.path())
+    };
+    if limit < MIN_PERF_DATA_ROOM && !stream {
         return Err(Exit::Other.error(format!(
             "{} has {:.1} MB free: too little for perf.data (a DWARF recording takes about \
                  16 MB per second, a frame-pointer one 0.15 MB): set TMPDIR to a folder with \
@@ -184,18 +256,88 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
             limit as f64 * 2.0 / 1e6
         )));
     }
-    crate::say!(
-        "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks, perf.data up to {} MB); \
-         Ctrl-C stops early and still renders",
-        opts.record.freq,
-        opts.record.call_graph.describe(),
-        limit / 1_000_000
-    );
+    let announce = |command: &str| {
+        crate::say!(
+            "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks, {} up to {} MB); \
+             Ctrl-C stops early and still renders",
+            opts.record.freq,
+            opts.record.call_graph.describe(),
+            if stream { "streamed" } else { "perf.data" },
+            limit / 1_000_000
+        )
+    };
+    // The program's debug info and the kernel's symbols are read while it
+    // runs: sent here once the program is known.
+    let (prefetch_to, prefetched) = std::sync::mpsc::channel::<Prefetch>();
+    let in_process = !opts.stacks.perf_script;
+    let mut command = String::new();
+    let profiled = match pid {
+        Some(pid) => {
+            command = format!("process {pid}");
+            if in_process {
+                let exe = PathBuf::from(format!("/proc/{pid}/exe"));
+                let _ = prefetch_to.send(Prefetch::start(&[exe]));
+            }
+            announce(&command);
+            record::Profiled::Now(Subject::Attach(pid))
+        }
+        // perf starts while the target is built (its start-up overlaps
+        // cargo's), and runs it once built.
+        None => {
+            let command = &mut command;
+            record::Profiled::Later(Box::new(move || {
+                let t = target::prepare(&opts.target_options())?;
+                *command = t.display();
+                if in_process {
+                    let _ = prefetch_to.send(Prefetch::start(std::slice::from_ref(&t.program)));
+                }
+                announce(command);
+                Ok(t.command())
+            }))
+        }
+    };
+    if stream {
+        let stack_opts = opts.stack_options();
+        let (recording, folded) = record::record_streaming(
+            &perf,
+            &opts.record.options(),
+            profiled,
+            limit,
+            opts.verbose,
+            move |input| stacks::from_pipe(input, stack_opts, prefetched.recv().ok()),
+        )?;
+        let started = Instant::now();
+        crate::say!(
+            "rust-flamegraph: read {:.1} MB of samples as perf recorded them",
+            recording.streamed.unwrap_or(0) as f64 / 1e6,
+        );
+        let folded = folded.map_err(|e| {
+            Exit::Perf.error(format!(
+                "perf's stream could not be read (see its messages above): {}",
+                crate::exit::message(&e)
+            ))
+        })?;
+        let kept = folded.text.clone();
+        let profile = Profile {
+            command,
+            recording: Some(recording),
+            folded,
+            perf_data: None,
+            old,
+            started,
+        };
+        return match write_results(opts, &out, profile) {
+            // The output folder filled up (or went away) after the start-up
+            // check: the stacks are what cannot be had again, so keep them.
+            Err(err) if Exit::of(&err) == Exit::Output => Err(keep_stacks(&kept, opts, err)),
+            result => result.map(Some),
+        };
+    }
     let recording = record::record(
         &perf,
         &opts.record.options(),
         &data,
-        &subject,
+        profiled,
         limit,
         opts.verbose,
     )?;
@@ -211,7 +353,7 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         "rust-flamegraph: reading {:.1} MB of samples",
         size as f64 / 1e6,
     );
-    let folded = stacks_of(&data, opts, prefetch).map_err(|e| {
+    let folded = stacks_of(&data, opts, prefetched.try_recv().ok()).map_err(|e| {
         // Written by perf moments ago: unreadable means perf could not finish it.
         Exit::Perf.error(format!(
             "perf could not finish the recording (see its messages above; is {} full?): \
@@ -225,6 +367,7 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         recording: Some(recording),
         folded,
         perf_data: opts.keep_perf_data.then(|| data.clone()),
+        old,
         started,
     };
     match write_results(opts, &out, profile) {
@@ -253,6 +396,24 @@ fn keep_recording(data: &Path, opts: &Options, err: anyhow::Error) -> anyhow::Er
     }
 }
 
+/// Writes a streamed run's folded stacks to `$TMPDIR` (the scratch folder
+/// goes when the run ends) and says how to render them again.
+fn keep_stacks(text: &[u8], opts: &Options, err: anyhow::Error) -> anyhow::Error {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let kept = std::env::temp_dir().join(format!("stacks.rust-flamegraph-{stamp}.folded"));
+    match std::fs::write(&kept, text) {
+        Ok(()) => err.context(format!(
+            "the stacks are kept at {kept}: once there is room, draw them with \
+             `rust-flamegraph --from-folded {kept} --out {out}` (and delete the file after)",
+            kept = kept.display(),
+            out = opts.out.display()
+        )),
+        Err(_) => err,
+    }
+}
+
 /// The stacks of a recording: read in-process, or by `perf script` with `--perf-script`.
 fn stacks_of(data: &Path, opts: &Options, prefetch: Option<Prefetch>) -> Result<Folded> {
     if opts.stacks.perf_script {
@@ -271,13 +432,22 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
         recording,
         folded,
         perf_data,
+        old,
         started,
     } = profile;
+    // --skip-after, then --post-process, as `cargo flamegraph` applies them.
+    let mut folded = folded;
+    if !opts.stacks.skip_after.is_empty() {
+        folded.text = folded::skip_after(&folded.text, &opts.stacks.skip_after);
+    }
+    if let Some(command) = &opts.stacks.post_process {
+        folded.text = folded::post_process(&folded.text, command)?;
+    }
     let text = String::from_utf8_lossy(&folded.text);
-    let summary = Summary::from_folded(&text, HOTTEST);
+    let mut summary = Summary::from_folded(&text, HOTTEST);
     let failure = recording.as_ref().and_then(Recording::failure);
     if summary.samples < MIN_SAMPLES {
-        let kept = if out.path().join(artifacts::SVG).exists() {
+        let kept = if out.path().join(out.file_name(artifacts::SVG)).exists() {
             "; the earlier results in the output folder were kept"
         } else {
             ""
@@ -326,9 +496,25 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
     let mut svg = Vec::new();
     render::render_svg(&folded.text, &opts.render.options(), &labels, &mut svg)
         .context("cannot draw the flamegraph from these stacks")?;
+    let mut extra = Extra::draw(
+        opts,
+        old,
+        &folded.text,
+        &labels,
+        &recording,
+        started,
+        &command,
+    )?;
+    summary.changed = extra.changed.take();
     let mut set = out.start_set()?;
     set.add(artifacts::FOLDED, |w| w.write_all(&folded.text))?;
     set.add(artifacts::SVG, |w| w.write_all(&svg))?;
+    let page = report::Page {
+        title: labels.title.clone(),
+        subtitle: labels.subtitle.clone(),
+    };
+    set.add(artifacts::REPORT, |w| report::write_html(&folded, &page, w))?;
+    extra.add_to(&mut set)?;
     if let Some(data) = &perf_data {
         set.add_copy(data, artifacts::PERF_DATA)?;
     }

@@ -22,12 +22,12 @@
 //! perf with timeouts: no monitor thread can die and leave a stop undone.
 
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, ExitStatus};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,13 @@ pub const HELPER_ARG: &str = "__exec-with-pdeathsig";
 
 /// Prefix of the helper's reports to us, on perf's stderr.
 const MARK: &str = "\u{1}rust-flamegraph-helper:";
+
+/// The pipe perf streams its recording through (`-o -`) holds this much
+/// where allowed (root; pages are taken only when filled), else 1 MiB: room
+/// for 1,000 samples of DWARF stack copies (60), should the reader fall
+/// behind while the other core is busy: perf, blocked on a full pipe, would
+/// lose samples.
+const STREAM_PIPE_BYTES: [usize; 2] = [16 << 20, 1 << 20];
 
 /// Set when `main` has called [`exec_helper`]: our binary can be the helper.
 static HELPER: AtomicBool = AtomicBool::new(false);
@@ -81,6 +88,8 @@ pub struct Recording {
     pub stopped: bool,
     /// Why the recording was stopped, if it was.
     pub stop: Option<StopReason>,
+    /// Bytes perf streamed to us ([`record_streaming`]); `None` for a perf.data file.
+    pub streamed: Option<u64>,
 }
 
 impl Recording {
@@ -162,12 +171,24 @@ fn free_space(dir: &Path) -> Option<u64> {
     Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
-/// Runs `subject` under perf, writing samples to `data`; call it from the
+/// What perf records.
+pub enum Profiled<'a> {
+    /// A subject known now.
+    Now(Subject<'a>),
+    /// A program known once this returns its command (it builds it): perf
+    /// starts meanwhile, with the exec helper waiting for the command, so
+    /// that perf's start-up overlaps the build. Without the helper, it is
+    /// called first.
+    Later(Box<dyn FnOnce() -> Result<Vec<OsString>> + 'a>),
+}
+
+/// Runs `profiled` under perf, writing samples to `data`; call it from the
 /// thread that lives as long as the run (the main thread): perf is killed
 /// when that thread exits.
 ///
-/// Enters [`Stage::Recording`], and [`Stage::PostProcessing`] on return, so
-/// that a signal after the recording does not lose it. The workload inherits
+/// Enters [`Stage::Recording`] once the program is known, and
+/// [`Stage::PostProcessing`] on return, so that a signal after the
+/// recording does not lose it. The workload inherits
 /// our stdin, stdout and stderr. Ctrl-C, SIGTERM, SIGHUP, `opts.duration` and
 /// perf.data reaching `limit` bytes stop the recording; past half the limit,
 /// a warning says so. A perf that fails on its own (bad `--cmd` arguments, a
@@ -177,21 +198,114 @@ pub fn record(
     perf: &Perf,
     opts: &RecordOptions,
     data: &Path,
-    subject: &Subject,
+    profiled: Profiled,
     limit: u64,
     verbose: bool,
 ) -> Result<Recording> {
-    interrupt::enter(Stage::Recording);
-    let result = run_perf(perf, opts, data, subject, limit, verbose);
+    let result = run_perf(perf, opts, Sink::File(data), profiled, limit, verbose);
     interrupt::enter(Stage::PostProcessing);
     result
+}
+
+/// Like [`record`], but perf streams the recording (its pipe format, `perf
+/// record -o -`) to `read`, which runs on a thread of its own while the
+/// program runs: nothing is written to disk, and what `read` does with the
+/// samples is mostly done when the program ends. Returns the recording and
+/// what `read` returned, once both have ended.
+///
+/// `limit` bounds the bytes streamed, as it bounds perf.data in [`record`].
+/// Whatever `read` leaves unread is drained, so that perf never waits on a
+/// full pipe. When launching, the program needs the exec helper (see
+/// [`helper_available`]): perf gives it perf's stderr as stdout in this mode,
+/// and the helper puts the user's back.
+pub fn record_streaming<T: Send>(
+    perf: &Perf,
+    opts: &RecordOptions,
+    profiled: Profiled,
+    limit: u64,
+    verbose: bool,
+    read: impl FnOnce(&mut dyn Read) -> T + Send,
+) -> Result<(Recording, T)> {
+    let (reader, writer) = std::io::pipe().context("cannot create a pipe for perf's samples")?;
+    // Larger than the default 64 KiB: a reader busy naming a new binary's
+    // frames, or waiting for the core, must not stall perf.
+    for bytes in STREAM_PIPE_BYTES {
+        if rustix::pipe::fcntl_setpipe_size(&reader, bytes).is_ok() {
+            break;
+        }
+    }
+    let streamed = AtomicU64::new(0);
+    let (result, read) = std::thread::scope(|scope| {
+        let streamed = &streamed;
+        let reading = std::thread::Builder::new()
+            .name("samples".into())
+            .spawn_scoped(scope, move || {
+                let mut input = Counted {
+                    inner: reader,
+                    count: streamed,
+                };
+                let out = read(&mut input);
+                // Drain: perf must never block on a reader that stopped.
+                let _ = std::io::copy(&mut input, &mut std::io::sink());
+                out
+            });
+        let (result, reading) = match reading {
+            Ok(handle) => {
+                let sink = Sink::Stream { writer, streamed };
+                let result = run_perf(perf, opts, sink, profiled, limit, verbose);
+                (result, Some(handle))
+            }
+            Err(e) => (
+                Err(anyhow::Error::new(e).context("cannot start a thread to read perf's samples")),
+                None,
+            ),
+        };
+        // The program has ended (or was never started): a signal now must
+        // not lose what was recorded.
+        interrupt::enter(Stage::PostProcessing);
+        (result, reading.map(|r| r.join()))
+    });
+    let recording = result?;
+    match read {
+        Some(Ok(out)) => Ok((
+            Recording {
+                streamed: Some(streamed.into_inner()),
+                ..recording
+            },
+            out,
+        )),
+        _ => Err(Exit::Other.error("the thread reading perf's samples failed")),
+    }
+}
+
+/// Where perf writes: a file, or the pipe [`record_streaming`] reads.
+enum Sink<'a> {
+    File(&'a Path),
+    Stream {
+        writer: PipeWriter,
+        streamed: &'a AtomicU64,
+    },
+}
+
+/// A reader that counts the bytes read through it.
+struct Counted<'a> {
+    inner: PipeReader,
+    count: &'a AtomicU64,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 fn run_perf(
     perf: &Perf,
     opts: &RecordOptions,
-    data: &Path,
-    subject: &Subject,
+    sink: Sink,
+    profiled: Profiled,
     limit: u64,
     verbose: bool,
 ) -> Result<Recording> {
@@ -199,15 +313,51 @@ fn run_perf(
         return Err(Exit::Interrupted
             .error("interrupted before the recording started; nothing was written"));
     }
-    let launch = match subject {
-        Subject::Launch(cmd) => Some(*cmd),
-        Subject::Attach(_) => None,
+    let size = match &sink {
+        Sink::File(data) => Size::File(data),
+        Sink::Stream { streamed, .. } => Size::Streamed(streamed),
+    };
+    let (command, prepare);
+    let subject = match profiled {
+        Profiled::Now(subject) => {
+            prepare = None;
+            subject
+        }
+        Profiled::Later(later) if helper_available() => {
+            prepare = Some(later);
+            Subject::Launch(&[])
+        }
+        Profiled::Later(later) => {
+            prepare = None;
+            command = later()?;
+            Subject::Launch(&command)
+        }
+    };
+    if prepare.is_none() {
+        interrupt::enter(Stage::Recording);
+    }
+    let mut running = Running::start(perf, opts, sink, &subject, prepare.is_some(), verbose)?;
+    let launched;
+    let launch = match (prepare, &subject) {
+        (Some(prepare), _) => match prepare() {
+            Ok(cmd) => {
+                launched = cmd;
+                interrupt::enter(Stage::Recording);
+                running.release(&launched);
+                Some(&launched[..])
+            }
+            Err(err) => {
+                running.cancel();
+                return Err(err);
+            }
+        },
+        (None, Subject::Launch(cmd)) => Some(*cmd),
+        (None, Subject::Attach(_)) => None,
     };
     let program = launch.map_or_else(String::new, program_name);
-    let running = Running::start(perf, opts, data, subject, verbose)?;
     let monitor = Monitor {
         opts,
-        data,
+        size,
         limit,
         start: running.start,
         warned: false,
@@ -265,6 +415,7 @@ fn run_perf(
         wall,
         stopped: stop.is_some(),
         stop,
+        streamed: None,
     })
 }
 
@@ -278,7 +429,11 @@ struct Running {
     launch: bool,
     /// Our children before perf: not the program's orphans.
     before: Vec<u32>,
+    /// When the program was let go.
     start: Instant,
+    /// Where the helper waits for the program's command, when perf was
+    /// started before it was known.
+    argv: Option<PipeWriter>,
     /// Registered with the interrupt handler, which kills perf on an abort.
     _watch: interrupt::Watch,
 }
@@ -290,8 +445,9 @@ impl Running {
     fn start(
         perf: &Perf,
         opts: &RecordOptions,
-        data: &Path,
+        sink: Sink,
         subject: &Subject,
+        deferred: bool,
         verbose: bool,
     ) -> Result<Running> {
         let launch = match subject {
@@ -308,6 +464,17 @@ impl Running {
         } else {
             None
         };
+        // Streaming, perf gives the program its stderr as stdout (its own
+        // stdout is the stream): the helper puts the user's back.
+        let (data, stream) = match sink {
+            Sink::File(data) => (data, None),
+            Sink::Stream { writer, .. } => (Path::new("-"), Some(writer)),
+        };
+        let user_stdout = if use_helper && stream.is_some() {
+            rustix::io::fcntl_dupfd_cloexec(std::io::stdout(), 3).ok()
+        } else {
+            None
+        };
         // perf starts with its events disabled; the helper enables them just
         // before it execs the program, so that the helper is never sampled.
         let control = if use_helper && control_supported(perf, opts) {
@@ -315,7 +482,15 @@ impl Running {
         } else {
             None
         };
+        // The helper reads the program's command from here once it is known.
+        let argv = if use_helper && deferred {
+            Some(std::io::pipe().context("cannot create a pipe for the exec helper")?)
+        } else {
+            None
+        };
         let fds = HelperFds {
+            argv: argv.as_ref().map(|(reader, _)| reader.as_raw_fd()),
+            stdout: user_stdout.as_ref().map(AsRawFd::as_raw_fd),
             stderr: user_stderr.as_ref().map(AsRawFd::as_raw_fd),
             control: control
                 .as_ref()
@@ -351,8 +526,10 @@ impl Running {
             (None, None)
         };
         let keep: Vec<RawFd> = fds
-            .stderr
+            .argv
             .into_iter()
+            .chain(fds.stdout)
+            .chain(fds.stderr)
             .chain(fds.control.into_iter().flat_map(|(a, b)| [a, b]))
             .collect();
         let mut expr = duct::cmd(&perf.path, &args)
@@ -367,6 +544,9 @@ impl Running {
         if let Some(theirs) = perf_stderr {
             expr = expr.stderr_file(theirs);
         }
+        if let Some(writer) = stream {
+            expr = expr.stdout_file(writer);
+        }
         let before = if launch.is_some() {
             // Orphans of the program become ours, to be ended with the run.
             let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
@@ -378,7 +558,8 @@ impl Running {
         let started = expr.start();
         // Our copies of perf's stderr, of the user's and of the control
         // socket: perf has its own.
-        drop((expr, user_stderr, control));
+        let (argv_reader, argv) = argv.unzip();
+        drop((expr, argv_reader, user_stdout, user_stderr, control));
         let handle = match started {
             Ok(h) => Arc::new(h),
             Err(e) => {
@@ -399,8 +580,38 @@ impl Running {
             launch: launch.is_some(),
             before,
             start,
+            argv,
             _watch: watch,
         })
+    }
+
+    /// Gives the waiting helper the program's command: it runs from now.
+    /// A helper that is gone (perf failed) is perf's failure, said by perf.
+    fn release(&mut self, command: &[OsString]) {
+        use std::os::unix::ffi::OsStrExt;
+        if let Some(mut argv) = self.argv.take() {
+            let mut bytes = Vec::new();
+            for arg in command {
+                bytes.extend_from_slice(arg.as_bytes());
+                bytes.push(0);
+            }
+            let _ = argv.write_all(&bytes);
+        }
+        self.start = Instant::now();
+    }
+
+    /// Ends a perf whose program will not come (its build failed): the
+    /// helper sees no command and exits, and perf with it.
+    fn cancel(self) {
+        drop(self.argv);
+        if !matches!(
+            self.handle.wait_timeout(Duration::from_secs(2)),
+            Ok(Some(_))
+        ) {
+            let _ = self.handle.kill();
+        }
+        interrupt::kill_children(&self.before, Instant::now() + Duration::from_secs(1));
+        let _ = rustix::process::set_child_subreaper(None);
     }
 
     /// Waits for perf to exit: stops it when `monitor` says so, ends a
@@ -456,19 +667,7 @@ fn control_supported(perf: &Perf, opts: &RecordOptions) -> bool {
     if own_delay {
         return false;
     }
-    let version = duct::cmd!(&perf.path, "version")
-        .stderr_null()
-        .unchecked()
-        .read()
-        .unwrap_or_default();
-    perf_version(&version).is_some_and(|v| v >= (5, 9))
-}
-
-/// `(major, minor)` of `perf version`'s output ("perf version 6.1.187").
-fn perf_version(text: &str) -> Option<(u32, u32)> {
-    let v = text.trim().strip_prefix("perf version ")?;
-    let mut parts = v.split(|c: char| !c.is_ascii_digit());
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    perf.version.is_some_and(|v| v >= (5, 9))
 }
 
 /// The error for a perf that failed on its own, before running anything.
@@ -512,7 +711,7 @@ fn perf_failure(
 /// Decides when the recording must stop: a signal, the deadline, the size limit.
 struct Monitor<'a> {
     opts: &'a RecordOptions,
-    data: &'a Path,
+    size: Size<'a>,
     limit: u64,
     start: Instant,
     warned: bool,
@@ -533,7 +732,10 @@ impl Monitor<'_> {
                 return Some(StopReason::Duration);
             }
         }
-        let size = std::fs::metadata(self.data).map(|m| m.len()).unwrap_or(0);
+        let size = match self.size {
+            Size::File(data) => std::fs::metadata(data).map(|m| m.len()).unwrap_or(0),
+            Size::Streamed(streamed) => streamed.load(Ordering::Relaxed),
+        };
         // The warning always comes first, even when one step crosses both marks.
         if !self.warned && size >= self.limit / 2 {
             self.warned = true;
@@ -546,21 +748,38 @@ impl Monitor<'_> {
             );
         }
         if size >= self.limit {
-            crate::say!("{}", limit_message(self.opts, self.data, size));
+            let dir = match self.size {
+                Size::File(data) => Some(data.parent().unwrap_or(Path::new("."))),
+                Size::Streamed(_) => None,
+            };
+            crate::say!("{}", limit_message(self.opts, dir, size));
             return Some(StopReason::SizeLimit);
         }
         None
     }
 }
 
-/// What is said when perf.data reaches its limit: which limit, and how to change it.
-fn limit_message(opts: &RecordOptions, data: &Path, size: u64) -> String {
-    let which = match opts.max_perf_data {
-        Some(mb) => format!("the limit (--max-perf-data {mb})"),
-        None => format!(
+/// How big the recording is: perf.data's size, or the bytes streamed.
+#[derive(Clone, Copy)]
+enum Size<'a> {
+    File(&'a Path),
+    Streamed(&'a AtomicU64),
+}
+
+/// What is said when perf.data reaches its limit: which limit, and how to
+/// change it. `dir` is the folder whose free space set the default limit
+/// (`None` when streaming: nothing is written there).
+fn limit_message(opts: &RecordOptions, dir: Option<&Path>, size: u64) -> String {
+    let which = match (opts.max_perf_data, dir) {
+        (Some(mb), _) => format!("the limit (--max-perf-data {mb})"),
+        (None, Some(dir)) => format!(
             "the perf.data limit (half the free space of {}, at most 4000 MB; \
              --max-perf-data to change)",
-            data.parent().unwrap_or(Path::new(".")).display()
+            dir.display()
+        ),
+        (None, None) => format!(
+            "the default limit ({} MB; --max-perf-data to change)",
+            MAX_DEFAULT_LIMIT / 1_000_000
         ),
     };
     format!(
@@ -735,6 +954,11 @@ impl PerfSaid {
             return Vec::new();
         }
         self.in_kernel_warning = false;
+        // Streaming, perf counts no bytes ("wrote 0.000 MB - ]"): we say
+        // how much we read.
+        if t.starts_with("[ perf record: Captured and wrote") && t.ends_with(" - ]") {
+            return Vec::new();
+        }
         if self.usage || t.starts_with("Usage: perf record") || t.starts_with("usage: perf record")
         {
             // perf's whole option list: its error line came before.
@@ -834,13 +1058,20 @@ pub fn exec_helper() -> Option<ExitCode> {
 /// Descriptors the helper gets from us through perf.
 #[derive(Debug, Clone, Copy, Default)]
 struct HelperFds {
+    /// Where the program's command comes from, when it is not known yet:
+    /// each argument ended by a NUL byte.
+    argv: Option<RawFd>,
+    /// The user's stdout, to give back to the program (perf streaming its
+    /// recording gives it perf's stderr instead).
+    stdout: Option<RawFd>,
     /// The user's stderr, to give back to the program.
     stderr: Option<RawFd>,
     /// The helper's end of perf's control socket, and perf's end (to close).
     control: Option<(RawFd, RawFd)>,
 }
 
-/// `HELPER_ARG <profiler pid> <stderr fd|-> <control fd,perf's fd|-> -- program args…`
+/// `HELPER_ARG <profiler pid> <stdout fd|-> <stderr fd|-> <control fd,perf's fd|-> -- program args…`,
+/// or `… --argv-fd=FD` when the command is to be read from FD.
 fn helper_command(cmd: &[OsString], fds: HelperFds) -> Vec<OsString> {
     let exe = match std::env::current_exe() {
         Ok(p) if p.is_file() => p,
@@ -851,31 +1082,56 @@ fn helper_command(cmd: &[OsString], fds: HelperFds) -> Vec<OsString> {
         exe.into(),
         HELPER_ARG.into(),
         std::process::id().to_string().into(),
+        fds.stdout
+            .map_or("-".to_string(), |fd| fd.to_string())
+            .into(),
         fds.stderr
             .map_or("-".to_string(), |fd| fd.to_string())
             .into(),
         fds.control
             .map_or("-".to_string(), |(ours, perfs)| format!("{ours},{perfs}"))
             .into(),
-        "--".into(),
     ];
-    v.extend(cmd.iter().cloned());
+    match fds.argv {
+        Some(fd) => v.push(format!("{ARGV_FD}{fd}").into()),
+        None => {
+            v.push("--".into());
+            v.extend(cmd.iter().cloned());
+        }
+    }
     v
 }
 
+/// The helper's last argument when it reads the command from a descriptor.
+const ARGV_FD: &str = "--argv-fd=";
+
+/// The program and its arguments: as given, or read from the descriptor.
+enum HelperCommand<'a> {
+    Given(&'a OsString, &'a [OsString]),
+    FromFd(RawFd),
+}
+
 /// Parses the helper's arguments (after [`HELPER_ARG`]).
-fn helper_args(args: &[OsString]) -> Option<(u32, HelperFds, &OsString, &[OsString])> {
-    let [profiler, stderr, control, dashes, program, rest @ ..] = args else {
+fn helper_args(args: &[OsString]) -> Option<(u32, HelperFds, HelperCommand<'_>)> {
+    let [profiler, stdout, stderr, control, dashes, tail @ ..] = args else {
         return None;
     };
-    if dashes != "--" {
-        return None;
-    }
     let fd = |s: &str| s.parse::<RawFd>().ok().filter(|fd| *fd > 2);
-    let stderr = match stderr.to_str()? {
-        "-" => None,
-        n => Some(fd(n)?),
+    let (argv, command) = match (dashes.to_str().and_then(|d| d.strip_prefix(ARGV_FD)), tail) {
+        (Some(n), []) => {
+            let n = fd(n)?;
+            (Some(n), HelperCommand::FromFd(n))
+        }
+        (None, [program, rest @ ..]) if dashes == "--" => {
+            (None, HelperCommand::Given(program, rest))
+        }
+        _ => return None,
     };
+    let stdio = |s: &OsString| match s.to_str()? {
+        "-" => Some(None),
+        n => Some(Some(fd(n)?)),
+    };
+    let (stdout, stderr) = (stdio(stdout)?, stdio(stderr)?);
     let control = match control.to_str()? {
         "-" => None,
         pair => {
@@ -885,10 +1141,33 @@ fn helper_args(args: &[OsString]) -> Option<(u32, HelperFds, &OsString, &[OsStri
     };
     Some((
         profiler.to_str()?.parse().ok()?,
-        HelperFds { stderr, control },
-        program,
-        rest,
+        HelperFds {
+            argv,
+            stdout,
+            stderr,
+            control,
+        },
+        command,
     ))
+}
+
+/// Reads a command, each argument ended by a NUL byte, from `fd` (ours to
+/// close) until its end; `None` when nothing came (the run was called off).
+fn read_command(fd: RawFd) -> Option<Vec<OsString>> {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStringExt;
+    // SAFETY: the profiler opened this descriptor for us and perf passed it
+    // on; nothing else in this process owns it.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let command: Vec<OsString> = bytes
+        .split(|b| *b == 0)
+        .take(bytes.iter().filter(|b| **b == 0).count())
+        .map(|arg| OsString::from_vec(arg.to_vec()))
+        .collect();
+    (!command.is_empty()).then_some(command)
 }
 
 fn run_helper(args: Vec<OsString>) -> ExitCode {
@@ -897,7 +1176,7 @@ fn run_helper(args: Vec<OsString>) -> ExitCode {
     use std::os::unix::process::CommandExt;
     let parent = rustix::process::getppid();
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
-    let Some((profiler, fds, program, rest)) = helper_args(&args) else {
+    let Some((profiler, fds, command)) = helper_args(&args) else {
         crate::say!("rust-flamegraph: {HELPER_ARG} is for rust-flamegraph's own use");
         return ExitCode::from(Exit::Usage.code());
     };
@@ -907,6 +1186,19 @@ fn run_helper(args: Vec<OsString>) -> ExitCode {
     if now != parent || now.is_some_and(|p| p.as_raw_nonzero().get() as u32 == profiler) {
         return ExitCode::from(1);
     }
+    // Started before the program was built: wait for its command; none
+    // means the build failed, and the profiler is ending perf.
+    let read;
+    let (program, rest) = match command {
+        HelperCommand::Given(program, rest) => (program, rest),
+        HelperCommand::FromFd(fd) => match read_command(fd) {
+            Some(command) => {
+                read = command;
+                (&read[0], &read[1..])
+            }
+            None => return ExitCode::from(1),
+        },
+    };
     // Reports to the profiler go to perf's stderr (the profiler's socket);
     // close-on-exec, so that the program does not get it.
     let mut report = rustix::io::fcntl_dupfd_cloexec(std::io::stderr(), 3)
@@ -914,6 +1206,10 @@ fn run_helper(args: Vec<OsString>) -> ExitCode {
         .map(std::fs::File::from);
     // SAFETY (both blocks): the profiler opened these descriptors for us and
     // perf passed them on; nothing else in this process owns them.
+    if let Some(fd) = fds.stdout {
+        let user = unsafe { OwnedFd::from_raw_fd(fd) };
+        let _ = rustix::stdio::dup2_stdout(&user);
+    }
     if let Some(fd) = fds.stderr {
         let user = unsafe { OwnedFd::from_raw_fd(fd) };
         let _ = rustix::stdio::dup2_stderr(&user);
@@ -956,6 +1252,7 @@ mod tests {
             wall: Duration::ZERO,
             stopped,
             stop: stopped.then_some(StopReason::Interrupted),
+            streamed: None,
         }
     }
 
@@ -994,18 +1291,23 @@ mod tests {
             max_perf_data: Some(8),
             ..RecordOptions::default()
         };
-        let m = limit_message(&given, data, 8_100_000);
+        let m = limit_message(&given, data.parent(), 8_100_000);
         assert!(
             m.contains("reached 8 MB, the limit (--max-perf-data 8)"),
             "{m}"
         );
-        let m = limit_message(&RecordOptions::default(), data, 9_000_000_000);
+        let m = limit_message(&RecordOptions::default(), data.parent(), 9_000_000_000);
         assert!(
             m.contains("half the free space of /tmp/rust-flamegraph-1-x")
                 && m.contains("--max-perf-data to change"),
             "{m}"
         );
         assert!(!m.contains("(--max-perf-data"), "{m}");
+        let m = limit_message(&RecordOptions::default(), None, 4_000_000_000);
+        assert!(
+            m.contains("the default limit (4000 MB; --max-perf-data to change)"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -1098,6 +1400,8 @@ failed to mmap with 12 (Cannot allocate memory)\n\
     fn the_helper_command_wraps_the_program_and_parses_back() {
         let cmd = [OsString::from("prog"), OsString::from("--x")];
         let fds = HelperFds {
+            argv: None,
+            stdout: Some(6),
             stderr: Some(7),
             control: Some((8, 9)),
         };
@@ -1105,26 +1409,61 @@ failed to mmap with 12 (Cannot allocate memory)\n\
         let s: Vec<String> = v.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(s[1], HELPER_ARG);
         assert_eq!(s[2], std::process::id().to_string());
-        assert_eq!(&s[3..], ["7", "8,9", "--", "prog", "--x"]);
+        assert_eq!(&s[3..], ["6", "7", "8,9", "--", "prog", "--x"]);
         assert!(Path::new(&s[0]).exists());
-        let (pid, back, program, rest) = helper_args(&v[2..]).unwrap();
+        let (pid, back, command) = helper_args(&v[2..]).unwrap();
         assert_eq!(pid, std::process::id());
-        assert_eq!((back.stderr, back.control), (Some(7), Some((8, 9))));
+        assert_eq!(
+            (back.stdout, back.stderr, back.control),
+            (Some(6), Some(7), Some((8, 9)))
+        );
+        let HelperCommand::Given(program, rest) = command else {
+            panic!("the command is given")
+        };
         assert_eq!((program.as_os_str(), rest), (OsStr::new("prog"), &cmd[1..]));
         let none = helper_command(&cmd, HelperFds::default());
-        let (_, back, _, _) = helper_args(&none[2..]).unwrap();
-        assert_eq!((back.stderr, back.control), (None, None));
+        let (_, back, _) = helper_args(&none[2..]).unwrap();
+        assert_eq!((back.stdout, back.stderr, back.control), (None, None, None));
+        // Started before the program is known: the command comes from a pipe.
+        let later = helper_command(
+            &[],
+            HelperFds {
+                argv: Some(5),
+                ..HelperFds::default()
+            },
+        );
+        assert_eq!(later.last().unwrap(), "--argv-fd=5");
+        let (_, back, command) = helper_args(&later[2..]).unwrap();
+        assert_eq!(back.argv, Some(5));
+        assert!(matches!(command, HelperCommand::FromFd(5)));
         // Not ours to parse: a missing `--`, stdio descriptors.
         assert!(helper_args(&none[2..4]).is_none());
-        let stdio: Vec<OsString> = ["1", "2", "-", "--", "prog"].map(OsString::from).into();
+        let stdio: Vec<OsString> = ["1", "1", "2", "-", "--", "prog"]
+            .map(OsString::from)
+            .into();
         assert!(helper_args(&stdio).is_none());
     }
 
     #[test]
+    fn the_helper_reads_the_command_it_waits_for() {
+        use std::os::fd::IntoRawFd;
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        writer.write_all(b"prog\0--x\0\0last arg\0").unwrap();
+        drop(writer);
+        let command = read_command(OwnedFd::from(reader).into_raw_fd()).unwrap();
+        assert_eq!(command, ["prog", "--x", "", "last arg"]);
+        // Nothing came: the run was called off.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(writer);
+        assert_eq!(read_command(OwnedFd::from(reader).into_raw_fd()), None);
+    }
+
+    #[test]
     fn perf_versions_are_read() {
-        assert_eq!(perf_version("perf version 6.1.187\n"), Some((6, 1)));
-        assert_eq!(perf_version("perf version 5.4.0-rc3"), Some((5, 4)));
-        assert_eq!(perf_version("perf version 6.8.12.g1c2e0d\n"), Some((6, 8)));
-        assert_eq!(perf_version("nonsense"), None);
+        use crate::perf::version_of;
+        assert_eq!(version_of("perf version 6.1.187\n"), Some((6, 1)));
+        assert_eq!(version_of("perf version 5.4.0-rc3"), Some((5, 4)));
+        assert_eq!(version_of("perf version 6.8.12.g1c2e0d\n"), Some((6, 8)));
+        assert_eq!(version_of("nonsense"), None);
     }
 }

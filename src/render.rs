@@ -33,6 +33,16 @@ pub struct RenderOptions {
     pub flamechart: bool,
     /// Colour palette.
     pub palette: inferno::flamegraph::Palette,
+    /// Second line, instead of [`Labels::subtitle`].
+    pub subtitle: Option<String>,
+    /// Notes embedded in the SVG.
+    pub notes: Option<String>,
+    /// Width in pixels (`None`: as wide as the window).
+    pub image_width: Option<usize>,
+    /// Colours from the function names, the same in every run.
+    pub deterministic: bool,
+    /// Icicle graph: roots at the top.
+    pub inverted: bool,
 }
 
 impl Default for RenderOptions {
@@ -44,6 +54,11 @@ impl Default for RenderOptions {
             palette: crate::defaults::PALETTE
                 .parse()
                 .expect("the default palette exists"),
+            subtitle: None,
+            notes: None,
+            image_width: None,
+            deterministic: false,
+            inverted: false,
         }
     }
 }
@@ -68,21 +83,50 @@ pub fn render_svg(
     labels: &Labels,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
+    render(folded, None, opts, labels, out)
+}
+
+/// Renders the differential flamegraph from `old` to `folded` (both folded
+/// stacks): widths are `folded`'s; a frame is red when its stack has more
+/// samples than in `old` (scaled to `folded`'s total when `normalize`),
+/// blue when fewer, deeper for larger changes (inferno's differential
+/// module). Always merged stacks, never a flame chart (there is no time
+/// order to compare); names are made safe as in [`render_svg`].
+pub fn render_diff_svg(
+    old: &[u8],
+    folded: &[u8],
+    normalize: bool,
+    opts: &RenderOptions,
+    labels: &Labels,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    render(folded, Some((old, normalize)), opts, labels, out)
+}
+
+/// [`render_svg`], or [`render_diff_svg`] when given the old stacks.
+fn render(
+    folded: &[u8],
+    old: Option<(&[u8], bool)>,
+    opts: &RenderOptions,
+    labels: &Labels,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let mut options = inferno::flamegraph::Options::default();
     options.title = xml_safe(&labels.title).into_owned();
-    options.subtitle = Some(xml_safe(&labels.subtitle).into_owned());
+    let subtitle = opts.subtitle.as_deref().unwrap_or(&labels.subtitle);
+    options.subtitle = Some(xml_safe(subtitle).into_owned());
+    options.notes = opts.notes.as_deref().map_or_else(String::new, comment_safe);
+    options.image_width = opts.image_width;
+    options.deterministic = opts.deterministic;
+    if opts.inverted {
+        options.direction = inferno::flamegraph::Direction::Inverted;
+    }
     options.colors = opts.palette;
     options.min_width = opts.min_width;
     options.reverse_stack_order = opts.reverse;
     options.flame_chart = opts.flamechart;
     options.count_name = "samples".into();
-    let text = std::str::from_utf8(folded).map_err(|e| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("stacks are not UTF-8: {e}"),
-        )
-    })?;
-    let prepared = for_inferno(text);
+    let prepared = for_inferno(utf8(folded)?);
     if prepared.over_total > 0 {
         crate::say!(
             "rust-flamegraph: warning: {} stack(s) left out of the flamegraph: with them the \
@@ -92,7 +136,18 @@ pub fn render_svg(
         );
     }
     let mut svg = Patched::new(out);
-    if opts.flamechart {
+    if let Some((old, normalize)) = old {
+        let old = for_inferno(utf8(old)?);
+        let mut diff = Vec::new();
+        let diff_options = inferno::differential::Options {
+            normalize,
+            strip_hex: false,
+        };
+        let (old, new) = (old.text.as_bytes(), prepared.text.as_bytes());
+        inferno::differential::from_readers(diff_options, old, new, &mut diff)?;
+        options.flame_chart = false;
+        inferno::flamegraph::from_lines(&mut options, utf8(&diff)?.lines(), &mut svg)?;
+    } else if opts.flamechart {
         // inferno reverses flame-chart input (DTrace's order); ours is in time
         // order already, so hand it over reversed and time runs left to right.
         let lines: Vec<&str> = prepared.text.lines().rev().collect();
@@ -106,6 +161,16 @@ pub fn render_svg(
     }
     svg.finish()?;
     Ok(())
+}
+
+/// Folded stacks as text (they are written as UTF-8, and read lossily).
+fn utf8(folded: &[u8]) -> std::io::Result<&str> {
+    std::str::from_utf8(folded).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("stacks are not UTF-8: {e}"),
+        )
+    })
 }
 
 /// The same flame graph from fewer lines, so that inferno (which holds every
@@ -291,6 +356,19 @@ fn prune_narrow(text: &str, min_width: f64) -> Option<String> {
         i = end;
     }
     (lines < before).then_some(out)
+}
+
+/// `text` fit for inside an XML comment (inferno puts the notes in one): no
+/// `--`, no `-` before the closing `-->`, and [`xml_safe`].
+fn comment_safe(text: &str) -> String {
+    let mut text = xml_safe(text).into_owned();
+    while text.contains("--") {
+        text = text.replace("--", "- -");
+    }
+    if text.ends_with('-') {
+        text.push(' ');
+    }
+    text
 }
 
 /// A line for [`prune_narrow`] to keep, or the lines under one undrawn frame.

@@ -11,6 +11,7 @@ use anyhow::Result;
 
 use crate::folded::Folded;
 use crate::perf_data::{self, Record, Sample};
+use crate::report::TimelineBuilder;
 use crate::symbols::{Binary, Kernel};
 use crate::unwind::{Frame, Processes};
 
@@ -83,9 +84,14 @@ pub fn from_file(path: &Path, opts: StackOptions, prefetch: Option<Prefetch>) ->
     Ok(collector.finish(outcome.truncated))
 }
 
-/// Reads perf's pipe format from `input` (`perf record -o -`) into folded stacks.
-pub fn from_pipe<R: Read>(input: R, opts: StackOptions) -> Result<Folded> {
-    let mut collector = Collector::new(opts, None);
+/// Reads perf's pipe format from `input` (`perf record -o -`) into folded
+/// stacks, as it streams; `prefetch`, if given, holds what was read ahead.
+pub fn from_pipe<R: Read>(
+    input: R,
+    opts: StackOptions,
+    prefetch: Option<Prefetch>,
+) -> Result<Folded> {
+    let mut collector = Collector::new(opts, prefetch);
     let outcome = perf_data::read_pipe(input, |r| collector.record(r))?;
     Ok(collector.finish(outcome.truncated))
 }
@@ -129,7 +135,10 @@ struct Collector {
     names: Names,
     /// Names of each address already seen, root-most first.
     frame_names: HashMap<Frame, Box<[u32]>>,
-    stacks: HashMap<Box<[u32]>, u64>,
+    /// Each distinct stack: its id (for the timeline) and samples.
+    stacks: HashMap<Box<[u32]>, (u32, u64)>,
+    /// Samples per (time, thread name id, stack id), for report.html.
+    timeline: TimelineBuilder,
     /// Time order: finished lines, and the run being counted.
     /// Time order: runs of identical consecutive samples.
     runs: Vec<(Box<[u32]>, u64)>,
@@ -155,6 +164,7 @@ impl Collector {
             names: Names::default(),
             frame_names: HashMap::new(),
             stacks: HashMap::new(),
+            timeline: TimelineBuilder::default(),
             runs: Vec::new(),
             samples: 0,
             lost: 0,
@@ -238,13 +248,27 @@ impl Collector {
                 Some((stack, count)) if **stack == key[..] => *count += 1,
                 _ => self.runs.push((key.as_slice().into(), 1)),
             }
-        } else if let Some(count) = self.stacks.get_mut(key.as_slice()) {
-            *count += 1;
-        } else {
-            self.stacks.insert(key.as_slice().into(), 1);
         }
+        let id = if let Some((id, count)) = self.stacks.get_mut(key.as_slice()) {
+            *count += 1;
+            *id
+        } else {
+            let id = self.stacks.len() as u32;
+            self.stacks.insert(key.as_slice().into(), (id, 1));
+            id
+        };
+        let thread = self.thread(s.pid, s.tid);
+        self.timeline.add(s.time, thread, id);
         self.frames = frames;
         self.key = key;
+    }
+
+    /// The thread's name, as a name id.
+    fn thread(&mut self, pid: i32, tid: i32) -> u32 {
+        match self.comms.get(&tid).or_else(|| self.comms.get(&pid)) {
+            Some(&id) => id,
+            None => self.names.id_of("[unknown]"),
+        }
     }
 
     /// The root frame: the thread's name (with pid/tid when asked).
@@ -294,15 +318,22 @@ impl Collector {
             warnings.push(format!(
                 "kernel frames show as [kernel]: kernel symbols are hidden here \
                  (kptr_restrict); {}",
-                if crate::perf::in_container() {
-                    "add --cap-add=SYSLOG to `docker run` to name them"
-                } else {
-                    "run as root, or `sudo sysctl kernel.kptr_restrict=0`, to name them"
+                match crate::container::engine() {
+                    Some(engine) => format!(
+                        "add --cap-add=SYSLOG to `{} run` to name them",
+                        engine.command()
+                    ),
+                    None => "run as root, or `sudo sysctl kernel.kptr_restrict=0`, to name them"
+                        .to_string(),
                 }
             ));
         }
         // Kernel addresses in one function, and all of them when names are
         // hidden, read the same now: merge what reads the same.
+        let mut lines = vec![String::new(); self.stacks.len()];
+        for (stack, &(id, _)) in &self.stacks {
+            lines[id as usize] = join(&self.names, stack);
+        }
         let text = if self.opts.time_order {
             let mut lines: Vec<(String, u64)> = Vec::new();
             for (stack, count) in &self.runs {
@@ -317,9 +348,9 @@ impl Collector {
                 .map(|(line, count)| format!("{line} {count}\n"))
                 .collect::<String>()
         } else {
-            let mut merged: HashMap<String, u64> = HashMap::new();
-            for (stack, count) in &self.stacks {
-                *merged.entry(join(&self.names, stack)).or_default() += count;
+            let mut merged: HashMap<&str, u64> = HashMap::new();
+            for &(id, count) in self.stacks.values() {
+                *merged.entry(&lines[id as usize]).or_default() += count;
             }
             let mut lines: Vec<String> = merged
                 .into_iter()
@@ -329,7 +360,15 @@ impl Collector {
             lines.concat()
         }
         .into_bytes();
-        Folded { text, warnings }
+        let names = &self.names;
+        let timeline = self
+            .timeline
+            .finish(|id| names.all[id as usize].to_string(), &lines);
+        Folded {
+            text,
+            warnings,
+            timeline,
+        }
     }
 }
 

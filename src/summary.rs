@@ -17,6 +17,8 @@ pub struct Summary {
     pub complete: u64,
     /// Functions by self time (samples where they are the leaf), hottest first.
     pub hottest: Vec<(String, u64)>,
+    /// With `--diff-against`: the functions whose share changed most.
+    pub changed: Option<crate::diff::Changes>,
 }
 
 impl Summary {
@@ -46,6 +48,7 @@ impl Summary {
             samples,
             complete,
             hottest,
+            changed: None,
         }
     }
 
@@ -79,6 +82,9 @@ impl fmt::Display for Summary {
                 percent(*count, self.samples),
                 count
             )?;
+        }
+        if let Some(changed) = &self.changed {
+            write!(f, "{changed}")?;
         }
         Ok(())
     }
@@ -133,7 +139,7 @@ impl fmt::Display for crate::pipeline::Report {
             writeln!(f, "  warning: {warning}")?;
         }
         for path in &self.written {
-            writeln!(f, "  wrote {}", path.display())?;
+            writeln!(f, "  wrote {}", crate::artifacts::shown(path))?;
         }
         Ok(())
     }

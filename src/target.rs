@@ -30,6 +30,10 @@ pub struct TargetOptions {
     pub test: Option<String>,
     /// `--unit-test [NAME]` (empty: the library's).
     pub unit_test: Option<String>,
+    /// `--unit-bench [NAME]` (empty: the library's): the unit-test harness, run with `--bench`.
+    pub unit_bench: Option<String>,
+    /// `--unit-test-kind bin`: NAME is the binary, even when the library has that name too.
+    pub unit_bin: bool,
     /// Any program: `args` are the program and its arguments.
     pub exec: bool,
     /// Features to activate.
@@ -40,6 +44,8 @@ pub struct TargetOptions {
     pub profile: String,
     /// Target dir for the profiling builds (default: ours in the workspace's).
     pub target_dir: Option<PathBuf>,
+    /// `--target TRIPLE` for cargo.
+    pub triple: Option<String>,
     /// Arguments for the program (with `exec`: the program and its arguments).
     pub args: Vec<OsString>,
     /// Print the commands that are run.
@@ -162,13 +168,24 @@ pub fn prepare(opts: &TargetOptions) -> Result<Target> {
     let metadata = metadata(opts)?;
     let chosen = choose(&metadata, opts)?;
     let program = crate::build::build(&metadata, &chosen, opts)?;
+    Ok(Target {
+        program,
+        args: program_args(chosen.kind, opts),
+    })
+}
+
+/// The profiled program's arguments: the user's, after `--bench` for a bench
+/// (without it, criterion's harness and libtest run the benchmarks as quick
+/// tests) unless the user gave it, as `cargo flamegraph` users do
+/// (`--bench x -- --bench`): criterion refuses it twice.
+fn program_args(kind: Kind, opts: &TargetOptions) -> Vec<OsString> {
+    let bench = kind == Kind::Bench || opts.unit_bench.is_some();
     let mut args = Vec::new();
-    if chosen.kind == Kind::Bench {
-        // Without it, criterion's harness runs the benchmarks as quick tests.
+    if bench && !opts.args.iter().any(|a| a == "--bench") {
         args.push("--bench".into());
     }
     args.extend(opts.args.iter().cloned());
-    Ok(Target { program, args })
+    args
 }
 
 pub(crate) fn metadata(opts: &TargetOptions) -> Result<Metadata> {
@@ -202,45 +219,52 @@ pub(crate) fn metadata(opts: &TargetOptions) -> Result<Metadata> {
 }
 
 /// Picks the package and target from the options, like cargo does.
+///
+/// A `--bin`/`--example`/`--bench`/`--test` without `-p` is looked for in the
+/// default package, then in every member of the workspace (an example of
+/// another member is found, as `cargo build --example` finds it); when
+/// several members have it, the error lists each choice with its `-p`.
 pub fn choose(metadata: &Metadata, opts: &TargetOptions) -> Result<CargoTarget> {
+    let flagged = [
+        (&opts.bin, Kind::Bin, TargetKind::Bin),
+        (&opts.example, Kind::Example, TargetKind::Example),
+        (&opts.bench, Kind::Bench, TargetKind::Bench),
+        (&opts.test, Kind::Test, TargetKind::Test),
+    ];
+    for (name, kind, cargo_kind) in flagged {
+        if let Some(name) = name {
+            return find_in_workspace(metadata, opts.package.as_deref(), kind, cargo_kind, name);
+        }
+    }
     let package = choose_package(metadata, opts.package.as_deref())?;
-    let pick = |kind: TargetKind, flag: &str, name: &str, as_kind: Kind| {
-        find_target(package, kind, flag, name).map(|name| CargoTarget {
-            package: package.name.to_string(),
-            kind: as_kind,
-            name,
-        })
-    };
-    if let Some(name) = &opts.bin {
-        return pick(TargetKind::Bin, "--bin", name, Kind::Bin);
-    }
-    if let Some(name) = &opts.example {
-        return pick(TargetKind::Example, "--example", name, Kind::Example);
-    }
-    if let Some(name) = &opts.bench {
-        return pick(TargetKind::Bench, "--bench", name, Kind::Bench);
-    }
-    if let Some(name) = &opts.test {
-        return pick(TargetKind::Test, "--test", name, Kind::Test);
-    }
-    if let Some(name) = &opts.unit_test {
+    let unit = opts.unit_test.as_ref().or(opts.unit_bench.as_ref());
+    if let Some(name) = unit {
+        let flag = if opts.unit_test.is_some() {
+            "--unit-test"
+        } else {
+            "--unit-bench"
+        };
         let lib = package.targets.iter().find(|t| t.is_lib());
+        let unit_bin = |name: &str| {
+            find_target(package, TargetKind::Bin, flag, name).map(|name| CargoTarget {
+                package: package.name.to_string(),
+                kind: Kind::UnitTestBin,
+                name,
+            })
+        };
         return match (name.as_str(), lib) {
-            ("", Some(lib)) => Ok(CargoTarget {
+            ("", Some(lib)) if !opts.unit_bin => Ok(CargoTarget {
                 package: package.name.to_string(),
                 kind: Kind::UnitTestLib,
                 name: lib.name.clone(),
             }),
-            (n, Some(lib)) if n == lib.name => Ok(CargoTarget {
+            (n, Some(lib)) if n == lib.name && !opts.unit_bin => Ok(CargoTarget {
                 package: package.name.to_string(),
                 kind: Kind::UnitTestLib,
                 name: lib.name.clone(),
             }),
-            ("", None) => {
-                let name = only_binary(package)?;
-                pick(TargetKind::Bin, "--unit-test", &name, Kind::UnitTestBin)
-            }
-            (n, _) => pick(TargetKind::Bin, "--unit-test", n, Kind::UnitTestBin),
+            ("", _) => unit_bin(&only_binary(package)?),
+            (n, _) => unit_bin(n),
         };
     }
     Ok(CargoTarget {
@@ -248,6 +272,77 @@ pub fn choose(metadata: &Metadata, opts: &TargetOptions) -> Result<CargoTarget> 
         kind: Kind::Bin,
         name: only_binary(package)?,
     })
+}
+
+/// The target `name` of this kind: in package `spec`, or else in the
+/// default package, or else in the one member of the workspace that has it.
+fn find_in_workspace(
+    metadata: &Metadata,
+    spec: Option<&str>,
+    kind: Kind,
+    cargo_kind: TargetKind,
+    name: &str,
+) -> Result<CargoTarget> {
+    let flag = kind.flag().unwrap_or("--lib");
+    let found = |package: &Package| CargoTarget {
+        package: package.name.to_string(),
+        kind,
+        name: name.to_string(),
+    };
+    let default = choose_package(metadata, spec);
+    if spec.is_some() {
+        let package = default?;
+        return find_target(package, cargo_kind, flag, name).map(|_| found(package));
+    }
+    if let Ok(package) = &default {
+        if has_target(package, &cargo_kind, name) {
+            return Ok(found(package));
+        }
+    }
+    let members = metadata.workspace_packages();
+    let with: Vec<&Package> = members
+        .iter()
+        .copied()
+        .filter(|p| has_target(p, &cargo_kind, name))
+        .collect();
+    match (with.as_slice(), default) {
+        ([only], _) => Ok(found(only)),
+        ([], Ok(package)) => find_target(package, cargo_kind, flag, name).map(|_| found(package)),
+        ([], Err(_)) => {
+            let all: Vec<String> = members
+                .iter()
+                .flat_map(|p| {
+                    p.targets
+                        .iter()
+                        .filter(|t| t.is_kind(cargo_kind.clone()))
+                        .map(|t| format!("-p {} {flag} {}", p.name, t.name))
+                })
+                .collect();
+            Err(Exit::Build.error(if all.is_empty() {
+                format!("no package of this workspace has a {cargo_kind} target")
+            } else {
+                format!(
+                    "no package of this workspace has a {cargo_kind} target `{name}`;                      there are: {}",
+                    comma_list(all)
+                )
+            }))
+        }
+        (several, _) => Err(Exit::Build.error(format!(
+            "several packages have a {cargo_kind} target `{name}`: choose one with {}",
+            comma_list(
+                several
+                    .iter()
+                    .map(|p| format!("`-p {} {flag} {name}`", p.name))
+            )
+        ))),
+    }
+}
+
+fn has_target(package: &Package, kind: &TargetKind, name: &str) -> bool {
+    package
+        .targets
+        .iter()
+        .any(|t| t.is_kind(kind.clone()) && t.name == name)
 }
 
 fn choose_package<'m>(metadata: &'m Metadata, spec: Option<&str>) -> Result<&'m Package> {
@@ -420,6 +515,30 @@ mod tests {
             (t.kind, t.name.as_str()),
             (Kind::UnitTestLib, "rust_flamegraph")
         );
+    }
+
+    #[test]
+    fn a_bench_gets_bench_once() {
+        let args = |kind, cli: &[&str]| -> Vec<String> {
+            program_args(kind, &opts(cli))
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            args(Kind::Bench, &["--", "--profile-time", "5"]),
+            ["--bench", "--profile-time", "5"]
+        );
+        assert_eq!(
+            args(Kind::Bench, &["--", "--bench", "--profile-time", "5"]),
+            ["--bench", "--profile-time", "5"]
+        );
+        assert_eq!(
+            args(Kind::UnitTestLib, &["--unit-bench", "--", "x"]),
+            ["--bench", "x"]
+        );
+        assert_eq!(args(Kind::Bin, &["--", "--bench"]), ["--bench"]);
+        assert!(args(Kind::Bin, &[]).is_empty());
     }
 
     #[test]

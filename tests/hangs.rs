@@ -447,11 +447,13 @@ fn one_sigterm_after_the_recording_does_not_lose_it() {
         return;
     }
     let (out, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    // DWARF stacks, ~10k samples: post-processing long enough for the
-    // signal to land in it.
+    // DWARF stacks, ~10k samples, written to perf.data and read after the
+    // recording (a streamed one is mostly read while recorded):
+    // post-processing long enough for the signal to land in it.
     let run = Run::start(
         job(out.path(), tmp.path())
             .args(["--call-graph", "dwarf", "-F", "4999", "--duration", "2"])
+            .arg("--keep-perf-data")
             .args(LONG_RUN),
     );
     let pid = run.pid();

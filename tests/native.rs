@@ -20,13 +20,15 @@ fn profiles_the_demo_into_svg_and_folded_stacks() {
     );
     assert!(log.contains("complete stacks"), "{log}");
     assert!(log.contains("hottest functions"), "{log}");
+    // On stdout, where it belongs, though perf streams the recording on its own.
     assert!(
-        log.contains("checksum "),
-        "the demo's own output is shown: {log}"
+        String::from_utf8_lossy(&result.stdout).contains("checksum "),
+        "the demo's own output is shown on stdout: {log}"
     );
+    assert!(log.contains("as perf recorded them"), "streamed: {log}");
     assert_eq!(
         names_in(out.path()),
-        ["flamegraph.svg", "stacks.folded"],
+        ["flamegraph.svg", "report.html", "stacks.folded"],
         "only the results, no temporaries"
     );
 }
@@ -49,7 +51,12 @@ fn frame_pointer_stacks_and_a_kept_perf_data_that_renders_again_alike() {
     );
     assert_eq!(
         names_in(out.path()),
-        ["flamegraph.svg", "perf.data", "stacks.folded"]
+        [
+            "flamegraph.svg",
+            "perf.data",
+            "report.html",
+            "stacks.folded"
+        ]
     );
     let again = out.path().join("again");
     let result = run(profiler_to(&again)

@@ -323,6 +323,8 @@ fn a_build_error_shows_cargos_message_and_a_failing_program_still_renders() {
         "{}",
         text(&result)
     );
+    // perf, started while cargo built, ended without a word.
+    assert!(!text(&result).contains("perf record"), "{}", text(&result));
 }
 
 #[test]

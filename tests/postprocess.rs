@@ -259,7 +259,7 @@ impl Drop for Mounted {
 }
 
 #[test]
-fn an_output_folder_that_fills_up_keeps_the_recording_and_says_how_to_draw_it() {
+fn an_output_folder_that_fills_up_keeps_what_was_recorded_and_says_how_to_draw_it() {
     if !perf_available() || !as_root("mounting a small tmpfs") {
         return;
     }
@@ -276,25 +276,40 @@ fn an_output_folder_that_fills_up_keeps_the_recording_and_says_how_to_draw_it() 
         return;
     }
     let _mounted = Mounted(out.clone());
-    let full = run(profiler().arg("--out").arg(&out).args(SMALL_RUN));
-    assert_exit(&full, 6, &["the recording is kept at", "--perfdata"]);
-    let log = text(&full);
-    let kept = log
-        .split("the recording is kept at ")
-        .nth(1)
-        .and_then(|rest| rest.split(':').next())
-        .map(std::path::PathBuf::from)
-        .expect("the kept recording's path");
-    assert!(kept.is_file(), "{} kept", kept.display());
-    let again = tempfile::tempdir().unwrap();
-    let drawn = run(profiler()
-        .arg("--out")
-        .arg(again.path())
-        .arg("--perfdata")
-        .arg(&kept));
-    let _ = std::fs::remove_file(&kept);
-    assert_exit(&drawn, 0, &["complete stacks"]);
-    assert!(again.path().join("flamegraph.svg").is_file());
+    // A streamed recording (the default) keeps its stacks; one written to
+    // perf.data (--keep-perf-data) keeps perf.data.
+    for (extra, kept_what, option) in [
+        (None, "the stacks are kept at ", "--from-folded"),
+        (
+            Some("--keep-perf-data"),
+            "the recording is kept at ",
+            "--perfdata",
+        ),
+    ] {
+        let full = run(profiler()
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .args(SMALL_RUN));
+        assert_exit(&full, 6, &[kept_what, option]);
+        let log = text(&full);
+        let kept = log
+            .split(kept_what)
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .map(std::path::PathBuf::from)
+            .expect("the kept file's path");
+        assert!(kept.is_file(), "{} kept", kept.display());
+        let again = tempfile::tempdir().unwrap();
+        let drawn = run(profiler()
+            .arg("--out")
+            .arg(again.path())
+            .arg(option)
+            .arg(&kept));
+        let _ = std::fs::remove_file(&kept);
+        assert_exit(&drawn, 0, &["wrote"]);
+        assert!(again.path().join("flamegraph.svg").is_file());
+    }
 }
 
 #[test]
@@ -313,16 +328,25 @@ fn a_tmpdir_without_room_is_refused_before_recording() {
     }
     let _mounted = Mounted(tmp.path().to_path_buf());
     let out = tempfile::tempdir().unwrap();
+    // Only a recording written to perf.data needs the room (--keep-perf-data);
+    // a streamed one (the default) writes nothing there.
     let refused = run(profiler()
         .env("TMPDIR", tmp.path())
         .arg("--out")
         .arg(out.path())
+        .arg("--keep-perf-data")
         .args(SMALL_RUN));
     assert_exit(&refused, 1, &["too little for perf.data", "set TMPDIR"]);
     assert!(
         !text(&refused).contains("recording `"),
         "nothing was recorded"
     );
+    let streamed = run(profiler()
+        .env("TMPDIR", tmp.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(SMALL_RUN));
+    assert_exit(&streamed, 0, &["as perf recorded them", "complete stacks"]);
 }
 
 #[test]

@@ -104,7 +104,10 @@ fn assert_stopped_early_profile(out: &Path) {
     assert_demo_profile(out);
     let svg = std::fs::read_to_string(out.join("flamegraph.svg")).unwrap();
     assert!(svg.contains("(stopped early)"));
-    assert_eq!(names_in(out), ["flamegraph.svg", "stacks.folded"]);
+    assert_eq!(
+        names_in(out),
+        ["flamegraph.svg", "report.html", "stacks.folded"]
+    );
 }
 
 #[test]
@@ -279,7 +282,10 @@ fn concurrent_runs_into_one_folder_leave_a_matching_pair() {
     let samples = assert_demo_profile(out.path());
     let svg = std::fs::read_to_string(out.path().join("flamegraph.svg")).unwrap();
     assert!(svg.contains(&format!("{samples} samples")));
-    assert_eq!(names_in(out.path()), ["flamegraph.svg", "stacks.folded"]);
+    assert_eq!(
+        names_in(out.path()),
+        ["flamegraph.svg", "report.html", "stacks.folded"]
+    );
 }
 
 #[test]

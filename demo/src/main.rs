@@ -6,9 +6,15 @@
 //! of it into `String`s and folds those bytes into a running checksum. Each
 //! step is its own non-inlined function, so the profile shows
 //! `main → run → run_iteration → {fill_buffer, transform → sort_blocks, encode → encode_value, checksum}`.
+//!
+//! With `--phases SECONDS` the run is one phase per second instead, so that
+//! report.html's heatmap shows when each ran: even seconds sort
+//! (`sorting_phase → sort_blocks`) on the main thread, odd seconds encode
+//! (`encoding_phase → encode`) on a thread named `encoder`.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use rand::rngs::SmallRng;
@@ -27,6 +33,10 @@ struct Args {
     /// Seed for the random values, so that runs are reproducible.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Run for this many seconds instead of --iters, alternating a second of
+    /// sorting (main thread) and a second of encoding (thread `encoder`).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    phases: Option<u64>,
 }
 
 /// Values sorted together by `sort_blocks`: small enough to stay cheap, large
@@ -44,6 +54,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(seconds) = args.phases {
+        return match phases(seconds, size, args.seed) {
+            Ok(sum) => {
+                println!("checksum {sum:016x} ({seconds} phases of 1 s over {size} values)");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("demo: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(args.iters, size, args.seed) {
         Ok(sum) => {
             println!(
@@ -152,6 +174,74 @@ fn encode_value(value: u64) -> String {
     s
 }
 
+/// `seconds` phases of one second each, from the start: sorting in even
+/// seconds on this thread, encoding in odd ones on a thread named `encoder`.
+#[inline(never)]
+fn phases(seconds: u64, size: usize, seed: u64) -> Result<u64, String> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut buffer = fill_buffer(&mut rng, size)?;
+    let start = Instant::now();
+    let mut sum = 0u64;
+    for second in 0..seconds {
+        let until = start + Duration::from_secs(second + 1);
+        if second % 2 == 0 {
+            sum ^= sorting_phase(&mut buffer, until);
+        } else {
+            let taken = std::mem::take(&mut buffer);
+            let encoder = std::thread::Builder::new()
+                .name("encoder".into())
+                .spawn(move || {
+                    let sum = encoding_phase(&taken, until);
+                    (taken, sum)
+                })
+                .map_err(|e| format!("cannot start the encoder thread: {e}"))?;
+            let (taken, s) = encoder
+                .join()
+                .map_err(|_| "the encoder thread panicked".to_string())?;
+            buffer = taken;
+            sum ^= s;
+        }
+        sum = sum.rotate_left(5);
+    }
+    Ok(sum)
+}
+
+/// Sorts blocks until `until`, scrambling them between rounds.
+#[inline(never)]
+fn sorting_phase(buffer: &mut [u64], until: Instant) -> u64 {
+    let mut key = 0x9e37_79b9_7f4a_7c15u64;
+    let mut sum = 0;
+    loop {
+        scramble(buffer, key);
+        sort_blocks(buffer);
+        sum ^= buffer[0];
+        key = key.rotate_left(1) ^ 1;
+        if Instant::now() >= until {
+            return sum;
+        }
+    }
+}
+
+/// Cheap next to a sort: every value changes, so the blocks are unsorted again.
+#[inline(never)]
+fn scramble(buffer: &mut [u64], key: u64) {
+    for v in buffer {
+        *v = (*v ^ key).rotate_left(13);
+    }
+}
+
+/// Encodes the buffer again and again until `until`.
+#[inline(never)]
+fn encoding_phase(buffer: &[u64], until: Instant) -> u64 {
+    let mut sum = 0;
+    loop {
+        sum ^= checksum(&encode(buffer));
+        if Instant::now() >= until {
+            return sum;
+        }
+    }
+}
+
 /// FNV-1a over every encoded byte.
 #[inline(never)]
 fn checksum(encoded: &[String]) -> u64 {
@@ -189,6 +279,15 @@ mod tests {
         let e = encode(&v);
         assert_eq!(e.len(), 3);
         assert_eq!(e[1], "10:16");
+    }
+
+    #[test]
+    fn a_sorting_phase_leaves_every_block_sorted_and_ends_on_time() {
+        let mut v: Vec<u64> = (0..(BLOCK as u64 * 4)).rev().collect();
+        let until = Instant::now() + Duration::from_millis(50);
+        sorting_phase(&mut v, until);
+        assert!(Instant::now() >= until);
+        assert!(v.chunks(BLOCK).all(|b| b.windows(2).all(|w| w[0] <= w[1])));
     }
 
     #[test]

@@ -36,6 +36,8 @@ fn bad_arguments_are_usage_errors_that_point_to_help() {
         &["--size", "0"],
         &["--iters", "0"],
         &["--seed", "1.5"],
+        &["--phases", "0"],
+        &["--phases", "x"],
     ] {
         let out = demo(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
@@ -73,10 +75,25 @@ fn a_small_run_prints_its_checksum_and_one_seed_gives_one_checksum() {
 }
 
 #[test]
+fn phases_last_their_seconds_and_encode_on_a_thread_of_their_own() {
+    let started = std::time::Instant::now();
+    let out = demo(&["--phases", "2", "--size", "20000"]);
+    let took = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("(2 phases of 1 s over 20000 values)"),
+        "{}",
+        stdout(&out)
+    );
+    // Two seconds, not a fixed amount of work; a loaded machine may add some.
+    assert!((2.0..20.0).contains(&took), "{took:.2} s");
+}
+
+#[test]
 fn help_and_version_exit_zero() {
     let out = demo(&["--help"]);
     assert!(out.status.success());
-    for option in ["--iters", "--size", "--seed"] {
+    for option in ["--iters", "--size", "--seed", "--phases"] {
         assert!(stdout(&out).contains(option), "{option}: {}", stdout(&out));
     }
     let out = demo(&["--version"]);

@@ -268,11 +268,17 @@ pub fn as_root(what: &str) -> bool {
     require(what, probe)
 }
 
-/// The names in `dir`, sorted.
+/// The names in `dir`, sorted, but for the markers an output folder of ours
+/// gets (`rust_flamegraph::artifacts::MARKERS`): they are not results.
 pub fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            !rust_flamegraph::artifacts::MARKERS
+                .iter()
+                .any(|(m, _)| m == n)
+        })
         .collect();
     v.sort();
     v

@@ -1,0 +1,280 @@
+//! `--format pprof`: the stacks as `profile.pb.gz`, the gzipped protobuf that
+//! `go tool pprof`, Grafana Pyroscope and Parca read.
+//!
+//! Built from the folded stacks, so it holds what the flamegraph shows:
+//!
+//! - each distinct stack is one sample, its locations leaf first;
+//! - each distinct frame name is one function, with one location of its own
+//!   (folded stacks carry names, not addresses): names are kept as they are,
+//!   thread roots and `[unknown]` included, so that `go tool pprof -top`
+//!   lists the same functions, with the same counts, as the summary;
+//! - two values per sample: `samples/count`, and `cpu/nanoseconds` (samples ×
+//!   the sampling period, `1e9 / --freq` ns); the period is recorded too;
+//! - the time of the run: when it started and how long it took (left at 0,
+//!   pprof's "unknown", when rendering a file, whose time is not known).
+//!
+//! The message types are `libdd-profiling-protobuf`'s (prost), the gzip is
+//! flate2's: both pure Rust.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::SystemTime;
+
+use libdd_profiling_protobuf::prost_impls::{
+    Function, Line, Location, Message, Profile, Sample, ValueType,
+};
+
+use crate::folded::parse_line;
+
+/// What the profile says besides its stacks.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    /// Sampling frequency in Hz (the period of a sample is `1e9 / freq` ns).
+    pub freq: u32,
+    /// When the recording started (`None`: unknown).
+    pub start: Option<SystemTime>,
+    /// How long it ran (`None`: unknown).
+    pub duration: Option<std::time::Duration>,
+    /// A comment to embed: what was profiled.
+    pub comment: String,
+}
+
+/// Strings, each stored once; index 0 is `""`, as pprof requires.
+struct Strings<'a> {
+    table: Vec<String>,
+    index: HashMap<&'a str, i64>,
+}
+
+impl<'a> Strings<'a> {
+    fn new() -> Self {
+        Strings {
+            table: vec![String::new()],
+            index: HashMap::from([("", 0)]),
+        }
+    }
+
+    fn get(&mut self, s: &'a str) -> i64 {
+        *self.index.entry(s).or_insert_with(|| {
+            self.table.push(s.to_string());
+            self.table.len() as i64 - 1
+        })
+    }
+}
+
+/// The pprof profile of folded stacks (lines that are not `frames count`
+/// are left out, as everywhere).
+pub fn profile(folded: &str, meta: &Meta) -> Profile {
+    let mut strings = Strings::new();
+    let period = (1e9 / f64::from(meta.freq.max(1))).round() as i64;
+    let (sample_count, count_unit) = (strings.get("samples"), strings.get("count"));
+    let (cpu, nanoseconds) = (strings.get("cpu"), strings.get("nanoseconds"));
+    let sample_types = vec![
+        ValueType {
+            r#type: sample_count,
+            unit: count_unit,
+        },
+        ValueType {
+            r#type: cpu,
+            unit: nanoseconds,
+        },
+    ];
+    let period_type = Some(sample_types[1]);
+    let mut functions: Vec<Function> = Vec::new();
+    let mut ids: HashMap<&str, u64> = HashMap::new();
+    let mut samples: Vec<Sample> = Vec::new();
+    // One sample per distinct stack (the input may repeat one: merged here).
+    let mut by_stack: HashMap<&str, usize> = HashMap::new();
+    for (frames, count) in folded.lines().filter_map(parse_line) {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        if let Some(&i) = by_stack.get(frames) {
+            let values = &mut samples[i].values;
+            values[0] = values[0].saturating_add(count);
+            values[1] = values[0].saturating_mul(period);
+            continue;
+        }
+        let location_ids = frames
+            .rsplit(';')
+            .map(|name| {
+                *ids.entry(name).or_insert_with(|| {
+                    let id = functions.len() as u64 + 1;
+                    let name = strings.get(name);
+                    functions.push(Function {
+                        id,
+                        name,
+                        // Unknown (the frames are demangled already): left
+                        // empty, pprof shows `name` as it is instead of
+                        // simplifying it like a C++ name (`<T>::f` → `::f`).
+                        system_name: 0,
+                        filename: 0,
+                    });
+                    id
+                })
+            })
+            .collect();
+        by_stack.insert(frames, samples.len());
+        samples.push(Sample {
+            location_ids,
+            values: vec![count, count.saturating_mul(period)],
+            labels: Vec::new(),
+        });
+    }
+    // A location per function (ids alike): names are all folded stacks have.
+    let locations = functions
+        .iter()
+        .map(|f| Location {
+            id: f.id,
+            mapping_id: 0,
+            address: 0,
+            lines: vec![Line {
+                function_id: f.id,
+                line: 0,
+            }],
+            is_folded: false,
+        })
+        .collect();
+    let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    let time_nanos = meta
+        .start
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, nanos);
+    let comment = vec![strings.get(&meta.comment)];
+    Profile {
+        sample_types,
+        samples,
+        mappings: Vec::new(),
+        locations,
+        functions,
+        string_table: strings.table,
+        drop_frames: 0,
+        keep_frames: 0,
+        time_nanos,
+        duration_nanos: meta.duration.map_or(0, nanos),
+        period_type,
+        period,
+        comment,
+        default_sample_type: 0,
+    }
+}
+
+/// Writes `profile` as pprof reads it: protobuf, gzipped.
+pub fn write(profile: &Profile, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+    gz.write_all(&profile.encode_to_vec())?;
+    gz.finish()?;
+    Ok(())
+}
+
+/// `profile.pb.gz` of folded stacks: [`profile`], then [`write()`].
+pub fn encode(folded: &[u8], meta: &Meta) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    write(&profile(&String::from_utf8_lossy(folded), meta), &mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot encode the pprof profile: {e}"))?;
+    Ok(bytes)
+}
+
+/// Reads a `profile.pb.gz` back (for tests and checks).
+pub fn read(gzipped: &[u8]) -> std::io::Result<Profile> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gzipped), &mut bytes)?;
+    Profile::decode(bytes.as_slice())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FOLDED: &str = "\
+demo;main;work;leaf 7
+demo;main;work 3
+demo;main;other;leaf 5
+demo;main;work;leaf 2
+not a stack
+thread 3;spin 4
+";
+
+    fn meta() -> Meta {
+        Meta {
+            freq: 1000,
+            start: Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5)),
+            duration: Some(std::time::Duration::from_millis(1500)),
+            comment: "demo".into(),
+        }
+    }
+
+    /// (leaf-first names, values) of each sample.
+    fn samples(p: &Profile) -> Vec<(Vec<&str>, Vec<i64>)> {
+        let name = |loc: u64| {
+            let l = p.locations.iter().find(|l| l.id == loc).unwrap();
+            let f = p
+                .functions
+                .iter()
+                .find(|f| f.id == l.lines[0].function_id)
+                .unwrap();
+            p.string_table[f.name as usize].as_str()
+        };
+        p.samples
+            .iter()
+            .map(|s| {
+                (
+                    s.location_ids.iter().map(|&l| name(l)).collect(),
+                    s.values.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_distinct_stack_is_a_sample_leaf_first_with_both_values() {
+        let p = read(&{
+            let mut out = Vec::new();
+            write(&profile(FOLDED, &meta()), &mut out).unwrap();
+            out
+        })
+        .unwrap();
+        assert_eq!(
+            samples(&p),
+            vec![
+                (vec!["leaf", "work", "main", "demo"], vec![9, 9_000_000]),
+                (vec!["work", "main", "demo"], vec![3, 3_000_000]),
+                (vec!["leaf", "other", "main", "demo"], vec![5, 5_000_000]),
+                (vec!["spin", "thread 3"], vec![4, 4_000_000]),
+            ]
+        );
+        // Functions (and their locations) once each.
+        let names: Vec<&str> = p
+            .functions
+            .iter()
+            .map(|f| p.string_table[f.name as usize].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["leaf", "work", "main", "demo", "other", "spin", "thread 3"]
+        );
+        assert_eq!(p.locations.len(), names.len());
+        assert_eq!(p.string_table[0], "");
+        let st = |i: i64| p.string_table[i as usize].as_str();
+        let types: Vec<(&str, &str)> = p
+            .sample_types
+            .iter()
+            .map(|t| (st(t.r#type), st(t.unit)))
+            .collect();
+        assert_eq!(types, [("samples", "count"), ("cpu", "nanoseconds")]);
+        assert_eq!(p.period, 1_000_000);
+        assert_eq!(p.time_nanos, 5_000_000_000);
+        assert_eq!(p.duration_nanos, 1_500_000_000);
+        assert_eq!(st(p.comment[0]), "demo");
+    }
+
+    #[test]
+    fn unknown_times_are_zero_and_an_empty_input_is_an_empty_profile() {
+        let unknown = Meta {
+            start: None,
+            duration: None,
+            ..meta()
+        };
+        let p = profile("", &unknown);
+        assert_eq!((p.time_nanos, p.duration_nanos), (0, 0));
+        assert!(p.samples.is_empty() && p.functions.is_empty());
+    }
+}

@@ -1,0 +1,456 @@
+//! `report.html`: one self-contained page with a subsecond-offset heatmap of
+//! the run (a column per second, a row per [`CELL_MS`] of it, as FlameScope
+//! draws it), the flamegraph of any range of it, a thread filter and the
+//! summary as a table. No network and no server: the page's script, style and
+//! data are all inside it, so it opens from `file://` anywhere.
+//!
+//! Samples are never kept one by one: [`TimelineBuilder`] counts them per
+//! (cell, thread, stack), so memory and the page grow with those distinct
+//! tuples, not with the run's length times its sampling rate.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::folded::{parse_line, Folded};
+use crate::stacks::is_thread_root;
+
+/// Height of one heatmap cell: 20 ms, so 50 rows make a second.
+pub const CELL_MS: u64 = 20;
+/// Rows per column (one column is a second).
+pub const ROWS: u64 = 1000 / CELL_MS;
+/// The longest run the heatmap draws (a day): a recording whose sample times
+/// span more is damaged, and the page would not open.
+const MAX_CELLS: i64 = 24 * 3600 * 1000 / CELL_MS as i64;
+
+const PAGE: &str = include_str!("report/report.html");
+const STYLE: &str = include_str!("report/report.css");
+const SCRIPT: &str = include_str!("report/report.js");
+
+/// Samples over time, aggregated per (cell, thread, stack).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Timeline {
+    /// Thread names, by thread index.
+    pub threads: Vec<String>,
+    /// Folded stacks (`frame;frame;…`), by stack index.
+    pub stacks: Vec<String>,
+    /// Samples per (cell, thread, stack), sorted; cell 0 starts at the first sample.
+    pub cells: Vec<Cell>,
+}
+
+/// Samples of one stack on one thread in one cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cell {
+    /// [`CELL_MS`] slices since the first sample.
+    pub cell: u32,
+    /// Index in [`Timeline::threads`].
+    pub thread: u32,
+    /// Index in [`Timeline::stacks`].
+    pub stack: u32,
+    /// Samples.
+    pub samples: u32,
+}
+
+impl Timeline {
+    /// All samples.
+    pub fn samples(&self) -> u64 {
+        self.cells.iter().map(|c| u64::from(c.samples)).sum()
+    }
+}
+
+/// Counts samples into a [`Timeline`] as they are read, by the caller's
+/// thread and stack ids.
+#[derive(Debug, Default)]
+pub struct TimelineBuilder {
+    first: Option<u64>,
+    /// A sample without a time: the recording has no times, so no timeline.
+    untimed: bool,
+    counts: HashMap<(i64, u32, u32), u32>,
+}
+
+impl TimelineBuilder {
+    /// Counts one sample taken at `time` (nanoseconds; `None` if perf recorded no time).
+    pub fn add(&mut self, time: Option<u64>, thread: u32, stack: u32) {
+        let Some(time) = time else {
+            self.untimed = true;
+            return;
+        };
+        let first = *self.first.get_or_insert(time);
+        let cell = (time as i128 - first as i128).div_euclid(i128::from(CELL_MS) * 1_000_000);
+        let cell = cell.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+        let count = self.counts.entry((cell, thread, stack)).or_default();
+        *count = count.saturating_add(1);
+    }
+
+    /// The timeline, naming threads with `thread_name` and stacks with
+    /// `stack_text` (indexed by the ids given to [`add`](Self::add)); stacks
+    /// that read the same are merged. `None` without samples, if any sample
+    /// had no time, or if the times span more than a day.
+    pub fn finish(
+        self,
+        mut thread_name: impl FnMut(u32) -> String,
+        stack_text: &[String],
+    ) -> Option<Timeline> {
+        if self.untimed || self.counts.is_empty() {
+            return None;
+        }
+        // Samples out of time order before the first one: start there.
+        let min = self.counts.keys().map(|k| k.0).min().unwrap_or(0);
+        let max = self.counts.keys().map(|k| k.0).max().unwrap_or(0);
+        if max.saturating_sub(min) >= MAX_CELLS {
+            return None;
+        }
+        let mut threads = Vec::new();
+        let mut thread_ids: HashMap<u32, u32> = HashMap::new();
+        let mut stacks: Vec<String> = Vec::new();
+        let mut by_text: HashMap<&str, u32> = HashMap::new();
+        let mut stack_ids: HashMap<u32, u32> = HashMap::new();
+        let mut merged: HashMap<(u32, u32, u32), u32> = HashMap::new();
+        // In time order: threads and stacks are numbered as they first
+        // appear, the same for the same recording.
+        let mut counts: Vec<_> = self.counts.into_iter().collect();
+        counts.sort_unstable();
+        for ((cell, thread, stack), samples) in counts {
+            let t = *thread_ids.entry(thread).or_insert_with(|| {
+                threads.push(thread_name(thread));
+                threads.len() as u32 - 1
+            });
+            let s = *stack_ids.entry(stack).or_insert_with(|| {
+                let text = stack_text.get(stack as usize).map_or("[unknown]", |s| s);
+                *by_text.entry(text).or_insert_with(|| {
+                    stacks.push(text.to_string());
+                    stacks.len() as u32 - 1
+                })
+            });
+            let cell = (cell - min) as u32; // < MAX_CELLS
+            let count = merged.entry((cell, t, s)).or_default();
+            *count = count.saturating_add(samples);
+        }
+        let mut cells: Vec<Cell> = merged
+            .into_iter()
+            .map(|((cell, thread, stack), samples)| Cell {
+                cell,
+                thread,
+                stack,
+                samples,
+            })
+            .collect();
+        cells.sort_unstable();
+        Some(Timeline {
+            threads,
+            stacks,
+            cells,
+        })
+    }
+}
+
+/// What the page shows besides the data: its title and subtitle.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The title (the profiled command).
+    pub title: String,
+    /// The line under it (samples, rate, call graph mode).
+    pub subtitle: String,
+}
+
+/// The data the page's script reads (`<script type="application/json">`).
+#[derive(Serialize)]
+struct Data<'a> {
+    title: &'a str,
+    subtitle: &'a str,
+    cell_ms: u64,
+    rows: u64,
+    /// Frame names.
+    frames: Vec<&'a str>,
+    /// The stacks as a tree: node `i` (from 1) is `[parent, frame]` at
+    /// `nodes[2i]`, `nodes[2i+1]`; node 0 is the root (`all`) and parents
+    /// come before their children.
+    nodes: Vec<u32>,
+    /// Frames that start a thread: a stack that reaches one is complete.
+    roots: Vec<u32>,
+    threads: Vec<&'a str>,
+    /// `[cell, thread, node, samples]` flattened, sorted by cell, each cell
+    /// given as the difference from the previous entry's (mostly 0 or 1: a
+    /// third of the page's size for long runs); empty without a timeline.
+    cells: Vec<u32>,
+    /// Without a timeline: `[node, samples]` flattened, the whole run.
+    whole: Vec<u64>,
+    /// Warnings of the run (lost samples, …).
+    warnings: &'a [String],
+}
+
+/// The stacks as a tree of frames, each distinct path once.
+#[derive(Default)]
+struct Tree<'a> {
+    frames: Vec<&'a str>,
+    frame_ids: HashMap<&'a str, u32>,
+    nodes: Vec<u32>,
+    children: HashMap<(u32, u32), u32>,
+}
+
+impl<'a> Tree<'a> {
+    fn new() -> Tree<'a> {
+        let mut tree = Tree::default();
+        tree.nodes.extend([0, 0]); // the root; its fields are unused
+        tree
+    }
+}
+
+/// Writes report.html for `folded` (its timeline if it has one, else its
+/// stacks as one whole run).
+pub fn write_html(folded: &Folded, page: &Page, w: &mut dyn Write) -> io::Result<()> {
+    let text = String::from_utf8_lossy(&folded.text);
+    let mut tree = Tree::new();
+    let mut cells = Vec::new();
+    let mut whole = Vec::new();
+    let threads: Vec<&str>;
+    match &folded.timeline {
+        Some(timeline) => {
+            let nodes: Vec<u32> = timeline.stacks.iter().map(|s| add(&mut tree, s)).collect();
+            cells.reserve(timeline.cells.len() * 4);
+            let mut previous = 0;
+            for c in &timeline.cells {
+                let delta = c.cell - previous;
+                previous = c.cell;
+                cells.extend([delta, c.thread, nodes[c.stack as usize], c.samples]);
+            }
+            threads = timeline.threads.iter().map(String::as_str).collect();
+        }
+        None => {
+            let mut counts: HashMap<u32, u64> = HashMap::new();
+            for (frames, count) in text.lines().filter_map(parse_line) {
+                let node = add(&mut tree, frames);
+                let c = counts.entry(node).or_default();
+                *c = c.saturating_add(count);
+            }
+            let mut counts: Vec<(u32, u64)> = counts.into_iter().collect();
+            counts.sort_unstable();
+            whole = counts
+                .into_iter()
+                .flat_map(|(n, c)| [u64::from(n), c])
+                .collect();
+            threads = Vec::new();
+        }
+    }
+    let roots = tree
+        .frames
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| is_thread_root(f))
+        .map(|(i, _)| i as u32)
+        .collect();
+    let data = Data {
+        title: &page.title,
+        subtitle: &page.subtitle,
+        cell_ms: CELL_MS,
+        rows: ROWS,
+        frames: tree.frames,
+        nodes: tree.nodes,
+        roots,
+        threads,
+        cells,
+        whole,
+        warnings: &folded.warnings,
+    };
+    let json = serde_json::to_string(&data).map_err(io::Error::other)?;
+    // Inside <script>, `</script>` or `<!--` in a frame name would end or
+    // change the element: no `<` at all (JSON reads `\u003c` as `<`).
+    let json = json.replace('<', "\\u003c");
+    let title = escape_html(&page.title);
+    let html = PAGE
+        .replacen("{{TITLE}}", &title, 1)
+        .replacen("{{STYLE}}", STYLE, 1)
+        .replacen("{{SCRIPT}}", SCRIPT, 1);
+    // The data last: nothing in it is taken for a placeholder.
+    let (before, after) = html
+        .split_once("{{DATA}}")
+        .expect("the page has a data placeholder");
+    w.write_all(before.as_bytes())?;
+    w.write_all(json.as_bytes())?;
+    w.write_all(after.as_bytes())
+}
+
+/// Adds `stack` to `tree`, returning its node.
+fn add<'a>(tree: &mut Tree<'a>, stack: &'a str) -> u32 {
+    let mut node = 0u32;
+    for frame in stack.split(';') {
+        let next = tree.frames.len() as u32;
+        let id = *tree.frame_ids.entry(frame).or_insert(next);
+        if id == next {
+            tree.frames.push(frame);
+        }
+        let next = (tree.nodes.len() / 2) as u32;
+        let child = *tree.children.entry((node, id)).or_insert(next);
+        if child == next {
+            tree.nodes.extend([node, id]);
+        }
+        node = child;
+    }
+    node
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn samples_are_counted_per_cell_thread_and_stack_from_the_first() {
+        let mut b = TimelineBuilder::default();
+        let t0 = 5_000 * MS;
+        b.add(Some(t0), 7, 1);
+        b.add(Some(t0 + 19 * MS), 7, 1);
+        b.add(Some(t0 + 20 * MS), 7, 1);
+        b.add(Some(t0 + 1_000 * MS), 8, 2);
+        // Ids 1 and 3 read the same: merged.
+        b.add(Some(t0 + 1_001 * MS), 8, 3);
+        let stacks = ["".to_string(), "a;b".into(), "a;c".into(), "a;c".into()];
+        let t = b.finish(|id| format!("t{id}"), &stacks).unwrap();
+        assert_eq!(t.samples(), 5);
+        let named: Vec<(u32, &str, &str, u32)> = t
+            .cells
+            .iter()
+            .map(|c| {
+                (
+                    c.cell,
+                    &*t.threads[c.thread as usize],
+                    &*t.stacks[c.stack as usize],
+                    c.samples,
+                )
+            })
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (0, "t7", "a;b", 2),
+                (1, "t7", "a;b", 1),
+                (50, "t8", "a;c", 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn no_times_or_a_damaged_span_means_no_timeline() {
+        let mut b = TimelineBuilder::default();
+        b.add(Some(1), 0, 0);
+        b.add(None, 0, 0);
+        assert_eq!(b.finish(|_| String::new(), &["x".into()]), None);
+        assert_eq!(
+            TimelineBuilder::default().finish(|_| String::new(), &[]),
+            None
+        );
+        // Times of a damaged recording, a year apart.
+        let mut b = TimelineBuilder::default();
+        b.add(Some(1), 0, 0);
+        b.add(Some(365 * 24 * 3600 * 1_000 * MS), 0, 0);
+        assert_eq!(b.finish(|_| String::new(), &["x".into()]), None);
+    }
+
+    /// The page's data, parsed back.
+    fn data(html: &str) -> serde_json::Value {
+        let start = html.find("id=\"data\">").unwrap() + "id=\"data\">".len();
+        let end = start + html[start..].find("</script>").unwrap();
+        serde_json::from_str(&html[start..end]).unwrap()
+    }
+
+    #[test]
+    fn names_cannot_end_the_script_and_the_tree_shares_prefixes() {
+        let folded = Folded {
+            text: b"main;</script><!--x;a 3\nmain;b 2\nmain;</script><!--x;c 1\n".to_vec(),
+            ..Folded::default()
+        };
+        let page = Page {
+            title: "<b>&".into(),
+            subtitle: String::new(),
+        };
+        let mut out = Vec::new();
+        write_html(&folded, &page, &mut out).unwrap();
+        let html = String::from_utf8(out).unwrap();
+        assert_eq!(
+            html.matches("</script>").count(),
+            2,
+            "style aside, two scripts"
+        );
+        assert!(html.contains("<title>&lt;b&gt;&amp; · report</title>"));
+        let d = data(&html);
+        assert_eq!(d["frames"][1], "</script><!--x");
+        // root, main, </script>…, a, b, c
+        assert_eq!(d["nodes"].as_array().unwrap().len(), 6 * 2);
+        let whole: Vec<u64> = serde_json::from_value(d["whole"].clone()).unwrap();
+        assert_eq!(whole.iter().skip(1).step_by(2).sum::<u64>(), 6);
+        assert_eq!(d["cells"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn the_page_holds_the_timeline_with_cells_as_differences() {
+        let mut b = TimelineBuilder::default();
+        b.add(Some(0), 0, 0);
+        b.add(Some(MS), 1, 1);
+        b.add(Some(1_500 * MS), 0, 1);
+        b.add(Some(1_501 * MS), 0, 1);
+        let stacks = ["main;a".to_string(), "main;b".into()];
+        let timeline = b.finish(|t| ["demo", "encoder"][t as usize].into(), &stacks);
+        let folded = Folded {
+            timeline,
+            ..Folded::default()
+        };
+        let mut out = Vec::new();
+        write_html(&folded, &Page::default(), &mut out).unwrap();
+        let d = data(&String::from_utf8(out).unwrap());
+        assert_eq!(d["threads"], serde_json::json!(["demo", "encoder"]));
+        // Nodes: root 0, main 1, a 2, b 3.
+        assert_eq!(
+            d["cells"],
+            serde_json::json!([0, 0, 2, 1, 0, 1, 3, 1, 75, 0, 3, 2])
+        );
+        assert_eq!(d["whole"], serde_json::json!([]));
+    }
+
+    /// 1M samples (1000 s at 1 kHz, 4 threads, 200 stacks): memory and the
+    /// page grow with distinct (cell, thread, stack), not with samples.
+    #[test]
+    fn a_million_samples_stay_small() {
+        let (page, timeline) = million();
+        assert_eq!(timeline.samples(), 1_000_000);
+        // 50,000 cells of 20 samples over 200 stacks: about 19 distinct per cell.
+        let per_cell = timeline.cells.len() as f64 / 50_000.0;
+        assert!((15.0..20.0).contains(&per_cell), "{per_cell}");
+        assert_eq!(timeline.cells.last().unwrap().cell, 49_999);
+        let mb = page.len() as f64 / 1e6;
+        assert!(mb < 20.0, "{mb:.1} MB");
+        // The browser test opens this page and sums its cells.
+        assert!(page.contains("\"cells\":["), "the cells are embedded");
+    }
+
+    fn million() -> (String, Timeline) {
+        let stacks: Vec<String> = (0..200)
+            .map(|i| format!("worker-{};main;run;step_{};leaf_{}", i % 4, i / 10, i))
+            .collect();
+        let mut b = TimelineBuilder::default();
+        let mut x = 1u64;
+        for i in 0..1_000_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let stack = (x % 200) as u32;
+            b.add(Some(i * MS), stack % 4, stack);
+        }
+        let timeline = b.finish(|t| format!("worker-{t}"), &stacks).unwrap();
+        let folded = Folded {
+            timeline: Some(timeline.clone()),
+            ..Folded::default()
+        };
+        let mut out = Vec::new();
+        write_html(&folded, &Page::default(), &mut out).unwrap();
+        (String::from_utf8(out).unwrap(), timeline)
+    }
+}
