@@ -293,8 +293,9 @@ pub struct RecordArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_duration, allow_negative_numbers = true)]
     pub duration: Option<std::time::Duration>,
 
-    /// Stop the recording when perf.data reaches this many MB (default: half the
-    /// free space of its folder, at most 4000).
+    /// Stop the recording when perf's data reaches this many MB (default: 4000
+    /// when streamed; half the free space of $TMPDIR, at most 4000, when a
+    /// perf.data file is written: --keep-perf-data, --perf-script).
     #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     pub max_perf_data: Option<u64>,
 

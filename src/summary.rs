@@ -129,11 +129,19 @@ impl fmt::Display for crate::pipeline::Report {
             s.complete_share(),
         )?;
         let secs = self.postprocess.as_secs_f64();
-        writeln!(
-            f,
-            "  post-processing      {secs:.2} s ({:.0} samples/s)",
-            s.samples as f64 / secs.max(1e-9)
-        )?;
+        match self.recording.as_ref().and_then(|r| r.streamed) {
+            // Unwound while the program ran: a rate over what is left would mislead.
+            Some(_) => writeln!(
+                f,
+                "  post-processing      {secs:.2} s after the program ended \
+                 (stacks were unwound while it ran)"
+            )?,
+            None => writeln!(
+                f,
+                "  post-processing      {secs:.2} s ({:.0} samples/s)",
+                s.samples as f64 / secs.max(1e-9)
+            )?,
+        }
         write!(f, "{s}")?;
         for warning in self.warnings.iter().filter(|w| !w.contains("lost")).take(5) {
             writeln!(f, "  warning: {warning}")?;

@@ -6,40 +6,12 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use common::*;
 
 const IMAGE: &str = "rust-flamegraph";
 /// A host user that is not root, to own the mounted output folder.
 const OWNER: u32 = 4321;
-
-/// Builds the image (cached layers make this quick after the first time).
-fn image_ready() -> bool {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    if !docker_available() {
-        return false;
-    }
-    let ready = READY.get_or_init(|| {
-        // No registry here: the base image is made locally from Debian's packages.
-        let base = run(Command::new("bash").arg(repo().join(".ci/base-image")));
-        if !base.status.success() {
-            return Err(format!("creating the base image failed: {}", text(&base)));
-        }
-        let build = run(Command::new("docker")
-            .args(["build", "-q", "-t", IMAGE, "."])
-            .current_dir(repo()));
-        if build.status.success() {
-            Ok(())
-        } else {
-            Err(format!("docker build failed: {}", text(&build)))
-        }
-    });
-    match ready {
-        Ok(()) => true,
-        Err(e) => panic!("{e}"),
-    }
-}
 
 /// A scratch folder with `fg/` owned by [`OWNER`], as on a user's host.
 fn host_folder() -> tempfile::TempDir {

@@ -417,56 +417,6 @@ fn a_second_run_of_an_unchanged_crate_does_not_rebuild_it() {
 
 // --- in the image ----------------------------------------------------------
 
-/// The image under test: `rust-flamegraph` (tests/docker.rs builds it; CI
-/// runs that first), or `$RUST_FLAMEGRAPH_TEST_IMAGE`.
-fn image() -> String {
-    std::env::var("RUST_FLAMEGRAPH_TEST_IMAGE").unwrap_or_else(|_| "rust-flamegraph".into())
-}
-
-/// The image is there (built from this tree as tests/docker.rs builds it,
-/// when missing and not named by `$RUST_FLAMEGRAPH_TEST_IMAGE`), and an
-/// engine answers.
-fn image_there() -> bool {
-    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    if !docker_available() {
-        return false;
-    }
-    let ready = READY.get_or_init(|| {
-        let image = image();
-        let there = |image: &str| {
-            Command::new("docker")
-                .args(["image", "inspect", image])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if there(&image) {
-            return Ok(());
-        }
-        if std::env::var_os("RUST_FLAMEGRAPH_TEST_IMAGE").is_some() {
-            return Err(format!("no image {image}"));
-        }
-        let base = run(Command::new("bash").arg(repo().join(".ci/base-image")));
-        if !base.status.success() {
-            return Err(format!(
-                "creating the base image failed: {}",
-                common::text(&base)
-            ));
-        }
-        let build = run(Command::new("docker")
-            .args(["build", "-q", "-t", &image, "."])
-            .current_dir(repo()));
-        if build.status.success() {
-            Ok(())
-        } else {
-            Err(format!("docker build failed: {}", common::text(&build)))
-        }
-    });
-    match ready {
-        Ok(()) => true,
-        Err(e) => panic!("{e}"),
-    }
-}
-
 /// `docker run --rm --cap-add=SYS_ADMIN -v DIR:/src -v DIR/fg:/out -v CACHE:/cache IMAGE ARGS…`.
 fn docker_run(dir: &Path, cache: &Path, args: &[&str]) -> Output {
     std::fs::create_dir_all(dir.join("fg")).unwrap();
@@ -483,7 +433,7 @@ fn docker_run(dir: &Path, cache: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn the_image_answers_version_and_help_without_any_mount() {
-    if !image_there() {
+    if !image_ready() {
         return;
     }
     for flag in ["--version", "--help"] {
@@ -503,7 +453,7 @@ fn the_image_answers_version_and_help_without_any_mount() {
 
 #[test]
 fn the_seeds_cargo_flamegraph_commands_work_in_the_image() {
-    if !image_there() {
+    if !image_ready() {
         return;
     }
     let ws = workspace();

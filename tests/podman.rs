@@ -43,37 +43,10 @@ struct Setup {
     containers_conf: Option<PathBuf>,
 }
 
-/// The image built by Docker (cached layers make this quick after the first
-/// time; the base image is made locally, as there is no registry here).
-fn docker_image_ready() -> bool {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    if !docker_available() {
-        return false;
-    }
-    let ready = READY.get_or_init(|| {
-        let base = run(Command::new("bash").arg(repo().join(".ci/base-image")));
-        if !base.status.success() {
-            return Err(format!("creating the base image failed: {}", text(&base)));
-        }
-        let build = run(Command::new("docker")
-            .args(["build", "-q", "-t", IMAGE, "."])
-            .current_dir(repo()));
-        if build.status.success() {
-            Ok(())
-        } else {
-            Err(format!("docker build failed: {}", text(&build)))
-        }
-    });
-    match ready {
-        Ok(()) => true,
-        Err(e) => panic!("{e}"),
-    }
-}
-
 /// Docker's image, then the same image in Podman's storage.
 fn setup() -> Option<&'static Setup> {
     static SETUP: OnceLock<Result<Setup, String>> = OnceLock::new();
-    if !docker_image_ready() || !podman_available() {
+    if !image_ready() || !podman_available() {
         return None;
     }
     let setup = SETUP.get_or_init(|| {
@@ -327,7 +300,7 @@ fn without_sys_admin_podman_is_told_its_own_flag() {
 
 #[test]
 fn without_a_capability_docker_is_told_its_own_flags() {
-    if !docker_image_ready() {
+    if !image_ready() {
         return;
     }
     let host = host_folder();

@@ -123,6 +123,49 @@ pub fn docker_available() -> bool {
     require("a Docker engine", probe)
 }
 
+/// The image the end-to-end tests run: `rust-flamegraph`, built from this
+/// tree, or `$RUST_FLAMEGRAPH_TEST_IMAGE` (used as it is).
+pub fn image() -> String {
+    std::env::var("RUST_FLAMEGRAPH_TEST_IMAGE").unwrap_or_else(|_| "rust-flamegraph".into())
+}
+
+/// A Docker engine answers and [`image`] is ready: built from this tree
+/// (cached layers make that quick after the first time; the base image is
+/// made locally by `.ci/base-image`, as there is no registry here), unless
+/// `$RUST_FLAMEGRAPH_TEST_IMAGE` names one, which must then exist. Once per
+/// test binary.
+pub fn image_ready() -> bool {
+    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    if !docker_available() {
+        return false;
+    }
+    let ready = READY.get_or_init(|| {
+        let image = image();
+        if std::env::var_os("RUST_FLAMEGRAPH_TEST_IMAGE").is_some() {
+            let inspect = run(Command::new("docker").args(["image", "inspect", &image]));
+            return match inspect.status.success() {
+                true => Ok(()),
+                false => Err(format!("no image {image}: {}", text(&inspect))),
+            };
+        }
+        let base = run(Command::new("bash").arg(repo().join(".ci/base-image")));
+        if !base.status.success() {
+            return Err(format!("creating the base image failed: {}", text(&base)));
+        }
+        let build = run(Command::new("docker")
+            .args(["build", "-q", "-t", &image, "."])
+            .current_dir(repo()));
+        match build.status.success() {
+            true => Ok(()),
+            false => Err(format!("docker build failed: {}", text(&build))),
+        }
+    });
+    match ready {
+        Ok(()) => true,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// Runs a command, returning its output; panics only if it cannot start.
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd
