@@ -255,6 +255,19 @@ pub fn assert_demo_profile(out: &Path) -> u64 {
         svg.contains(&format!("{total} samples")),
         "SVG does not show {total} samples"
     );
+    // A recording's report.html carries its heatmap: cells of the timeline,
+    // and the demo's functions among its frames.
+    if let Ok(page) = std::fs::read_to_string(out.join("report.html")) {
+        let cells = page.split("\"cells\":[").nth(1).unwrap_or("");
+        assert!(
+            cells.starts_with(|c: char| c.is_ascii_digit()),
+            "report.html has no heatmap cells"
+        );
+        assert!(
+            page.contains("demo::sort_blocks"),
+            "sort_blocks missing from report.html"
+        );
+    }
     total
 }
 
