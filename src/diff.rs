@@ -18,7 +18,6 @@
 //!   are the leaf, as in the summary's hottest list) changed most, in
 //!   percentage points, printed after the run.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +25,7 @@ use anyhow::{Context, Result};
 
 use crate::artifacts;
 use crate::exit::Exit;
-use crate::folded::{self, parse_line, Folded};
+use crate::folded::{self, Folded};
 use crate::render::{self, Labels, RenderOptions};
 use crate::summary::percent;
 
@@ -154,25 +153,12 @@ pub struct Changes {
     pub top: Vec<Change>,
 }
 
-/// Samples per leaf frame (self time), and the total.
-fn self_time(folded: &str) -> (HashMap<&str, u64>, u64) {
-    let mut total = 0u64;
-    let mut by_leaf: HashMap<&str, u64> = HashMap::new();
-    for (frames, count) in folded.lines().filter_map(parse_line) {
-        total = total.saturating_add(count);
-        let leaf = frames.rsplit(';').next().unwrap_or(frames);
-        let entry = by_leaf.entry(leaf).or_default();
-        *entry = entry.saturating_add(count);
-    }
-    (by_leaf, total)
-}
-
 impl Changes {
     /// Compares the self time of `new` with `old` (folded stacks), keeping
     /// the `top` functions whose share changed most.
     pub fn between(old_path: &Path, old: &str, new: &str, top: usize) -> Changes {
-        let (before, old_samples) = self_time(old);
-        let (after, new_samples) = self_time(new);
+        let (before, old_samples) = crate::summary::self_time(old);
+        let (after, new_samples) = crate::summary::self_time(new);
         let mut names: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
         names.sort_unstable();
         names.dedup();

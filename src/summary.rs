@@ -21,23 +21,30 @@ pub struct Summary {
     pub changed: Option<crate::diff::Changes>,
 }
 
+/// Samples per leaf frame (self time), and the total. Counts come from
+/// files anyone can write: they saturate, never overflow.
+pub(crate) fn self_time(folded: &str) -> (HashMap<&str, u64>, u64) {
+    let mut total = 0u64;
+    let mut by_leaf: HashMap<&str, u64> = HashMap::new();
+    for (frames, count) in folded.lines().filter_map(parse_line) {
+        total = total.saturating_add(count);
+        let leaf = frames.rsplit(';').next().unwrap_or(frames);
+        let entry = by_leaf.entry(leaf).or_default();
+        *entry = entry.saturating_add(count);
+    }
+    (by_leaf, total)
+}
+
 impl Summary {
     /// Summarises folded stacks, keeping the `top` hottest functions.
     /// Lines that are not `frames count` are skipped.
     pub fn from_folded(folded: &str, top: usize) -> Summary {
-        let mut samples = 0;
-        let mut complete = 0;
-        let mut self_time: HashMap<&str, u64> = HashMap::new();
-        for (frames, count) in folded.lines().filter_map(parse_line) {
-            // Counts come from files anyone can write: never overflow.
-            samples = u64::saturating_add(samples, count);
-            if frames.split(';').any(is_thread_root) {
-                complete = u64::saturating_add(complete, count);
-            }
-            let leaf = frames.rsplit(';').next().unwrap_or(frames);
-            let entry = self_time.entry(leaf).or_default();
-            *entry = entry.saturating_add(count);
-        }
+        let (self_time, samples) = self_time(folded);
+        let complete = folded
+            .lines()
+            .filter_map(parse_line)
+            .filter(|(frames, _)| frames.split(';').any(is_thread_root))
+            .fold(0u64, |sum, (_, count)| sum.saturating_add(count));
         let mut hottest: Vec<(String, u64)> = self_time
             .into_iter()
             .map(|(f, c)| (f.to_string(), c))
