@@ -14,6 +14,8 @@ use std::sync::Arc;
 use memmap2::Mmap;
 use object::{Object, ObjectSection, ObjectSegment};
 
+mod plt;
+
 /// Bytes of a mapped binary: a section or segment, shared with the unwinder
 /// without copying.
 #[derive(Clone)]
@@ -66,6 +68,8 @@ pub(crate) struct Binary {
     debug: Debug,
     /// Names already looked up, by SVMA: root-most first.
     cache: HashMap<u64, Arc<[Arc<str>]>>,
+    /// Its PLT stubs, read when an address no symbol covers is first met.
+    stubs: Option<plt::Stubs>,
 }
 
 /// Where a binary's names come from.
@@ -100,6 +104,7 @@ impl Binary {
             segments: Vec::new(),
             debug: Debug::Ready(None),
             cache: HashMap::new(),
+            stubs: None,
         };
         let Ok(file) = std::fs::File::open(path) else {
             return binary;
@@ -124,6 +129,7 @@ impl Binary {
             segments: Vec::new(),
             debug: Debug::Ready(None),
             cache: HashMap::new(),
+            stubs: None,
         };
         if let Some(bytes) = own_vdso() {
             binary.load(Arc::new(Data::Copied(bytes)));
@@ -193,34 +199,23 @@ impl Binary {
             self.debug = Debug::Ready(thread.join().ok().flatten());
         }
         let mut names: Vec<Arc<str>> = Vec::new();
-        match self.debug {
-            Debug::Ready(Some(ref debug)) => match debug {
-                DebugInfo::Dwarf(loader) => {
-                    if let Ok(mut frames) = loader.find_frames(svma) {
-                        while let Ok(Some(frame)) = frames.next() {
-                            if let Some(name) =
-                                frame.function.as_ref().and_then(|f| f.raw_name().ok())
-                            {
-                                names.push(Arc::from(demangle(&name)));
-                            }
-                        }
-                    }
-                    if names.is_empty() {
-                        if let Some(sym) = loader.find_symbol(svma) {
-                            names.push(Arc::from(demangle(sym)));
+        if let Debug::Ready(Some(ref debug)) = self.debug {
+            if let DebugInfo::Dwarf(loader) = debug {
+                if let Ok(mut frames) = loader.find_frames(svma) {
+                    while let Ok(Some(frame)) = frames.next() {
+                        if let Some(name) = frame.function.as_ref().and_then(|f| f.raw_name().ok())
+                        {
+                            names.push(Arc::from(demangle(&name)));
                         }
                     }
                 }
-                DebugInfo::Symbols(table) => {
-                    if let Some(name) = table.find(svma) {
-                        names.push(name);
-                    }
-                }
-            },
-            Debug::Ready(None) | Debug::Loading(_) => {}
+            }
+            if names.is_empty() {
+                names.extend(debug.symbol(svma));
+            }
         }
         if names.is_empty() {
-            names.push(self.unknown.clone());
+            names.push(self.stub(svma).unwrap_or_else(|| self.unknown.clone()));
         }
         if !inline && names.len() > 1 {
             // The function whose code this is comes last; the rest were inlined into it.
@@ -230,6 +225,30 @@ impl Binary {
         let names: Arc<[Arc<str>]> = names.into();
         self.cache.insert(svma, names.clone());
         names
+    }
+}
+
+impl Binary {
+    /// The PLT stub at `svma`: `memcpy@plt`.
+    fn stub(&mut self, svma: u64) -> Option<Arc<str>> {
+        let map = self.map.as_ref()?;
+        let debug = match &self.debug {
+            Debug::Ready(Some(debug)) => Some(debug),
+            _ => None,
+        };
+        self.stubs
+            .get_or_insert_with(|| plt::Stubs::read(map, |addr| debug?.symbol(addr)))
+            .find(svma)
+    }
+}
+
+impl DebugInfo {
+    /// The function symbol containing `svma`.
+    fn symbol(&self, svma: u64) -> Option<Arc<str>> {
+        match self {
+            DebugInfo::Dwarf(loader) => loader.find_symbol(svma).map(|s| Arc::from(demangle(s))),
+            DebugInfo::Symbols(table) => table.find(svma),
+        }
     }
 }
 
@@ -475,5 +494,41 @@ mod tests {
             frames.iter().any(|f| f.ends_with("symbols::demangle")),
             "{frames:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod plt_tests {
+    use super::*;
+
+    /// glibc calls its own IFUNCs (`memcpy`, from `realloc`) through its PLT:
+    /// a sample on such a stub reads as the function, never `[libc.so.6]`.
+    #[test]
+    fn glibc_plt_stubs_are_named_after_the_functions_they_call() {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let path = maps
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(5))
+            .find(|p| p.ends_with("/libc.so.6"))
+            .expect("this test links glibc");
+        let data = std::fs::read(path).unwrap();
+        let obj = object::File::parse(&data[..]).unwrap();
+        let mut binary = Binary::open(Path::new(path));
+        let mut names = Vec::new();
+        for section in obj.sections() {
+            if section.name().is_ok_and(|n| n.starts_with(".plt")) {
+                // The first stub of `.plt` is its header, shared by all.
+                let first = section.address() + if section.name() == Ok(".plt") { 16 } else { 0 };
+                for addr in (first..section.address() + section.size()).step_by(8) {
+                    names.push(binary.frames(addr, true).last().unwrap().clone());
+                }
+            }
+        }
+        assert!(!names.is_empty(), "{path} has a PLT");
+        assert!(
+            names.iter().all(|n| n.ends_with("@plt") && n.len() > 4),
+            "{names:?}"
+        );
+        assert!(names.iter().any(|n| &**n == "memcpy@plt"), "{names:?}");
     }
 }
