@@ -45,7 +45,7 @@ pub(crate) struct Sample<'a> {
     /// Instruction pointer.
     pub ip: u64,
     /// The kernel's call chain (frame pointers, and kernel frames in every mode).
-    pub callchain: Vec<u64>,
+    pub callchain: &'a [u64],
     /// User registers and stack copy, with `--call-graph dwarf`.
     pub user: Option<(Regs<'a>, Cow<'a, [u8]>)>,
 }
@@ -108,6 +108,8 @@ fn read_all<R: Read>(
         mut record_iter,
     } = reader;
     let mut outcome = Outcome::default();
+    // One buffer for every sample's call chain.
+    let mut callchain: Vec<u64> = Vec::new();
     loop {
         let record = match record_iter.next_record(&mut perf_file) {
             Ok(Some(record)) => record,
@@ -128,10 +130,10 @@ fn read_all<R: Read>(
                 let (Some(pid), Some(tid)) = (s.pid, s.tid) else {
                     continue;
                 };
-                let callchain = s
-                    .callchain
-                    .map(|c| (0..c.len()).filter_map(|i| c.get(i)).collect())
-                    .unwrap_or_default();
+                callchain.clear();
+                if let Some(c) = s.callchain {
+                    callchain.extend((0..c.len()).filter_map(|i| c.get(i)));
+                }
                 let stack = s.user_stack.map(|(stack, size)| {
                     let bytes = stack.as_slice();
                     let size = (size as usize).min(bytes.len());
@@ -149,7 +151,7 @@ fn read_all<R: Read>(
                     tid,
                     time: s.timestamp,
                     ip: s.ip.unwrap_or(0),
-                    callchain,
+                    callchain: &callchain,
                     user,
                 }));
             }

@@ -8,7 +8,7 @@
 //! (cell, thread, stack), so memory and the page grow with those distinct
 //! tuples, not with the run's length times its sampling rate.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -102,11 +102,11 @@ impl TimelineBuilder {
             return None;
         }
         let mut threads = Vec::new();
-        let mut thread_ids: HashMap<u32, u32> = HashMap::new();
+        let mut thread_ids: HashMap<u32, u32> = HashMap::default();
         let mut stacks: Vec<String> = Vec::new();
-        let mut by_text: HashMap<&str, u32> = HashMap::new();
-        let mut stack_ids: HashMap<u32, u32> = HashMap::new();
-        let mut merged: HashMap<(u32, u32, u32), u32> = HashMap::new();
+        let mut by_text: HashMap<&str, u32> = HashMap::default();
+        let mut stack_ids: HashMap<u32, u32> = HashMap::default();
+        let mut merged: HashMap<(u32, u32, u32), u32> = HashMap::default();
         // In time order: threads and stacks are numbered as they first
         // appear, the same for the same recording.
         let mut counts: Vec<_> = self.counts.into_iter().collect();
@@ -218,7 +218,7 @@ pub fn write_html(folded: &Folded, page: &Page, w: &mut dyn Write) -> io::Result
             threads = timeline.threads.iter().map(String::as_str).collect();
         }
         None => {
-            let mut counts: HashMap<u32, u64> = HashMap::new();
+            let mut counts: HashMap<u32, u64> = HashMap::default();
             for (frames, count) in text.lines().filter_map(parse_line) {
                 let node = add(&mut tree, frames);
                 let c = counts.entry(node).or_default();

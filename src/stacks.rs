@@ -2,12 +2,12 @@
 //! `perf_data`, stacks walked by `unwind`, frames named by `symbols`. Memory
 //! grows with distinct stacks and binaries, never with the number of samples.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::folded::Folded;
 use crate::perf_data::{self, Record, Sample};
@@ -135,13 +135,21 @@ struct Collector {
     names: Names,
     /// Names of each address already seen, root-most first.
     frame_names: HashMap<Frame, Box<[u32]>>,
-    /// Each distinct stack: its id (for the timeline) and samples.
-    stacks: HashMap<Box<[u32]>, (u32, u64)>,
+    /// Each distinct stack (by name ids), with its id: its index in `counts`,
+    /// and the timeline's.
+    stacks: HashMap<Box<[u32]>, u32>,
+    /// Samples of each stack, by id.
+    counts: Vec<u64>,
+    /// The stack id of each call chain already seen, for samples that carry
+    /// no stack copy: `(pid, root frame's id, ip)` then the chain. Cleared
+    /// when a mapping changes, since the same addresses may then name other
+    /// code.
+    chains: HashMap<Box<[u64]>, u32>,
+    chain: Vec<u64>,
     /// Samples per (time, thread name id, stack id), for report.html.
     timeline: TimelineBuilder,
-    /// Time order: finished lines, and the run being counted.
-    /// Time order: runs of identical consecutive samples.
-    runs: Vec<(Box<[u32]>, u64)>,
+    /// Time order: runs of samples of one stack (by id).
+    runs: Vec<(u32, u64)>,
     samples: u64,
     lost: u64,
     frames: Vec<Frame>,
@@ -159,11 +167,14 @@ impl Collector {
             opts,
             procs,
             kernel: Some(prefetch.kernel),
-            kernel_frames: HashMap::new(),
-            comms: HashMap::new(),
+            kernel_frames: HashMap::default(),
+            comms: HashMap::default(),
             names: Names::default(),
-            frame_names: HashMap::new(),
-            stacks: HashMap::new(),
+            frame_names: HashMap::default(),
+            stacks: HashMap::default(),
+            counts: Vec::new(),
+            chains: HashMap::default(),
+            chain: Vec::new(),
             timeline: TimelineBuilder::default(),
             runs: Vec::new(),
             samples: 0,
@@ -183,19 +194,26 @@ impl Collector {
             } => {
                 if exec {
                     self.procs.exec(pid);
+                    self.chains.clear();
                 }
                 let name = clean(&String::from_utf8_lossy(&name));
                 let id = self.names.id_of(&name);
                 self.comms.insert(tid, id);
             }
-            Record::Fork { pid, ppid } => self.procs.fork(pid, ppid),
+            Record::Fork { pid, ppid } => {
+                self.procs.fork(pid, ppid);
+                self.chains.clear();
+            }
             Record::Mmap {
                 pid,
                 start,
                 len,
                 pgoff,
                 path,
-            } => self.procs.mmap(pid, start, len, pgoff, &path),
+            } => {
+                self.procs.mmap(pid, start, len, pgoff, &path);
+                self.chains.clear();
+            }
             Record::Sample(sample) => self.sample(sample),
             Record::Lost(n) => self.lost += n,
         }
@@ -203,13 +221,47 @@ impl Collector {
 
     fn sample(&mut self, s: Sample) {
         self.samples += 1;
+        let root = self.root(s.pid, s.tid);
+        // A sample without a stack copy is its call chain: one seen before
+        // is the same stack.
+        let mut chain = std::mem::take(&mut self.chain);
+        let cached = s.user.is_none() && {
+            chain.clear();
+            chain.extend([s.pid as u64, u64::from(root), s.ip]);
+            chain.extend_from_slice(s.callchain);
+            true
+        };
+        let id = match self.chains.get(chain.as_slice()) {
+            Some(&id) if cached => id,
+            _ => {
+                let id = self.stack_id(root, &s);
+                if cached {
+                    self.chains.insert(chain.as_slice().into(), id);
+                }
+                id
+            }
+        };
+        self.chain = chain;
+        self.counts[id as usize] += 1;
+        if self.opts.time_order {
+            match self.runs.last_mut() {
+                Some((stack, count)) if *stack == id => *count += 1,
+                _ => self.runs.push((id, 1)),
+            }
+        }
+        let thread = self.thread(s.pid, s.tid);
+        self.timeline.add(s.time, thread, id);
+    }
+
+    /// The id of the sample's stack, its frames walked and named.
+    fn stack_id(&mut self, root: u32, s: &Sample) -> u32 {
         let mut frames = std::mem::take(&mut self.frames);
         let user = s.user.as_ref().map(|(regs, stack)| (regs, &stack[..]));
         self.procs
-            .frames(s.pid, s.ip, &s.callchain, user, &mut frames);
+            .frames(s.pid, s.ip, s.callchain, user, &mut frames);
         let mut key = std::mem::take(&mut self.key);
         key.clear();
-        key.push(self.root(s.pid, s.tid));
+        key.push(root);
         for &frame in frames.iter().rev() {
             if let Frame::Kernel(addr) = frame {
                 let next = self.names.all.len() as u32;
@@ -243,24 +295,18 @@ impl Collector {
             key.extend_from_slice(&ids);
             self.frame_names.insert(frame, ids);
         }
-        if self.opts.time_order {
-            match self.runs.last_mut() {
-                Some((stack, count)) if **stack == key[..] => *count += 1,
-                _ => self.runs.push((key.as_slice().into(), 1)),
+        let id = match self.stacks.get(key.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let id = self.counts.len() as u32;
+                self.stacks.insert(key.as_slice().into(), id);
+                self.counts.push(0);
+                id
             }
-        }
-        let id = if let Some((id, count)) = self.stacks.get_mut(key.as_slice()) {
-            *count += 1;
-            *id
-        } else {
-            let id = self.stacks.len() as u32;
-            self.stacks.insert(key.as_slice().into(), (id, 1));
-            id
         };
-        let thread = self.thread(s.pid, s.tid);
-        self.timeline.add(s.time, thread, id);
         self.frames = frames;
         self.key = key;
+        id
     }
 
     /// The thread's name, as a name id.
@@ -330,27 +376,26 @@ impl Collector {
         }
         // Kernel addresses in one function, and all of them when names are
         // hidden, read the same now: merge what reads the same.
-        let mut lines = vec![String::new(); self.stacks.len()];
-        for (stack, &(id, _)) in &self.stacks {
+        let mut lines = vec![String::new(); self.counts.len()];
+        for (stack, &id) in &self.stacks {
             lines[id as usize] = join(&self.names, stack);
         }
         let text = if self.opts.time_order {
-            let mut lines: Vec<(String, u64)> = Vec::new();
-            for (stack, count) in &self.runs {
-                let line = join(&self.names, stack);
-                match lines.last_mut() {
-                    Some((last, total)) if *last == line => *total += count,
-                    _ => lines.push((line, *count)),
+            let mut runs: Vec<(&str, u64)> = Vec::new();
+            for &(id, count) in &self.runs {
+                let line = &lines[id as usize];
+                match runs.last_mut() {
+                    Some((last, total)) if last == line => *total += count,
+                    _ => runs.push((line, count)),
                 }
             }
-            lines
-                .iter()
+            runs.iter()
                 .map(|(line, count)| format!("{line} {count}\n"))
                 .collect::<String>()
         } else {
-            let mut merged: HashMap<&str, u64> = HashMap::new();
-            for &(id, count) in self.stacks.values() {
-                *merged.entry(&lines[id as usize]).or_default() += count;
+            let mut merged: HashMap<&str, u64> = HashMap::default();
+            for (id, &count) in self.counts.iter().enumerate() {
+                *merged.entry(&lines[id]).or_default() += count;
             }
             let mut lines: Vec<String> = merged
                 .into_iter()
@@ -403,6 +448,7 @@ fn clean(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::symbols::demangle;
 
     #[test]
     fn thread_roots_are_recognised() {
@@ -426,6 +472,77 @@ mod tests {
         assert_eq!(
             join(&names, &[main, read, k1, k2]),
             "main;read;do_syscall_64_[k];[kernel]"
+        );
+    }
+
+    /// The address of one of this test binary's functions, as it states it.
+    fn function_svma(exe: &Path, suffix: &str) -> u64 {
+        use object::{Object, ObjectSymbol};
+        let data = std::fs::read(exe).unwrap();
+        let obj = object::File::parse(&data[..]).unwrap();
+        let symbol = obj
+            .symbols()
+            .find(|s| s.name().is_ok_and(|n| demangle(n).ends_with(suffix)))
+            .unwrap_or_else(|| panic!("{suffix} is in the symbol table"));
+        symbol.address()
+    }
+
+    /// A call chain seen before names the same stack, until a new mapping
+    /// puts other code at its addresses.
+    #[test]
+    fn a_repeated_call_chain_is_named_again_after_a_new_mapping() {
+        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+        let exe = std::env::current_exe().unwrap();
+        let len = exe.metadata().unwrap().len();
+        let (first, second) = (
+            function_svma(&exe, "stacks::clean"),
+            function_svma(&exe, "stacks::join"),
+        );
+        let mut collector = Collector::new(StackOptions::default(), None);
+        let path = exe.as_os_str().as_encoded_bytes();
+        let map = |collector: &mut Collector, start: u64| {
+            collector.record(Record::Mmap {
+                pid: 7,
+                start,
+                len,
+                pgoff: 0,
+                path: path.into(),
+            })
+        };
+        let sample = |collector: &mut Collector, ip: u64| {
+            collector.record(Record::Sample(Sample {
+                pid: 7,
+                tid: 7,
+                time: Some(1),
+                ip,
+                callchain: &[PERF_CONTEXT_USER, ip],
+                user: None,
+            }))
+        };
+        let base = 0x5555_0000_0000;
+        map(&mut collector, base);
+        let ip = base + first;
+        for _ in 0..3 {
+            sample(&mut collector, ip);
+        }
+        // The same file mapped lower: `ip` is now in the other function.
+        map(&mut collector, ip - second);
+        sample(&mut collector, ip);
+        let folded = collector.finish(None);
+        let text = String::from_utf8(folded.text).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("stacks::clean") && l.ends_with(" 3")),
+            "{text}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("stacks::join") && l.ends_with(" 1")),
+            "{text}"
         );
     }
 

@@ -404,7 +404,7 @@ impl Kernel {
                     .then_some((addr, start..start + name.len()))
             })
             .collect();
-        symbols.sort_by_key(|s| s.0);
+        symbols.sort_unstable_by_key(|s| s.0);
         Kernel {
             text,
             symbols,

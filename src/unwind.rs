@@ -7,7 +7,9 @@
 //! mmap, fork and exec records, so that an address can be turned into a
 //! binary and the address that binary states (its SVMA).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder as _};
@@ -104,9 +106,9 @@ impl Processes {
     /// No processes yet.
     pub fn new() -> Processes {
         Processes {
-            procs: HashMap::new(),
+            procs: HashMap::default(),
             binaries: Vec::new(),
-            by_path: HashMap::new(),
+            by_path: HashMap::default(),
             cache: arch::Cache::new(),
             truncated: 0,
         }
