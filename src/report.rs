@@ -84,13 +84,14 @@ impl TimelineBuilder {
     }
 
     /// The timeline, naming threads with `thread_name` and stacks with
-    /// `stack_text` (indexed by the ids given to [`add`](Self::add)); stacks
-    /// that read the same are merged. `None` without samples, if any sample
+    /// `stack_text` (indexed by the ids given to [`add`](Self::add); its
+    /// strings are moved into the timeline, not copied); stacks that read
+    /// the same are merged. `None` without samples, if any sample
     /// had no time, or if the times span more than a day.
     pub fn finish(
         self,
         mut thread_name: impl FnMut(u32) -> String,
-        stack_text: &[String],
+        mut stack_text: Vec<String>,
     ) -> Option<Timeline> {
         if self.untimed || self.counts.is_empty() {
             return None;
@@ -104,7 +105,9 @@ impl TimelineBuilder {
         let mut threads = Vec::new();
         let mut thread_ids: HashMap<u32, u32> = HashMap::default();
         let mut stacks: Vec<String> = Vec::new();
+        // Each distinct text's index in `stacks`, by the id that first had it.
         let mut by_text: HashMap<&str, u32> = HashMap::default();
+        let mut first_with: Vec<u32> = Vec::new();
         let mut stack_ids: HashMap<u32, u32> = HashMap::default();
         let mut merged: HashMap<(u32, u32, u32), u32> = HashMap::default();
         // In time order: threads and stacks are numbered as they first
@@ -119,8 +122,8 @@ impl TimelineBuilder {
             let s = *stack_ids.entry(stack).or_insert_with(|| {
                 let text = stack_text.get(stack as usize).map_or("[unknown]", |s| s);
                 *by_text.entry(text).or_insert_with(|| {
-                    stacks.push(text.to_string());
-                    stacks.len() as u32 - 1
+                    first_with.push(stack);
+                    first_with.len() as u32 - 1
                 })
             });
             let cell = (cell - min) as u32; // < MAX_CELLS
@@ -137,6 +140,13 @@ impl TimelineBuilder {
             })
             .collect();
         cells.sort_unstable();
+        drop(by_text);
+        for id in first_with {
+            stacks.push(match stack_text.get_mut(id as usize) {
+                Some(text) => std::mem::take(text),
+                None => "[unknown]".to_string(),
+            });
+        }
         Some(Timeline {
             threads,
             stacks,
@@ -314,7 +324,7 @@ mod tests {
         // Ids 1 and 3 read the same: merged.
         b.add(Some(t0 + 1_001 * MS), 8, 3);
         let stacks = ["".to_string(), "a;b".into(), "a;c".into(), "a;c".into()];
-        let t = b.finish(|id| format!("t{id}"), &stacks).unwrap();
+        let t = b.finish(|id| format!("t{id}"), stacks.to_vec()).unwrap();
         assert_eq!(t.samples(), 5);
         let named: Vec<(u32, &str, &str, u32)> = t
             .cells
@@ -343,16 +353,16 @@ mod tests {
         let mut b = TimelineBuilder::default();
         b.add(Some(1), 0, 0);
         b.add(None, 0, 0);
-        assert_eq!(b.finish(|_| String::new(), &["x".into()]), None);
+        assert_eq!(b.finish(|_| String::new(), vec!["x".into()]), None);
         assert_eq!(
-            TimelineBuilder::default().finish(|_| String::new(), &[]),
+            TimelineBuilder::default().finish(|_| String::new(), Vec::new()),
             None
         );
         // Times of a damaged recording, a year apart.
         let mut b = TimelineBuilder::default();
         b.add(Some(1), 0, 0);
         b.add(Some(365 * 24 * 3600 * 1_000 * MS), 0, 0);
-        assert_eq!(b.finish(|_| String::new(), &["x".into()]), None);
+        assert_eq!(b.finish(|_| String::new(), vec!["x".into()]), None);
     }
 
     /// The page's data, parsed back.
@@ -398,7 +408,7 @@ mod tests {
         b.add(Some(1_500 * MS), 0, 1);
         b.add(Some(1_501 * MS), 0, 1);
         let stacks = ["main;a".to_string(), "main;b".into()];
-        let timeline = b.finish(|t| ["demo", "encoder"][t as usize].into(), &stacks);
+        let timeline = b.finish(|t| ["demo", "encoder"][t as usize].into(), stacks.to_vec());
         let folded = Folded {
             timeline,
             ..Folded::default()
@@ -444,7 +454,7 @@ mod tests {
             let stack = (x % 200) as u32;
             b.add(Some(i * MS), stack % 4, stack);
         }
-        let timeline = b.finish(|t| format!("worker-{t}"), &stacks).unwrap();
+        let timeline = b.finish(|t| format!("worker-{t}"), stacks.clone()).unwrap();
         let folded = Folded {
             timeline: Some(timeline.clone()),
             ..Folded::default()

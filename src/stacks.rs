@@ -380,7 +380,9 @@ impl Collector {
         for (stack, &id) in &self.stacks {
             lines[id as usize] = join(&self.names, stack);
         }
-        let text = if self.opts.time_order {
+        // Lines with their counts, then written into one buffer: these lines
+        // are the largest thing held (kilobytes each for deep Rust stacks).
+        let counted: Vec<(&str, u64)> = if self.opts.time_order {
             let mut runs: Vec<(&str, u64)> = Vec::new();
             for &(id, count) in &self.runs {
                 let line = &lines[id as usize];
@@ -389,26 +391,27 @@ impl Collector {
                     _ => runs.push((line, count)),
                 }
             }
-            runs.iter()
-                .map(|(line, count)| format!("{line} {count}\n"))
-                .collect::<String>()
+            runs
         } else {
             let mut merged: HashMap<&str, u64> = HashMap::default();
             for (id, &count) in self.counts.iter().enumerate() {
                 *merged.entry(&lines[id]).or_default() += count;
             }
-            let mut lines: Vec<String> = merged
-                .into_iter()
-                .map(|(line, count)| format!("{line} {count}\n"))
-                .collect();
-            lines.sort_unstable();
-            lines.concat()
+            let mut merged: Vec<(&str, u64)> = merged.into_iter().collect();
+            merged.sort_unstable();
+            merged
+        };
+        let size = counted.iter().map(|(line, _)| line.len() + 22).sum();
+        let mut text = String::with_capacity(size);
+        for (line, count) in counted {
+            use std::fmt::Write as _;
+            let _ = writeln!(text, "{line} {count}");
         }
-        .into_bytes();
+        let text = text.into_bytes();
         let names = &self.names;
         let timeline = self
             .timeline
-            .finish(|id| names.all[id as usize].to_string(), &lines);
+            .finish(|id| names.all[id as usize].to_string(), lines);
         Folded {
             text,
             warnings,
@@ -423,7 +426,11 @@ const KERNEL: &str = "[kernel]";
 /// A stack as a folded line (without its count); a run of `[kernel]` frames
 /// is one frame.
 fn join(names: &Names, stack: &[u32]) -> String {
-    let mut line = String::new();
+    let size = stack
+        .iter()
+        .map(|&id| names.all[id as usize].len() + 1)
+        .sum();
+    let mut line = String::with_capacity(size);
     let mut previous: Option<&str> = None;
     for &id in stack {
         let name = &*names.all[id as usize];

@@ -674,7 +674,7 @@ fn million(dir: &Path) -> PathBuf {
         b.add(Some(i * 1_000_000), stack % 4, stack);
     }
     let folded = Folded {
-        timeline: b.finish(|t| format!("worker-{t}"), &stacks),
+        timeline: b.finish(|t| format!("worker-{t}"), stacks),
         ..Folded::default()
     };
     let path = dir.join("million.html");
