@@ -236,6 +236,9 @@ impl Collector {
             _ => {
                 let id = self.stack_id(root, &s);
                 if cached {
+                    if self.chains.len() == MAX_CACHED_CHAINS {
+                        self.chains.clear();
+                    }
                     self.chains.insert(chain.as_slice().into(), id);
                 }
                 id
@@ -419,6 +422,10 @@ impl Collector {
         }
     }
 }
+
+/// Call chains remembered at most (a few MB): past that, the cache starts
+/// over, so that memory stays bounded when nearly every chain is new.
+const MAX_CACHED_CHAINS: usize = 1 << 16;
 
 /// Kernel frames, when the kernel hides its symbols.
 const KERNEL: &str = "[kernel]";

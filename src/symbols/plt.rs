@@ -20,6 +20,10 @@ pub(crate) struct Stubs {
     stubs: Vec<(u64, u64, Arc<str>)>,
 }
 
+/// A PLT larger than this (a million stubs) is no linker's: its stubs are
+/// left unnamed rather than indexed.
+const MAX_PLT_BYTES: usize = 16 << 20;
+
 /// The name of a stub whose target could not be told (a PLT's header, or a
 /// layout not decoded here), as perf names it.
 const UNRESOLVED: &str = "@plt";
@@ -46,18 +50,24 @@ impl Stubs {
                 continue;
             }
             let Ok(bytes) = section.data() else { continue };
-            let entry = match section.elf_section_header().sh_entsize(endian) {
-                0 if name == ".plt.got" => 8,
-                0 => 16,
-                size => size,
+            if bytes.len() > MAX_PLT_BYTES {
+                continue;
+            }
+            // Stubs are 8 or 16 bytes; a file that says otherwise (or
+            // nothing, as some linkers do) gets the usual size for the section.
+            let entry: usize = match section.elf_section_header().sh_entsize(endian) {
+                size @ (8 | 16) => size as usize,
+                _ if name == ".plt.got" => 8,
+                _ => 16,
             };
-            let start = section.address();
-            for (i, code) in bytes.chunks(entry as usize).enumerate() {
-                let addr = start + i as u64 * entry;
+            let mut addr = section.address();
+            for code in bytes.chunks(entry) {
                 let name = decode(code, addr)
                     .and_then(|slot| slots.get(&slot))
                     .map_or_else(|| unresolved.clone(), |name| name.clone());
-                stubs.push((addr, addr + code.len() as u64, name));
+                let end = addr.wrapping_add(code.len() as u64);
+                stubs.push((addr, end, name));
+                addr = end;
             }
         }
         stubs.sort_by_key(|s| s.0);
@@ -116,7 +126,10 @@ fn x86_64_slot(code: &[u8], addr: u64) -> Option<u64> {
         return None;
     }
     let disp = i32::from_le_bytes(code.get(at + 2..at + 6)?.try_into().ok()?);
-    Some((addr + at as u64 + 6).wrapping_add_signed(i64::from(disp)))
+    Some(
+        addr.wrapping_add(at as u64 + 6)
+            .wrapping_add_signed(i64::from(disp)),
+    )
 }
 
 /// The GOT slot an AArch64 stub at `addr` loads its target from:
@@ -136,9 +149,13 @@ fn aarch64_slot(code: &[u8], addr: u64) -> Option<u64> {
     let pages = i64::from(((adrp >> 5) & 0x7_ffff) << 2 | (adrp >> 29) & 3);
     // 21 signed bits of 4 KiB pages.
     let delta = pages << 43 >> 31;
-    let pc = addr + 4 * first as u64;
+    let pc = addr.wrapping_add(4 * first as u64);
     let offset = u64::from((ldr >> 10) & 0xfff) * 8;
-    Some((pc & !0xfff).wrapping_add_signed(delta) + offset)
+    Some(
+        (pc & !0xfff)
+            .wrapping_add_signed(delta)
+            .wrapping_add(offset),
+    )
 }
 
 #[cfg(test)]
