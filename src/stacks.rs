@@ -560,6 +560,29 @@ mod tests {
         );
     }
 
+    /// Memory stays bounded when every call chain is new: the cache starts
+    /// over, and every sample is still counted.
+    #[test]
+    fn the_call_chain_cache_is_bounded() {
+        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+        let mut collector = Collector::new(StackOptions::default(), None);
+        let n = MAX_CACHED_CHAINS as u64 + 1000;
+        for ip in 1..=n {
+            collector.record(Record::Sample(Sample {
+                pid: 7,
+                tid: 7,
+                time: Some(ip),
+                ip,
+                callchain: &[PERF_CONTEXT_USER, ip],
+                user: None,
+            }));
+            assert!(collector.chains.len() <= MAX_CACHED_CHAINS);
+        }
+        assert_eq!(collector.chains.len(), 1000);
+        let text = String::from_utf8(collector.finish(None).text).unwrap();
+        assert_eq!(text, format!("[unknown];[unknown] {n}\n"));
+    }
+
     #[test]
     fn names_with_separators_stay_one_frame() {
         assert_eq!(clean("<[u8; 4]>::len"), "<[u8\u{ff1b} 4]>::len");
