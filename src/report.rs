@@ -8,7 +8,7 @@
 //! (cell, thread, stack), so memory and the page grow with those distinct
 //! tuples, not with the run's length times its sampling rate.
 
-use rustc_hash::FxHashMap as HashMap;
+use foldhash::HashMap;
 use std::io::{self, Write};
 
 use serde::Serialize;

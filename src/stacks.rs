@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
-use rustc_hash::FxHashMap as HashMap;
+use foldhash::HashMap;
 
 use crate::folded::Folded;
 use crate::perf_data::{self, Record, Sample};
@@ -145,6 +145,8 @@ struct Collector {
     /// when a mapping changes, since the same addresses may then name other
     /// code.
     chains: HashMap<Box<[u64]>, u32>,
+    /// What `chains` holds, in words (its chains, and each entry's overhead).
+    chain_words: usize,
     chain: Vec<u64>,
     /// Samples per (time, thread name id, stack id), for report.html.
     timeline: TimelineBuilder,
@@ -174,6 +176,7 @@ impl Collector {
             stacks: HashMap::default(),
             counts: Vec::new(),
             chains: HashMap::default(),
+            chain_words: 0,
             chain: Vec::new(),
             timeline: TimelineBuilder::default(),
             runs: Vec::new(),
@@ -194,15 +197,17 @@ impl Collector {
             } => {
                 if exec {
                     self.procs.exec(pid);
-                    self.chains.clear();
+                    self.forget_chains();
                 }
                 let name = clean(&String::from_utf8_lossy(&name));
                 let id = self.names.id_of(&name);
                 self.comms.insert(tid, id);
             }
             Record::Fork { pid, ppid } => {
-                self.procs.fork(pid, ppid);
-                self.chains.clear();
+                // A new thread (pid == ppid) changes nothing.
+                if self.procs.fork(pid, ppid) {
+                    self.forget_chains();
+                }
             }
             Record::Mmap {
                 pid,
@@ -211,8 +216,9 @@ impl Collector {
                 pgoff,
                 path,
             } => {
-                self.procs.mmap(pid, start, len, pgoff, &path);
-                self.chains.clear();
+                if self.procs.mmap(pid, start, len, pgoff, &path) {
+                    self.forget_chains();
+                }
             }
             Record::Sample(sample) => self.sample(sample),
             Record::Lost(n) => self.lost += n,
@@ -224,27 +230,29 @@ impl Collector {
         let root = self.root(s.pid, s.tid);
         // A sample without a stack copy is its call chain: one seen before
         // is the same stack.
-        let mut chain = std::mem::take(&mut self.chain);
-        let cached = s.user.is_none() && {
+        let id = if s.user.is_none() {
+            let mut chain = std::mem::take(&mut self.chain);
             chain.clear();
             chain.extend([s.pid as u64, u64::from(root), s.ip]);
             chain.extend_from_slice(s.callchain);
-            true
-        };
-        let id = match self.chains.get(chain.as_slice()) {
-            Some(&id) if cached => id,
-            _ => {
-                let id = self.stack_id(root, &s);
-                if cached {
-                    if self.chains.len() == MAX_CACHED_CHAINS {
-                        self.chains.clear();
+            let id = match self.chains.get(chain.as_slice()) {
+                Some(&id) => id,
+                None => {
+                    let id = self.stack_id(root, &s);
+                    let cost = chain.len() + CHAIN_OVERHEAD;
+                    if self.chain_words + cost > MAX_CACHED_WORDS {
+                        self.forget_chains();
                     }
+                    self.chain_words += cost;
                     self.chains.insert(chain.as_slice().into(), id);
+                    id
                 }
-                id
-            }
+            };
+            self.chain = chain;
+            id
+        } else {
+            self.stack_id(root, &s)
         };
-        self.chain = chain;
         self.counts[id as usize] += 1;
         if self.opts.time_order {
             match self.runs.last_mut() {
@@ -310,6 +318,12 @@ impl Collector {
         self.frames = frames;
         self.key = key;
         id
+    }
+
+    /// Empties the call-chain cache: a mapping changed, or it is full.
+    fn forget_chains(&mut self) {
+        self.chains.clear();
+        self.chain_words = 0;
     }
 
     /// The thread's name, as a name id.
@@ -423,9 +437,14 @@ impl Collector {
     }
 }
 
-/// Call chains remembered at most (a few MB): past that, the cache starts
-/// over, so that memory stays bounded when nearly every chain is new.
-const MAX_CACHED_CHAINS: usize = 1 << 16;
+/// Words (8 bytes) the call-chain cache holds at most, 8 MiB: past that it
+/// starts over, so that memory stays bounded when nearly every chain is new
+/// (a chain can hold thousands of addresses in a crafted recording).
+const MAX_CACHED_WORDS: usize = 1 << 20;
+
+/// A cache entry's cost beyond its chain, in words: the map's slot and the
+/// allocation's header.
+const CHAIN_OVERHEAD: usize = 4;
 
 /// Kernel frames, when the kernel hides its symbols.
 const KERNEL: &str = "[kernel]";
@@ -566,7 +585,10 @@ mod tests {
     fn the_call_chain_cache_is_bounded() {
         use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
         let mut collector = Collector::new(StackOptions::default(), None);
-        let n = MAX_CACHED_CHAINS as u64 + 1000;
+        // pid, root, ip, then the chain's two words.
+        let per_chain = 5 + CHAIN_OVERHEAD;
+        let fit = (MAX_CACHED_WORDS / per_chain) as u64;
+        let n = fit + 1000;
         for ip in 1..=n {
             collector.record(Record::Sample(Sample {
                 pid: 7,
@@ -576,11 +598,37 @@ mod tests {
                 callchain: &[PERF_CONTEXT_USER, ip],
                 user: None,
             }));
-            assert!(collector.chains.len() <= MAX_CACHED_CHAINS);
+            assert!(collector.chain_words <= MAX_CACHED_WORDS);
         }
         assert_eq!(collector.chains.len(), 1000);
         let text = String::from_utf8(collector.finish(None).text).unwrap();
         assert_eq!(text, format!("[unknown];[unknown] {n}\n"));
+    }
+
+    /// A new thread (a fork within its process) keeps the cache: a pool's
+    /// threads would otherwise empty it all the time.
+    #[test]
+    fn a_new_thread_keeps_the_call_chain_cache() {
+        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+        let mut collector = Collector::new(StackOptions::default(), None);
+        collector.record(Record::Fork { pid: 7, ppid: 1 });
+        let sample = Record::Sample(Sample {
+            pid: 7,
+            tid: 7,
+            time: Some(1),
+            ip: 1,
+            callchain: &[PERF_CONTEXT_USER, 1],
+            user: None,
+        });
+        collector.record(sample);
+        assert_eq!(collector.chains.len(), 1);
+        collector.record(Record::Fork { pid: 7, ppid: 7 });
+        assert_eq!(collector.chains.len(), 1, "a thread changes no mapping");
+        collector.record(Record::Fork { pid: 8, ppid: 7 });
+        assert!(
+            collector.chains.is_empty(),
+            "a new process may map other code"
+        );
     }
 
     #[test]

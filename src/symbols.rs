@@ -199,23 +199,27 @@ impl Binary {
             self.debug = Debug::Ready(thread.join().ok().flatten());
         }
         let mut names: Vec<Arc<str>> = Vec::new();
-        if let Debug::Ready(Some(ref debug)) = self.debug {
-            if let DebugInfo::Dwarf(loader) = debug {
-                if let Ok(mut frames) = loader.find_frames(svma) {
-                    while let Ok(Some(frame)) = frames.next() {
-                        if let Some(name) = frame.function.as_ref().and_then(|f| f.raw_name().ok())
-                        {
-                            names.push(Arc::from(demangle(&name)));
-                        }
+        if let Debug::Ready(Some(DebugInfo::Dwarf(ref loader))) = self.debug {
+            if let Ok(mut frames) = loader.find_frames(svma) {
+                while let Ok(Some(frame)) = frames.next() {
+                    if let Some(name) = frame.function.as_ref().and_then(|f| f.raw_name().ok()) {
+                        names.push(Arc::from(demangle(&name)));
                     }
                 }
             }
-            if names.is_empty() {
+        }
+        // A PLT stub before the symbol table: no symbol covers a stub, and
+        // the nearest symbol below it would name it after an unrelated function.
+        if names.is_empty() {
+            names.extend(self.stub(svma));
+        }
+        if names.is_empty() {
+            if let Debug::Ready(Some(ref debug)) = self.debug {
                 names.extend(debug.symbol(svma));
             }
         }
         if names.is_empty() {
-            names.push(self.stub(svma).unwrap_or_else(|| self.unknown.clone()));
+            names.push(self.unknown.clone());
         }
         if !inline && names.len() > 1 {
             // The function whose code this is comes last; the rest were inlined into it.
@@ -237,7 +241,7 @@ impl Binary {
             _ => None,
         };
         self.stubs
-            .get_or_insert_with(|| plt::Stubs::read(map, |addr| debug?.symbol(addr)))
+            .get_or_insert_with(|| plt::Stubs::read(map, |addr| debug?.function_at(addr)))
             .find(svma)
     }
 }
@@ -248,6 +252,17 @@ impl DebugInfo {
         match self {
             DebugInfo::Dwarf(loader) => loader.find_symbol(svma).map(|s| Arc::from(demangle(s))),
             DebugInfo::Symbols(table) => table.find(svma),
+        }
+    }
+
+    /// The function that starts at `svma` exactly (an IFUNC's resolver).
+    fn function_at(&self, svma: u64) -> Option<Arc<str>> {
+        match self {
+            DebugInfo::Dwarf(loader) => loader
+                .find_symbol_info(svma)
+                .filter(|symbol| symbol.address() == svma)
+                .map(|symbol| Arc::from(demangle(symbol.name()))),
+            DebugInfo::Symbols(table) => table.starting_at(svma),
         }
     }
 }
@@ -323,6 +338,13 @@ impl SymbolTable {
                 })
                 .collect(),
         })
+    }
+
+    /// The function that starts at `svma`.
+    fn starting_at(&self, svma: u64) -> Option<Arc<str>> {
+        let i = self.functions.partition_point(|f| f.0 < svma);
+        let (start, _, name) = self.functions.get(i)?;
+        (*start == svma).then(|| name.clone())
     }
 
     /// The function containing `svma`.
@@ -501,6 +523,25 @@ mod tests {
 mod plt_tests {
     use super::*;
 
+    /// The frames named at each 8 bytes of the PLT stubs of the binary at
+    /// `path` (after `.plt`'s header, which is shared by all).
+    fn plt_names(path: &Path) -> Vec<Arc<str>> {
+        let data = std::fs::read(path).unwrap();
+        let obj = object::File::parse(&data[..]).unwrap();
+        let mut binary = Binary::open(path);
+        let mut names = Vec::new();
+        for section in obj.sections() {
+            if section.name().is_ok_and(|n| n.starts_with(".plt")) {
+                let first = section.address() + if section.name() == Ok(".plt") { 16 } else { 0 };
+                for addr in (first..section.address() + section.size()).step_by(8) {
+                    names.push(binary.frames(addr, true).last().unwrap().clone());
+                }
+            }
+        }
+        assert!(!names.is_empty(), "{} has a PLT", path.display());
+        names
+    }
+
     /// glibc calls its own IFUNCs (`memcpy`, from `realloc`) through its PLT:
     /// a sample on such a stub reads as the function, never `[libc.so.6]`.
     #[test]
@@ -511,24 +552,22 @@ mod plt_tests {
             .filter_map(|l| l.split_whitespace().nth(5))
             .find(|p| p.ends_with("/libc.so.6"))
             .expect("this test links glibc");
-        let data = std::fs::read(path).unwrap();
-        let obj = object::File::parse(&data[..]).unwrap();
-        let mut binary = Binary::open(Path::new(path));
-        let mut names = Vec::new();
-        for section in obj.sections() {
-            if section.name().is_ok_and(|n| n.starts_with(".plt")) {
-                // The first stub of `.plt` is its header, shared by all.
-                let first = section.address() + if section.name() == Ok(".plt") { 16 } else { 0 };
-                for addr in (first..section.address() + section.size()).step_by(8) {
-                    names.push(binary.frames(addr, true).last().unwrap().clone());
-                }
-            }
-        }
-        assert!(!names.is_empty(), "{path} has a PLT");
+        let names = plt_names(Path::new(path));
         assert!(
             names.iter().all(|n| n.ends_with("@plt") && n.len() > 4),
             "{names:?}"
         );
         assert!(names.iter().any(|n| &**n == "memcpy@plt"), "{names:?}");
+    }
+
+    /// A Rust program's own stubs (it calls glibc through them) have DWARF
+    /// and symbols nearby, but neither names them: the stub does.
+    #[test]
+    fn a_rust_programs_plt_stubs_are_not_named_after_a_nearby_function() {
+        let names = plt_names(&std::env::current_exe().unwrap());
+        assert!(
+            names.iter().all(|n| n.ends_with("@plt") && n.len() > 4),
+            "{names:?}"
+        );
     }
 }

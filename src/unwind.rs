@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap as HashMap;
+use foldhash::HashMap;
 use std::path::Path;
 
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder as _};
@@ -121,12 +121,14 @@ impl Processes {
     }
 
     /// `pid` forked from `ppid` (threads share their process's mappings).
-    pub fn fork(&mut self, pid: i32, ppid: i32) {
+    /// Returns whether a process was added.
+    pub fn fork(&mut self, pid: i32, ppid: i32) -> bool {
         if pid == ppid || self.procs.contains_key(&pid) {
-            return;
+            return false;
         }
         let parent = self.procs.get(&ppid).cloned().unwrap_or_default();
         self.procs.insert(pid, parent);
+        true
     }
 
     /// `pid` ran exec: its old mappings are gone.
@@ -134,13 +136,15 @@ impl Processes {
         self.procs.insert(pid, Process::default());
     }
 
-    /// An executable mapping of `path` in `pid`.
-    pub fn mmap(&mut self, pid: i32, start: u64, len: u64, pgoff: u64, path: &[u8]) {
+    /// An executable mapping of `path` in `pid`. Returns whether it was
+    /// kept (it was from a file, or the vdso).
+    pub fn mmap(&mut self, pid: i32, start: u64, len: u64, pgoff: u64, path: &[u8]) -> bool {
         // Anonymous and special mappings ([stack], //anon, [heap]) have no
         // file to read; the vdso is named after itself.
         let vdso = path == b"[vdso]";
+        let end = start.saturating_add(len);
         if pid == -1 || (path.first() != Some(&b'/') && !vdso) {
-            return;
+            return false;
         }
         let id = match self.by_path.get(path) {
             Some(&id) => id,
@@ -164,21 +168,21 @@ impl Processes {
             process.maps.insert(
                 start,
                 Mapping {
-                    end: start + len,
+                    end,
                     binary: id,
                     base: start.wrapping_sub(pgoff),
                 },
             );
-            return;
+            return true;
         };
         let base = start.wrapping_sub(svma);
-        let module = unwind_module(binary, start..start + len, base);
+        let module = unwind_module(binary, start..end, base);
         let process = self.procs.entry(pid).or_default();
         // A mapping over an old one replaces it.
         let stale: Vec<u64> = process
             .maps
-            .range(..start + len)
-            .filter(|(&s, m)| m.end > start && s < start + len)
+            .range(..end)
+            .filter(|(&s, m)| m.end > start && s < end)
             .map(|(&s, _)| s)
             .collect();
         for s in stale {
@@ -188,7 +192,7 @@ impl Processes {
         process.maps.insert(
             start,
             Mapping {
-                end: start + len,
+                end,
                 binary: id,
                 base,
             },
@@ -196,6 +200,7 @@ impl Processes {
         if let Some(module) = module {
             process.unwinder.add_module(module);
         }
+        true
     }
 
     /// The frames of a sample, leaf first, into `out`. Returns whether the

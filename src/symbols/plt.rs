@@ -20,9 +20,10 @@ pub(crate) struct Stubs {
     stubs: Vec<(u64, u64, Arc<str>)>,
 }
 
-/// A PLT larger than this (a million stubs) is no linker's: its stubs are
-/// left unnamed rather than indexed.
-const MAX_PLT_BYTES: usize = 16 << 20;
+/// A PLT section larger than this (65,536 stubs of 16 bytes; glibc has 60,
+/// large programs a few thousand) is no linker's: its stubs are left
+/// unnamed rather than indexed.
+const MAX_PLT_BYTES: usize = 1 << 20;
 
 /// The name of a stub whose target could not be told (a PLT's header, or a
 /// layout not decoded here), as perf names it.
@@ -44,11 +45,14 @@ impl Stubs {
         let endian = file.endian();
         let unresolved: Arc<str> = Arc::from(UNRESOLVED);
         let mut stubs = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
         for section in file.sections() {
             let name = section.name().unwrap_or_default();
-            if !matches!(name, ".plt" | ".plt.sec" | ".plt.got" | ".iplt") {
+            // Each PLT section once: a crafted file could list one many times.
+            if !matches!(name, ".plt" | ".plt.sec" | ".plt.got" | ".iplt") || seen.contains(&name) {
                 continue;
             }
+            seen.push(name);
             let Ok(bytes) = section.data() else { continue };
             if bytes.len() > MAX_PLT_BYTES {
                 continue;
