@@ -104,8 +104,7 @@ impl TimelineBuilder {
         }
         let mut threads = Vec::new();
         let mut thread_ids: HashMap<u32, u32> = HashMap::default();
-        let mut stacks: Vec<String> = Vec::new();
-        // Each distinct text's index in `stacks`, by the id that first had it.
+        // Each distinct text's index in the timeline's stacks, by the id that first had it.
         let mut by_text: HashMap<&str, u32> = HashMap::default();
         let mut first_with: Vec<u32> = Vec::new();
         let mut stack_ids: HashMap<u32, u32> = HashMap::default();
@@ -141,12 +140,13 @@ impl TimelineBuilder {
             .collect();
         cells.sort_unstable();
         drop(by_text);
-        for id in first_with {
-            stacks.push(match stack_text.get_mut(id as usize) {
+        let stacks = first_with
+            .into_iter()
+            .map(|id| match stack_text.get_mut(id as usize) {
                 Some(text) => std::mem::take(text),
                 None => "[unknown]".to_string(),
-            });
-        }
+            })
+            .collect();
         Some(Timeline {
             threads,
             stacks,

@@ -508,6 +508,19 @@ mod tests {
         );
     }
 
+    /// Records a frame-pointer sample of `pid` at `ip` (its only frame).
+    fn fp_sample(collector: &mut Collector, pid: i32, ip: u64) {
+        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+        collector.record(Record::Sample(Sample {
+            pid,
+            tid: pid,
+            time: Some(ip),
+            ip,
+            callchain: &[PERF_CONTEXT_USER, ip],
+            user: None,
+        }));
+    }
+
     /// The address of one of this test binary's functions, as it states it.
     fn function_svma(exe: &Path, suffix: &str) -> u64 {
         use object::{Object, ObjectSymbol};
@@ -524,7 +537,6 @@ mod tests {
     /// puts other code at its addresses.
     #[test]
     fn a_repeated_call_chain_is_named_again_after_a_new_mapping() {
-        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
         let exe = std::env::current_exe().unwrap();
         let len = exe.metadata().unwrap().len();
         let (first, second) = (
@@ -542,25 +554,15 @@ mod tests {
                 path: path.into(),
             })
         };
-        let sample = |collector: &mut Collector, ip: u64| {
-            collector.record(Record::Sample(Sample {
-                pid: 7,
-                tid: 7,
-                time: Some(1),
-                ip,
-                callchain: &[PERF_CONTEXT_USER, ip],
-                user: None,
-            }))
-        };
         let base = 0x5555_0000_0000;
         map(&mut collector, base);
         let ip = base + first;
         for _ in 0..3 {
-            sample(&mut collector, ip);
+            fp_sample(&mut collector, 7, ip);
         }
         // The same file mapped lower: `ip` is now in the other function.
         map(&mut collector, ip - second);
-        sample(&mut collector, ip);
+        fp_sample(&mut collector, 7, ip);
         let folded = collector.finish(None);
         let text = String::from_utf8(folded.text).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -583,21 +585,13 @@ mod tests {
     /// over, and every sample is still counted.
     #[test]
     fn the_call_chain_cache_is_bounded() {
-        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
         let mut collector = Collector::new(StackOptions::default(), None);
         // pid, root, ip, then the chain's two words.
         let per_chain = 5 + CHAIN_OVERHEAD;
         let fit = (MAX_CACHED_WORDS / per_chain) as u64;
         let n = fit + 1000;
         for ip in 1..=n {
-            collector.record(Record::Sample(Sample {
-                pid: 7,
-                tid: 7,
-                time: Some(ip),
-                ip,
-                callchain: &[PERF_CONTEXT_USER, ip],
-                user: None,
-            }));
+            fp_sample(&mut collector, 7, ip);
             assert!(collector.chain_words <= MAX_CACHED_WORDS);
         }
         assert_eq!(collector.chains.len(), 1000);
@@ -609,18 +603,9 @@ mod tests {
     /// threads would otherwise empty it all the time.
     #[test]
     fn a_new_thread_keeps_the_call_chain_cache() {
-        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
         let mut collector = Collector::new(StackOptions::default(), None);
         collector.record(Record::Fork { pid: 7, ppid: 1 });
-        let sample = Record::Sample(Sample {
-            pid: 7,
-            tid: 7,
-            time: Some(1),
-            ip: 1,
-            callchain: &[PERF_CONTEXT_USER, 1],
-            user: None,
-        });
-        collector.record(sample);
+        fp_sample(&mut collector, 7, 1);
         assert_eq!(collector.chains.len(), 1);
         collector.record(Record::Fork { pid: 7, ppid: 7 });
         assert_eq!(collector.chains.len(), 1, "a thread changes no mapping");

@@ -230,9 +230,7 @@ impl Binary {
         self.cache.insert(svma, names.clone());
         names
     }
-}
 
-impl Binary {
     /// The PLT stub at `svma`: `memcpy@plt`.
     fn stub(&mut self, svma: u64) -> Option<Arc<str>> {
         let map = self.map.as_ref()?;
