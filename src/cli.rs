@@ -147,6 +147,12 @@ pub struct TargetArgs {
     #[arg(long, value_name = "FILE", group = "kind")]
     pub from_folded: Option<PathBuf>,
 
+    /// With --perfdata: a recording made on another machine (an arm64 VM, a
+    /// server), whose binaries and debug files are under DIR at their paths,
+    /// and its kernel symbols in DIR/proc/kallsyms (as perf's `--symfs`).
+    #[arg(long, value_name = "DIR", requires = "perfdata")]
+    pub symfs: Option<PathBuf>,
+
     /// Space- or comma-separated features to activate.
     #[arg(short = 'f', long, value_name = "FEATURES")]
     pub features: Option<String>,

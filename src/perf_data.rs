@@ -13,6 +13,9 @@ use linux_perf_data::{PerfFileReader, PerfFileRecord};
 
 /// One record of a recording, as the stacks need it.
 pub(crate) enum Record<'a> {
+    /// The machine the recording was made on (`uname -m`, from perf's
+    /// header), before any other record.
+    Arch(&'a str),
     /// A thread got a name (`exec` when a new program image replaced the old).
     Comm {
         pid: i32,
@@ -108,6 +111,9 @@ fn read_all<R: Read>(
         mut record_iter,
     } = reader;
     let mut outcome = Outcome::default();
+    if let Ok(Some(arch)) = perf_file.arch() {
+        on_record(Record::Arch(arch));
+    }
     // One buffer for every sample's call chain.
     let mut callchain: Vec<u64> = Vec::new();
     loop {

@@ -17,10 +17,15 @@ use crate::stacks::StackOptions;
 pub fn collapse_recording(
     perf: &Perf,
     data: &Path,
+    symfs: Option<&Path>,
     opts: StackOptions,
     verbose: bool,
 ) -> Result<Folded> {
-    let args = perf::script_args(data, !opts.inline);
+    let mut args = perf::script_args(data, !opts.inline);
+    if let Some(root) = symfs {
+        args.extend(["--symfs".into(), root.into()]);
+        args.extend(["--kallsyms".into(), root.join("proc/kallsyms").into()]);
+    }
     if verbose {
         crate::say!(
             "rust-flamegraph: running {} {}",

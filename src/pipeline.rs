@@ -143,7 +143,8 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
             let out = OutDir::prepare(&opts.out)?;
             let old = load_old(opts)?;
             let started = Instant::now();
-            let folded = stacks_of(&data, opts, None)?;
+            let prefetch = opts.target.symfs.as_deref().map(Prefetch::of_machine_in);
+            let folded = stacks_of(&data, opts, prefetch)?;
             let profile = Profile {
                 command: data.display().to_string(),
                 recording: None,
@@ -418,7 +419,13 @@ fn keep_stacks(text: &[u8], opts: &Options, err: anyhow::Error) -> anyhow::Error
 fn stacks_of(data: &Path, opts: &Options, prefetch: Option<Prefetch>) -> Result<Folded> {
     if opts.stacks.perf_script {
         let perf = Perf::locate()?;
-        return perf_script::collapse_recording(&perf, data, opts.stack_options(), opts.verbose);
+        return perf_script::collapse_recording(
+            &perf,
+            data,
+            opts.target.symfs.as_deref(),
+            opts.stack_options(),
+            opts.verbose,
+        );
     }
     stacks::from_file(data, opts.stack_options(), prefetch)
 }

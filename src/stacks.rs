@@ -13,7 +13,7 @@ use crate::folded::Folded;
 use crate::perf_data::{self, Record, Sample};
 use crate::report::TimelineBuilder;
 use crate::symbols::{Binary, Kernel};
-use crate::unwind::{Frame, Processes};
+use crate::unwind::{Arch, Frame, Processes};
 
 /// How samples become stacks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,6 +56,7 @@ pub fn is_thread_root(frame: &str) -> bool {
 pub struct Prefetch {
     kernel: std::thread::JoinHandle<Kernel>,
     binaries: Vec<(PathBuf, Binary)>,
+    root: PathBuf,
 }
 
 impl Prefetch {
@@ -72,6 +73,19 @@ impl Prefetch {
                     (p, binary)
                 })
                 .collect(),
+            root: PathBuf::from("/"),
+        }
+    }
+
+    /// For a recording made on another machine whose files are under
+    /// `root` at their paths (as perf's `--symfs`): binaries and their debug
+    /// files are read from there, kernel symbols from `root/proc/kallsyms`.
+    pub fn of_machine_in(root: &Path) -> Prefetch {
+        let kallsyms = root.join("proc/kallsyms");
+        Prefetch {
+            kernel: std::thread::spawn(move || Kernel::load(&kallsyms)),
+            binaries: Vec::new(),
+            root: root.to_path_buf(),
         }
     }
 }
@@ -156,12 +170,16 @@ struct Collector {
     lost: u64,
     frames: Vec<Frame>,
     key: Vec<u32>,
+    /// The recording's architecture, when we cannot unwind its stack copies
+    /// (its registers would be misread): only call chains are used.
+    foreign_arch: Option<String>,
 }
 
 impl Collector {
     fn new(opts: StackOptions, prefetch: Option<Prefetch>) -> Collector {
         let prefetch = prefetch.unwrap_or_else(|| Prefetch::start(&[]));
         let mut procs = Processes::new();
+        procs.set_root(&prefetch.root);
         for (path, binary) in prefetch.binaries {
             procs.add_binary(path.as_os_str().as_encoded_bytes(), binary);
         }
@@ -184,11 +202,16 @@ impl Collector {
             lost: 0,
             frames: Vec::new(),
             key: Vec::new(),
+            foreign_arch: None,
         }
     }
 
     fn record(&mut self, record: Record) {
         match record {
+            Record::Arch(name) => match Arch::from_perf(name) {
+                Some(arch) => self.procs.set_arch(arch),
+                None => self.foreign_arch = Some(name.to_string()),
+            },
             Record::Comm {
                 pid,
                 tid,
@@ -267,7 +290,10 @@ impl Collector {
     /// The id of the sample's stack, its frames walked and named.
     fn stack_id(&mut self, root: u32, s: &Sample) -> u32 {
         let mut frames = std::mem::take(&mut self.frames);
-        let user = s.user.as_ref().map(|(regs, stack)| (regs, &stack[..]));
+        let user = match self.foreign_arch {
+            Some(_) => None,
+            None => s.user.as_ref().map(|(regs, stack)| (regs, &stack[..])),
+        };
         self.procs
             .frames(s.pid, s.ip, s.callchain, user, &mut frames);
         let mut key = std::mem::take(&mut self.key);
@@ -367,6 +393,12 @@ impl Collector {
                 "the recording ends in the middle of a record ({why}): \
                  the {} samples before it were kept",
                 self.samples
+            ));
+        }
+        if let Some(arch) = &self.foreign_arch {
+            warnings.push(format!(
+                "this recording was made on {arch}, whose stack copies we cannot unwind: \
+                 only the kernel's call chains were used; record with --call-graph fp"
             ));
         }
         let mut kernel = self

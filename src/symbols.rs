@@ -94,6 +94,21 @@ impl Binary {
     /// Opens `path`; a binary that is gone or not ELF still gets frames named
     /// after the file.
     pub fn open(path: &Path) -> Binary {
+        Binary::open_in(path, Path::new("/"))
+    }
+
+    /// Opens `path` as found under `root`, a folder that holds the files
+    /// of the machine the recording was made on at their paths (`/` for
+    /// this one): the binary at `root/path`, its separate debug file under
+    /// `root/usr/lib/debug`.
+    pub fn open_in(recorded: &Path, root: &Path) -> Binary {
+        let rerooted;
+        let path = if root == Path::new("/") {
+            recorded
+        } else {
+            rerooted = root.join(recorded.strip_prefix("/").unwrap_or(recorded));
+            &rerooted
+        };
         let name = path
             .file_name()
             .map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy());
@@ -115,13 +130,26 @@ impl Binary {
         let Ok(map) = (unsafe { Mmap::map(&file) }) else {
             return binary;
         };
-        binary.load(Arc::new(Data::Mapped(map)));
+        binary.load(Arc::new(Data::Mapped(map)), root);
         binary
     }
 
     /// The vdso, the kernel's code mapped into every process: the same image
-    /// in the profiled program as in this one, so ours is read.
-    pub fn vdso() -> Binary {
+    /// in the profiled program as in this one, so ours is read. For a
+    /// recording of another machine (`root` other than `/`), the image
+    /// saved as `root/[vdso]`, if any: ours would be another kernel's.
+    pub fn vdso_in(root: &Path) -> Binary {
+        if root == Path::new("/") {
+            return Binary::vdso();
+        }
+        let mut binary = Binary::open_in(Path::new("/[vdso]"), root);
+        binary.path = PathBuf::from("[vdso]");
+        binary.unknown = Arc::from("[vdso]");
+        binary
+    }
+
+    /// This process's vdso.
+    fn vdso() -> Binary {
         let mut binary = Binary {
             path: PathBuf::from("[vdso]"),
             unknown: Arc::from("[vdso]"),
@@ -132,12 +160,12 @@ impl Binary {
             stubs: None,
         };
         if let Some(bytes) = own_vdso() {
-            binary.load(Arc::new(Data::Copied(bytes)));
+            binary.load(Arc::new(Data::Copied(bytes)), Path::new("/"));
         }
         binary
     }
 
-    fn load(&mut self, map: Arc<Data>) {
+    fn load(&mut self, map: Arc<Data>, root: &Path) {
         let binary = self;
         if let Ok(obj) = object::File::parse(&map[..]) {
             binary.segments = obj
@@ -149,7 +177,9 @@ impl Binary {
                 .collect();
             binary.map = Some(map.clone());
             let path = binary.path.clone();
-            binary.debug = Debug::Loading(std::thread::spawn(move || load_debug(&path, &map)));
+            let root = root.to_path_buf();
+            binary.debug =
+                Debug::Loading(std::thread::spawn(move || load_debug(&path, &map, &root)));
         }
     }
 
@@ -266,14 +296,15 @@ impl DebugInfo {
 }
 
 /// Opens the DWARF of the binary at `path` (mapped as `map`), from its
-/// separate debug file when one is installed.
-fn load_debug(path: &Path, map: &Data) -> Option<DebugInfo> {
+/// separate debug file when one is installed under `root`.
+fn load_debug(path: &Path, map: &Data, root: &Path) -> Option<DebugInfo> {
     if let Data::Copied(bytes) = map {
         return SymbolTable::of(bytes).map(DebugInfo::Symbols);
     }
     let separate = object::File::parse(&map[..])
         .ok()
-        .and_then(|obj| obj.build_id().ok().flatten().and_then(separate_debug_file));
+        .and_then(|obj| obj.build_id().ok().flatten())
+        .and_then(|id| separate_debug_file(root, id));
     if let Some(table) = separate.and_then(|debug| SymbolTable::read(&debug)) {
         return Some(DebugInfo::Symbols(table));
     }
@@ -373,11 +404,11 @@ fn own_vdso() -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// `/usr/lib/debug/.build-id/ab/cdef….debug` for build id `abcdef…`, if installed.
-fn separate_debug_file(build_id: &[u8]) -> Option<PathBuf> {
+/// `root/usr/lib/debug/.build-id/ab/cdef….debug` for build id `abcdef…`, if installed.
+fn separate_debug_file(root: &Path, build_id: &[u8]) -> Option<PathBuf> {
     let (first, rest) = build_id.split_first()?;
     let rest: String = rest.iter().map(|b| format!("{b:02x}")).collect();
-    let path = PathBuf::from(format!("/usr/lib/debug/.build-id/{first:02x}/{rest}.debug"));
+    let path = root.join(format!("usr/lib/debug/.build-id/{first:02x}/{rest}.debug"));
     path.is_file().then_some(path)
 }
 

@@ -10,8 +10,10 @@
 use std::collections::BTreeMap;
 
 use foldhash::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use framehop::aarch64::{CacheAarch64, PtrAuthMask, UnwindRegsAarch64, UnwinderAarch64};
+use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder as _};
 use linux_perf_data::linux_perf_event_reader::constants::{
     PERF_CONTEXT_KERNEL, PERF_CONTEXT_MAX, PERF_CONTEXT_USER,
@@ -20,44 +22,146 @@ use linux_perf_data::linux_perf_event_reader::Regs;
 
 use crate::symbols::{Binary, Bytes};
 
-#[cfg(target_arch = "x86_64")]
-mod arch {
-    pub use framehop::x86_64::{
-        CacheX86_64 as Cache, UnwindRegsX86_64 as UnwindRegs, UnwinderX86_64 as Unwinder,
-    };
-    use linux_perf_data::linux_perf_event_reader::Regs;
+/// The instruction set a recording was made on. It decides which registers
+/// perf copied with each sample and how return addresses are read, so it
+/// comes from the recording (perf.data's `arch` header), not from the machine
+/// that reads it: an arm64 recording unwinds on x86-64 too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arch {
+    /// x86-64 (`x86_64` in perf's header).
+    X86_64,
+    /// 64-bit Arm (`aarch64`, or `arm64` as some perf builds write it).
+    Aarch64,
+}
 
-    /// perf's x86_64 register numbers: BP, SP, IP.
-    pub fn start(regs: &Regs, _max_code_address: u64) -> Option<(u64, UnwindRegs)> {
-        let (bp, sp, ip) = (regs.get(6)?, regs.get(7)?, regs.get(8)?);
-        Some((ip, UnwindRegs::new(ip, sp, bp)))
+impl Arch {
+    /// The machine this process runs on (where a recording's header does
+    /// not say).
+    pub fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
     }
 
-    /// perf's x86_64 stack pointer.
-    pub fn sp(regs: &Regs) -> Option<u64> {
-        regs.get(7)
+    /// The architecture perf's `arch` header names (`uname -m`), if we unwind it.
+    pub fn from_perf(name: &str) -> Option<Arch> {
+        match name {
+            "x86_64" | "amd64" => Some(Arch::X86_64),
+            "aarch64" | "arm64" => Some(Arch::Aarch64),
+            _ => None,
+        }
+    }
+
+    /// A user address as recorded, with arm64 pointer-authentication bits
+    /// (above the highest code address) cleared. The kernel strips them
+    /// from frame-pointer chains already; this keeps that true for any
+    /// recording.
+    fn strip(self, addr: u64, max_code_address: u64) -> u64 {
+        match self {
+            Arch::X86_64 => addr,
+            Arch::Aarch64 => {
+                PtrAuthMask::from_max_known_address(max_code_address).strip_ptr_auth(addr)
+            }
+        }
     }
 }
 
-#[cfg(target_arch = "aarch64")]
-mod arch {
-    pub use framehop::aarch64::{
-        CacheAarch64 as Cache, UnwindRegsAarch64 as UnwindRegs, UnwinderAarch64 as Unwinder,
-    };
-    use linux_perf_data::linux_perf_event_reader::Regs;
+/// One process's unwinder, for its recording's architecture.
+enum ArchUnwinder {
+    X86_64(UnwinderX86_64<Bytes>),
+    Aarch64(UnwinderAarch64<Bytes>),
+}
 
-    /// perf's arm64 register numbers: X29 (FP), LR, SP, PC. Return
-    /// addresses may carry pointer-authentication bits: those above the
-    /// highest code address are stripped.
-    pub fn start(regs: &Regs, max_code_address: u64) -> Option<(u64, UnwindRegs)> {
-        let (fp, lr, sp, pc) = (regs.get(29)?, regs.get(30)?, regs.get(31)?, regs.get(32)?);
-        let mask = framehop::aarch64::PtrAuthMask::from_max_known_address(max_code_address);
-        Some((pc, UnwindRegs::new_with_ptr_auth_mask(mask, lr, sp, fp)))
+impl ArchUnwinder {
+    fn new(arch: Arch) -> ArchUnwinder {
+        match arch {
+            Arch::X86_64 => ArchUnwinder::X86_64(UnwinderX86_64::new()),
+            Arch::Aarch64 => ArchUnwinder::Aarch64(UnwinderAarch64::new()),
+        }
     }
 
-    /// perf's arm64 stack pointer.
-    pub fn sp(regs: &Regs) -> Option<u64> {
-        regs.get(31)
+    fn add_module(&mut self, module: Module<Bytes>) {
+        match self {
+            ArchUnwinder::X86_64(u) => u.add_module(module),
+            ArchUnwinder::Aarch64(u) => u.add_module(module),
+        }
+    }
+
+    fn remove_module(&mut self, start: u64) {
+        match self {
+            ArchUnwinder::X86_64(u) => u.remove_module(start),
+            ArchUnwinder::Aarch64(u) => u.remove_module(start),
+        }
+    }
+
+    fn max_known_code_address(&self) -> u64 {
+        match self {
+            ArchUnwinder::X86_64(u) => u.max_known_code_address(),
+            ArchUnwinder::Aarch64(u) => u.max_known_code_address(),
+        }
+    }
+}
+
+impl Clone for ArchUnwinder {
+    fn clone(&self) -> Self {
+        match self {
+            ArchUnwinder::X86_64(u) => ArchUnwinder::X86_64(u.clone()),
+            ArchUnwinder::Aarch64(u) => ArchUnwinder::Aarch64(u.clone()),
+        }
+    }
+}
+
+/// framehop's rule cache, for the recording's architecture.
+enum ArchCache {
+    X86_64(Box<CacheX86_64>),
+    Aarch64(Box<CacheAarch64>),
+}
+
+impl ArchCache {
+    fn new(arch: Arch) -> ArchCache {
+        match arch {
+            Arch::X86_64 => ArchCache::X86_64(Box::new(CacheX86_64::new())),
+            Arch::Aarch64 => ArchCache::Aarch64(Box::new(CacheAarch64::new())),
+        }
+    }
+}
+
+/// perf's register numbers (`arch/*/include/uapi/asm/perf_regs.h`).
+mod regs {
+    /// x86-64: BP, SP, IP.
+    pub const X86_64_BP: u64 = 6;
+    pub const X86_64_SP: u64 = 7;
+    pub const X86_64_IP: u64 = 8;
+    /// arm64: X29 (the frame pointer), LR (X30), SP, PC.
+    pub const ARM64_FP: u64 = 29;
+    pub const ARM64_LR: u64 = 30;
+    pub const ARM64_SP: u64 = 31;
+    pub const ARM64_PC: u64 = 32;
+}
+
+/// Walks `unwinder` from `pc` and `regs` over the stack `read_stack` reads,
+/// pushing each frame's address. Returns whether it reached the stack's end.
+fn walk<U, F>(
+    unwinder: &U,
+    pc: u64,
+    regs: U::UnwindRegs,
+    cache: &mut U::Cache,
+    read_stack: &mut F,
+    addrs: &mut Vec<FrameAddress>,
+) -> bool
+where
+    U: framehop::Unwinder,
+    F: FnMut(u64) -> Result<u64, ()>,
+{
+    let mut iter = unwinder.iter_frames(pc, regs, cache, read_stack);
+    loop {
+        match iter.next() {
+            Ok(Some(frame)) => addrs.push(frame),
+            Ok(None) => return true,
+            Err(_) => return false,
+        }
     }
 }
 
@@ -84,11 +188,20 @@ struct Mapping {
     base: u64,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Process {
     /// Executable mappings by start address.
     maps: BTreeMap<u64, Mapping>,
-    unwinder: arch::Unwinder<Bytes>,
+    unwinder: ArchUnwinder,
+}
+
+impl Process {
+    fn new(arch: Arch) -> Process {
+        Process {
+            maps: BTreeMap::new(),
+            unwinder: ArchUnwinder::new(arch),
+        }
+    }
 }
 
 /// The processes of a recording, their mappings and the binaries they use.
@@ -97,21 +210,44 @@ pub(crate) struct Processes {
     /// Every binary seen, opened once.
     pub binaries: Vec<Binary>,
     by_path: HashMap<Vec<u8>, BinaryId>,
-    cache: arch::Cache,
+    arch: Arch,
+    cache: ArchCache,
+    /// Where the recorded machine's files are (`/`: here).
+    root: PathBuf,
     /// Stacks whose unwinding stopped before a thread's first frame.
     pub truncated: u64,
 }
 
 impl Processes {
-    /// No processes yet.
+    /// No processes yet; stacks unwound as on this machine's architecture
+    /// until [`Processes::set_arch`] says otherwise.
     pub fn new() -> Processes {
         Processes {
             procs: HashMap::default(),
             binaries: Vec::new(),
             by_path: HashMap::default(),
-            cache: arch::Cache::new(),
+            arch: Arch::host(),
+            cache: ArchCache::new(Arch::host()),
+            root: PathBuf::from("/"),
             truncated: 0,
         }
+    }
+
+    /// The recording was made on `arch`. Said before its first process
+    /// record (perf's header comes first); processes seen before are
+    /// forgotten, since their unwinders were for another architecture.
+    pub fn set_arch(&mut self, arch: Arch) {
+        if arch != self.arch {
+            self.arch = arch;
+            self.cache = ArchCache::new(arch);
+            self.procs.clear();
+        }
+    }
+
+    /// Binaries are read from under `root`, a folder holding the files of
+    /// the machine the recording was made on at their paths (`/` by default).
+    pub fn set_root(&mut self, root: &Path) {
+        self.root = root.to_path_buf();
     }
 
     /// A binary opened ahead, for mappings of `path`.
@@ -126,14 +262,18 @@ impl Processes {
         if pid == ppid || self.procs.contains_key(&pid) {
             return false;
         }
-        let parent = self.procs.get(&ppid).cloned().unwrap_or_default();
+        let parent = self
+            .procs
+            .get(&ppid)
+            .cloned()
+            .unwrap_or_else(|| Process::new(self.arch));
         self.procs.insert(pid, parent);
         true
     }
 
     /// `pid` ran exec: its old mappings are gone.
     pub fn exec(&mut self, pid: i32) {
-        self.procs.insert(pid, Process::default());
+        self.procs.insert(pid, Process::new(self.arch));
     }
 
     /// An executable mapping of `path` in `pid`. Returns whether it was
@@ -151,9 +291,9 @@ impl Processes {
             None => {
                 let os = std::ffi::OsStr::new(std::str::from_utf8(path).unwrap_or(""));
                 let binary = if vdso {
-                    Binary::vdso()
+                    Binary::vdso_in(&self.root)
                 } else {
-                    Binary::open(Path::new(os))
+                    Binary::open_in(Path::new(os), &self.root)
                 };
                 self.binaries.push(binary);
                 let id = self.binaries.len() - 1;
@@ -164,7 +304,8 @@ impl Processes {
         let binary = &self.binaries[id];
         let Some(svma) = binary.svma_of_offset(pgoff) else {
             // Not parsable: frames will be named after the file.
-            let process = self.procs.entry(pid).or_default();
+            let arch = self.arch;
+            let process = self.procs.entry(pid).or_insert_with(|| Process::new(arch));
             process.maps.insert(
                 start,
                 Mapping {
@@ -177,7 +318,8 @@ impl Processes {
         };
         let base = start.wrapping_sub(svma);
         let module = unwind_module(binary, start..end, base);
-        let process = self.procs.entry(pid).or_default();
+        let arch = self.arch;
+        let process = self.procs.entry(pid).or_insert_with(|| Process::new(arch));
         // A mapping over an old one replaces it.
         let stale: Vec<u64> = process
             .maps
@@ -243,13 +385,16 @@ impl Processes {
     }
 
     fn user_frame(&self, pid: i32, addr: u64, return_address: bool) -> Frame {
+        let Some(process) = self.procs.get(&pid) else {
+            return Frame::Unknown;
+        };
+        let addr = self
+            .arch
+            .strip(addr, process.unwinder.max_known_code_address());
         let lookup = if return_address {
             addr.saturating_sub(1)
         } else {
             addr
-        };
-        let Some(process) = self.procs.get(&pid) else {
-            return Frame::Unknown;
         };
         match process.maps.range(..=lookup).next_back() {
             Some((_, m)) if lookup < m.end => Frame::User(m.binary, lookup.wrapping_sub(m.base)),
@@ -263,28 +408,46 @@ impl Processes {
             out.push(Frame::Unknown);
             return;
         };
-        let max_code_address = process.unwinder.max_known_code_address();
-        let (Some((pc, unwind_regs)), Some(sp)) =
-            (arch::start(regs, max_code_address), arch::sp(regs))
-        else {
+        let sp = match self.arch {
+            Arch::X86_64 => regs.get(regs::X86_64_SP),
+            Arch::Aarch64 => regs.get(regs::ARM64_SP),
+        };
+        let Some(sp) = sp else {
             return;
         };
         let mut read_stack = |addr: u64| -> Result<u64, ()> {
-            let offset = addr.checked_sub(sp).ok_or(())? as usize;
-            let bytes = stack.get(offset..offset + 8).ok_or(())?;
+            let offset = usize::try_from(addr.checked_sub(sp).ok_or(())?).map_err(|_| ())?;
+            let bytes = stack
+                .get(offset..offset.checked_add(8).ok_or(())?)
+                .ok_or(())?;
             Ok(u64::from_ne_bytes(bytes.try_into().map_err(|_| ())?))
         };
-        let mut iter =
-            process
-                .unwinder
-                .iter_frames(pc, unwind_regs, &mut self.cache, &mut read_stack);
         let mut addrs: Vec<FrameAddress> = Vec::with_capacity(64);
-        let complete = loop {
-            match iter.next() {
-                Ok(Some(frame)) => addrs.push(frame),
-                Ok(None) => break true,
-                Err(_) => break false,
+        let complete = match (&process.unwinder, &mut self.cache) {
+            (ArchUnwinder::X86_64(u), ArchCache::X86_64(cache)) => {
+                let (Some(bp), Some(ip)) = (regs.get(regs::X86_64_BP), regs.get(regs::X86_64_IP))
+                else {
+                    return;
+                };
+                let start = UnwindRegsX86_64::new(ip, sp, bp);
+                walk(u, ip, start, cache, &mut read_stack, &mut addrs)
             }
+            (ArchUnwinder::Aarch64(u), ArchCache::Aarch64(cache)) => {
+                let (Some(fp), Some(lr), Some(pc)) = (
+                    regs.get(regs::ARM64_FP),
+                    regs.get(regs::ARM64_LR),
+                    regs.get(regs::ARM64_PC),
+                ) else {
+                    return;
+                };
+                // Return addresses may carry pointer-authentication bits:
+                // those above the highest code address are cleared.
+                let mask = PtrAuthMask::from_max_known_address(u.max_known_code_address());
+                let start = UnwindRegsAarch64::new_with_ptr_auth_mask(mask, lr, sp, fp);
+                walk(u, pc, start, cache, &mut read_stack, &mut addrs)
+            }
+            // Processes and the cache are made for one architecture together.
+            _ => unreachable!("the unwinder and its cache are for one architecture"),
         };
         if !complete {
             self.truncated += 1;
