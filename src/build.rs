@@ -105,7 +105,7 @@ pub(crate) fn build(
             .into_std_path_buf(),
     };
     if let Some(note) = toolchain_note(metadata.workspace_root.as_std_path()) {
-        crate::say!("rust-flamegraph: {note}");
+        crate::say!("rust-flamegraph: {}", crate::summary::printable(&note));
     }
     let rustflags = std::env::var("RUSTFLAGS").ok();
     let (args, env) = build_command(target, opts, &manifest, &target_dir, rustflags.as_deref());
@@ -114,9 +114,9 @@ pub(crate) fn build(
         "rust-flamegraph: building {} `{}` of package `{}` ({} profile, with symbols \
          and frame pointers)",
         target.kind.describe(),
-        target.name,
-        target.package,
-        opts.profile,
+        crate::summary::printable(&target.name),
+        crate::summary::printable(&target.package),
+        crate::summary::printable(&opts.profile),
     );
     if opts.verbose {
         crate::say!(

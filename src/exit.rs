@@ -113,6 +113,14 @@ pub fn message(err: &anyhow::Error) -> String {
     err.chain()
         .map(|e| e.to_string())
         .filter(|s| !codes.contains(s))
+        // Causes quote perf, cargo's manifests, file names: no escape sequence
+        // of theirs reaches the terminal.
+        .map(|s| {
+            s.split('\n')
+                .map(|line| crate::summary::printable(line).into_owned())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .collect::<Vec<_>>()
         .join(": ")
 }

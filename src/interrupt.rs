@@ -90,10 +90,19 @@ fn state() -> MutexGuard<'static, State> {
 }
 
 /// Installs the SIGINT/SIGTERM/SIGHUP handling (once; later calls do nothing).
+///
+/// A SIGHUP ignored when we start (`nohup rust-flamegraph …`) stays ignored,
+/// for us and for perf and the program, which inherit that: a closed
+/// terminal then stops nothing.
 pub fn install() -> std::io::Result<()> {
     static ONCE: Once = Once::new();
     let mut result = Ok(());
-    ONCE.call_once(|| match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+    let handled: &[i32] = if ignored(SIGHUP) {
+        &[SIGINT, SIGTERM]
+    } else {
+        &[SIGINT, SIGTERM, SIGHUP]
+    };
+    ONCE.call_once(|| match Signals::new(handled) {
         Ok(mut signals) => {
             let spawned = std::thread::Builder::new()
                 .name("signals".into())
@@ -111,6 +120,17 @@ pub fn install() -> std::io::Result<()> {
         Err(e) => result = Err(e),
     });
     result
+}
+
+/// Whether `signal` is ignored (`SIG_IGN`), as `nohup` leaves SIGHUP.
+fn ignored(signal: i32) -> bool {
+    // SAFETY: sigaction with no new action only reads the current one into
+    // `old`, a zeroed sigaction that outlives the call.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// Enters `stage`: from now on the first signal does what [`action`] says.

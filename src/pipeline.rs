@@ -259,8 +259,9 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
     }
     let announce = |command: &str| {
         crate::say!(
-            "rust-flamegraph: recording `{command}` (cpu-clock at {} Hz, {} stacks, {} up to {} MB); \
+            "rust-flamegraph: recording `{}` (cpu-clock at {} Hz, {} stacks, {} up to {} MB); \
              Ctrl-C stops early and still renders",
+            crate::summary::printable(command),
             opts.record.freq,
             opts.record.call_graph.describe(),
             if stream { "streamed" } else { "perf.data" },

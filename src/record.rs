@@ -401,7 +401,7 @@ fn run_perf(
                 ));
             }
             for line in said.held {
-                crate::say!("{line}");
+                crate::say!("{}", crate::summary::printable(&line));
             }
         }
         // Not captured (no helper): perf printed its usage itself.
@@ -871,7 +871,7 @@ fn parent_of(pid: u32) -> Option<u32> {
 
 fn program_name(cmd: &[OsString]) -> String {
     cmd.first()
-        .map(|p| p.to_string_lossy().into_owned())
+        .map(|p| crate::summary::printable(&p.to_string_lossy()).into_owned())
         .unwrap_or_default()
 }
 
@@ -1007,7 +1007,7 @@ impl Relay {
                         .to_string();
                     let print = lock().take(line);
                     for l in print {
-                        crate::say!("{l}");
+                        crate::say!("{}", crate::summary::printable(&l));
                     }
                 }
                 lock().done = true;

@@ -1,6 +1,7 @@
 //! The short report printed after a run: samples, stack completeness and the
 //! hottest functions by self time.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -65,6 +66,21 @@ impl Summary {
     }
 }
 
+/// `text` as it may reach a terminal: every control character (escape
+/// sequences, line breaks, C1 controls) shown as a visible escape (`\x1b`,
+/// `\u{9b}`), as in the SVG. For whatever came from a recording, a binary or
+/// a file: a function named `\x1b]0;…\x07` must not retitle the window.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    crate::render::xml_safe(text)
+}
+
+/// `text` of several lines, each [`printable`].
+fn printable_lines(text: &str) -> String {
+    text.lines()
+        .map(|l| printable(l).into_owned() + "\n")
+        .collect()
+}
+
 /// `part` of `whole` in percent (0 when `whole` is 0).
 pub fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
@@ -78,10 +94,11 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  hottest functions (self time):")?;
         for (name, count) in &self.hottest {
+            let name = printable(name);
             let name = if name.chars().count() > 100 {
                 format!("{}…", name.chars().take(99).collect::<String>())
             } else {
-                name.clone()
+                name.into_owned()
             };
             writeln!(
                 f,
@@ -91,7 +108,7 @@ impl fmt::Display for Summary {
             )?;
         }
         if let Some(changed) = &self.changed {
-            write!(f, "{changed}")?;
+            write!(f, "{}", printable_lines(&changed.to_string()))?;
         }
         Ok(())
     }
@@ -100,7 +117,11 @@ impl fmt::Display for Summary {
 impl fmt::Display for crate::pipeline::Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.summary;
-        writeln!(f, "rust-flamegraph: profiled `{}`", self.command)?;
+        writeln!(
+            f,
+            "rust-flamegraph: profiled `{}`",
+            printable(&self.command)
+        )?;
         if let Some(rec) = &self.recording {
             let status = match rec.failure() {
                 Some(failure) => format!("the program {failure}"),
@@ -117,7 +138,7 @@ impl fmt::Display for crate::pipeline::Report {
             .warnings
             .iter()
             .find(|w| w.contains("lost"))
-            .map_or("none lost".to_string(), |w| w.clone());
+            .map_or("none lost".into(), |w| printable(w));
         writeln!(f, "  samples              {} ({lost})", s.samples)?;
         let advice = match self.call_graph {
             Some(crate::cli::CallGraph::Fp) if s.complete_share() < 90.0 => {
@@ -151,10 +172,10 @@ impl fmt::Display for crate::pipeline::Report {
         }
         write!(f, "{s}")?;
         for warning in self.warnings.iter().filter(|w| !w.contains("lost")).take(5) {
-            writeln!(f, "  warning: {warning}")?;
+            writeln!(f, "  warning: {}", printable(warning))?;
         }
         for path in &self.written {
-            writeln!(f, "  wrote {}", crate::artifacts::shown(path))?;
+            writeln!(f, "  wrote {}", printable(&crate::artifacts::shown(path)))?;
         }
         Ok(())
     }
@@ -191,6 +212,19 @@ not a stack line
             shown.contains(" 65.0 %") && shown.contains("demo::sort_blocks"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn names_are_printed_with_control_characters_escaped() {
+        let s = Summary::from_folded("main;\x1b]0\x07pwned\x07 3\nmain;ok\u{9b}x 2\n", 10);
+        let shown = s.to_string();
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert!(shown.contains("\\x1b]0\\x07pwned\\x07"), "{shown}");
+        assert!(shown.contains("ok\\u{9b}x"), "{shown}");
+        assert_eq!(printable_lines("a\x07\nb\n"), "a\\x07\nb\n");
     }
 
     #[test]
