@@ -175,10 +175,12 @@ impl OutDir {
     /// `my.stacks.folded`; see [`OutDir::file_name`]). A folder that holds
     /// only our files gets the [`MARKERS`].
     pub fn prepare(path: &Path) -> Result<OutDir> {
+        // A symlink named `*.svg` is the flamegraph's name (replaced by it),
+        // never a folder to write into: its target may be anywhere.
         let svg = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
-            && !path.is_dir();
+            && !fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
         let (path, stem) = match (svg, path.file_stem()) {
             (true, Some(stem)) => (
                 match path.parent() {
@@ -245,20 +247,17 @@ impl OutDir {
                 || MARKERS.iter().any(|(m, _)| m.as_bytes() == name)
         };
         // A Cargo.toml is ours only with our text: else the folder is a package.
-        let package = rustix::fs::openat(
-            &self.inner.dir,
-            "Cargo.toml",
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()
-        .is_some_and(|fd| {
-            let mut text = String::new();
-            io::Read::read_to_string(&mut File::from(fd), &mut text).is_err()
-                || MARKERS
+        // Read without blocking (a FIFO) and at most a few KB (a sparse
+        // file of gigabytes): anything else there is not our marker.
+        let package = match crate::safe_fs::open_file_in(&self.inner.dir, "Cargo.toml", 4096) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(_) => true,
+            Ok(file) => crate::safe_fs::read_bounded(file, 4096).map_or(true, |text| {
+                MARKERS
                     .iter()
-                    .all(|(name, ours)| *name != "Cargo.toml" || text != *ours)
-        });
+                    .all(|(name, ours)| *name != "Cargo.toml" || text != ours.as_bytes())
+            }),
+        };
         if package || !dir.flatten().all(|e| ours(e.file_name().to_bytes())) {
             return;
         }
@@ -881,16 +880,10 @@ fn lock_holder(dev: u64, ino: u64) -> Option<u32> {
 }
 
 /// Creates `path` if needed and opens it as a folder.
+/// Never follows a symlink that another user made ([`crate::safe_fs`]): the
+/// folder, or one above it, swapped for a symlink is refused.
 fn open_folder(path: &Path) -> Result<OwnedFd> {
-    let opened = fs::create_dir_all(path).and_then(|()| {
-        rustix::fs::open(
-            path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(io::Error::from)
-    });
-    opened.map_err(|e| folder_error(path, &e))
+    crate::safe_fs::open_folder(path, true).map_err(|e| folder_error(path, &e))
 }
 
 /// What to do about an output folder we cannot write, in or out of a container.

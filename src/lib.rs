@@ -10,6 +10,7 @@
 //! | `pipeline` | the run mode, decided once, and the stages driven in order ([`run`]) |
 //! | [`target`] | which program: cargo's target selection, or `--exec`'s command |
 //! | `build` | building a cargo target for profiling |
+//! | [`privilege`] | who runs cargo and the program: no capabilities, the invoking user |
 //! | [`container`] | which container engine we run in (Docker, Podman), and the flags each needs |
 //! | [`perf`] | perf's command lines and the permission check |
 //! | [`record`] | running `perf record`, with its stops (Ctrl-C, `--duration`, size) |
@@ -23,6 +24,7 @@
 //! | [`render`] | the SVG |
 //! | [`report`] | report.html: the heatmap over time, flamegraphs of any range of it |
 //! | [`artifacts`] | the output folder: one set of files, written root-safely |
+//! | [`safe_fs`] | opening files in folders others own: no foreign symlinks, no FIFOs, bounded |
 //! | [`diff`] | `--diff-against`: diff.svg and the functions that changed most |
 //! | [`pprof`] | `--format pprof`: profile.pb.gz for pprof and fleet backends |
 //! | [`summary`] | the figures printed after a run |
@@ -53,9 +55,11 @@ pub(crate) mod perf_data;
 pub mod perf_script;
 pub(crate) mod pipeline;
 pub mod pprof;
+pub mod privilege;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod safe_fs;
 pub mod scratch;
 pub mod stacks;
 pub mod summary;

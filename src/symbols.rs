@@ -17,7 +17,7 @@ use object::{Object, ObjectSection, ObjectSegment};
 mod plt;
 
 /// Bytes of a mapped binary: a section or segment, shared with the unwinder
-/// without copying.
+/// and the DWARF reader without copying.
 #[derive(Clone)]
 pub(crate) struct Bytes {
     map: Arc<Data>,
@@ -47,6 +47,33 @@ impl std::ops::Deref for Bytes {
     }
 }
 
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bytes({:?})", self.range)
+    }
+}
+
+// SAFETY: the bytes live in the `Arc`'s allocation (a mapping, or a vector
+// that is never changed), which moving or cloning a `Bytes` does not move.
+unsafe impl gimli::StableDeref for Bytes {}
+// SAFETY: a clone shares the same allocation, so it derefs to the same bytes.
+unsafe impl gimli::CloneStableDeref for Bytes {}
+
+/// How the DWARF is read: sections of the mapped file, or decompressed copies.
+type Reader = gimli::EndianReader<gimli::RunTimeEndian, Bytes>;
+
+/// Decompressed debug sections may take at most this many times the size of
+/// the file (real ones compress 3 to 10 times)…
+pub(crate) const MAX_INFLATION: u64 = 64;
+/// …and at most this much in all (1 GiB): a binary that claims more (a
+/// decompression bomb, or a giant with compressed DWARF) is named from its
+/// symbol table, with one warning.
+pub(crate) const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// Files mapped for symbols are refused above this size (64 GiB): they are
+/// mapped, not read, so this only keeps offsets sane.
+const MAX_MAPPED: u64 = 64 << 30;
+
 /// A section's stated address range and its bytes.
 pub(crate) struct Section {
     /// Where the section says it is (its SVMA range).
@@ -75,8 +102,9 @@ pub(crate) struct Binary {
 /// Where a binary's names come from.
 enum DebugInfo {
     /// Its own DWARF (the user's programs, with Rust's standard library):
-    /// functions and the functions inlined into them.
-    Dwarf(Box<addr2line::Loader>),
+    /// functions and the functions inlined into them; its symbol table for
+    /// addresses the DWARF does not cover.
+    Dwarf(Box<addr2line::Context<Reader>>, SymbolTable),
     /// The symbol table of a system library's separate debug file (glibc's
     /// from `libc6-dbg`): function names without reading, and decompressing,
     /// its DWARF.
@@ -121,7 +149,9 @@ impl Binary {
             cache: HashMap::new(),
             stubs: None,
         };
-        let Ok(file) = std::fs::File::open(path) else {
+        // Not through a symlink someone else planted, not a FIFO (which
+        // would block us for good): a regular file, or no file.
+        let Ok(file) = crate::safe_fs::open_file(path, MAX_MAPPED) else {
             return binary;
         };
         // SAFETY: the file is mapped read-only; a binary rewritten while we
@@ -229,8 +259,11 @@ impl Binary {
             self.debug = Debug::Ready(thread.join().ok().flatten());
         }
         let mut names: Vec<Arc<str>> = Vec::new();
-        if let Debug::Ready(Some(DebugInfo::Dwarf(ref loader))) = self.debug {
-            if let Ok(mut frames) = loader.find_frames(svma) {
+        if let Debug::Ready(Some(DebugInfo::Dwarf(ref ctx, _))) = self.debug {
+            // Split DWARF (`.dwo`, `.dwp` files) is not loaded: those are
+            // opened by names the binary states, and the skeleton names the
+            // function anyway.
+            if let Ok(mut frames) = ctx.find_frames(svma).skip_all_loads() {
                 while let Ok(Some(frame)) = frames.next() {
                     if let Some(name) = frame.function.as_ref().and_then(|f| f.raw_name().ok()) {
                         names.push(Arc::from(demangle(&name)));
@@ -278,42 +311,130 @@ impl DebugInfo {
     /// The function symbol containing `svma`.
     fn symbol(&self, svma: u64) -> Option<Arc<str>> {
         match self {
-            DebugInfo::Dwarf(loader) => loader.find_symbol(svma).map(|s| Arc::from(demangle(s))),
-            DebugInfo::Symbols(table) => table.find(svma),
+            DebugInfo::Dwarf(_, table) | DebugInfo::Symbols(table) => table.find(svma),
         }
     }
 
     /// The function that starts at `svma` exactly (an IFUNC's resolver).
     fn function_at(&self, svma: u64) -> Option<Arc<str>> {
         match self {
-            DebugInfo::Dwarf(loader) => loader
-                .find_symbol_info(svma)
-                .filter(|symbol| symbol.address() == svma)
-                .map(|symbol| Arc::from(demangle(symbol.name()))),
-            DebugInfo::Symbols(table) => table.starting_at(svma),
+            DebugInfo::Dwarf(_, table) | DebugInfo::Symbols(table) => table.starting_at(svma),
         }
     }
 }
 
 /// Opens the DWARF of the binary at `path` (mapped as `map`), from its
 /// separate debug file when one is installed under `root`.
-fn load_debug(path: &Path, map: &Data, root: &Path) -> Option<DebugInfo> {
-    if let Data::Copied(bytes) = map {
+fn load_debug(path: &Path, map: &Arc<Data>, root: &Path) -> Option<DebugInfo> {
+    if let Data::Copied(bytes) = &**map {
         return SymbolTable::of(bytes).map(DebugInfo::Symbols);
     }
-    let separate = object::File::parse(&map[..])
+    let obj = object::File::parse(&map[..]).ok()?;
+    let separate = obj
+        .build_id()
         .ok()
-        .and_then(|obj| obj.build_id().ok().flatten())
+        .flatten()
         .and_then(|id| separate_debug_file(root, id));
     if let Some(table) = separate.and_then(|debug| SymbolTable::read(&debug)) {
         return Some(DebugInfo::Symbols(table));
     }
-    addr2line::Loader::new(path)
-        .ok()
-        .map(|loader| DebugInfo::Dwarf(Box::new(loader)))
+    let symbols = SymbolTable::of(&map[..]).unwrap_or_default();
+    match dwarf_of(&obj, map) {
+        Ok(ctx) => Some(DebugInfo::Dwarf(Box::new(ctx), symbols)),
+        Err(DwarfError::TooBig(claimed)) => {
+            crate::say!(
+                "rust-flamegraph: warning: {}: its compressed debug info claims {:.1} MB \
+                 uncompressed, more than the {:.1} MB read for a file of {:.1} MB (at most \
+                 {MAX_INFLATION}x its size, {} MiB in all): its DWARF is skipped (no inlined \
+                 frames), its functions are named from its symbol table",
+                path.display(),
+                claimed as f64 / 1e6,
+                decompression_cap(map.len()) as f64 / 1e6,
+                map.len() as f64 / 1e6,
+                MAX_DECOMPRESSED >> 20,
+            );
+            Some(DebugInfo::Symbols(symbols))
+        }
+        Err(DwarfError::Unreadable) => Some(DebugInfo::Symbols(symbols)),
+    }
+}
+
+/// Why a binary's DWARF is not used.
+enum DwarfError {
+    /// Its compressed sections claim more than [`decompression_cap`] (the total claimed).
+    TooBig(u64),
+    /// It cannot be parsed.
+    Unreadable,
+}
+
+/// The most a file of `size` bytes may decompress to: [`MAX_INFLATION`]
+/// times its size, at most [`MAX_DECOMPRESSED`].
+fn decompression_cap(size: usize) -> u64 {
+    (size as u64)
+        .saturating_mul(MAX_INFLATION)
+        .min(MAX_DECOMPRESSED)
+}
+
+/// The DWARF of `obj` (mapped as `map`), read in place; compressed sections
+/// are decompressed only if their stated sizes, together, are within
+/// [`decompression_cap`] (checked before anything is allocated). Nothing is
+/// opened by name: split DWARF is not loaded.
+fn dwarf_of(
+    obj: &object::File<'_>,
+    map: &Arc<Data>,
+) -> Result<addr2line::Context<Reader>, DwarfError> {
+    let endian = if obj.is_little_endian() {
+        gimli::RunTimeEndian::Little
+    } else {
+        gimli::RunTimeEndian::Big
+    };
+    let reader = |map: Arc<Data>, range: Range<usize>| {
+        gimli::EndianReader::new(Bytes { map, range }, endian)
+    };
+    let cap = decompression_cap(map.len());
+    let empty = Arc::new(Data::Copied(Vec::new()));
+    let mut claimed = 0u64;
+    let dwarf = gimli::Dwarf::load(|id| -> Result<Reader, DwarfError> {
+        let Some(section) = obj.section_by_name(id.name()) else {
+            return Ok(reader(empty.clone(), 0..0));
+        };
+        let compressed = section
+            .compressed_file_range()
+            .map_err(|_| DwarfError::Unreadable)?;
+        if compressed.format == object::CompressionFormat::None {
+            let Some((offset, size)) = section.file_range() else {
+                return Ok(reader(empty.clone(), 0..0)); // SHT_NOBITS
+            };
+            let start = usize::try_from(offset).map_err(|_| DwarfError::Unreadable)?;
+            let end =
+                usize::try_from(offset.saturating_add(size)).map_err(|_| DwarfError::Unreadable)?;
+            if end > map.len() {
+                return Err(DwarfError::Unreadable);
+            }
+            return Ok(reader(map.clone(), start..end));
+        }
+        claimed = claimed.saturating_add(compressed.uncompressed_size);
+        if claimed > cap {
+            // Go on adding up what is claimed, for the warning; decompress nothing.
+            return Ok(reader(empty.clone(), 0..0));
+        }
+        let data = section
+            .uncompressed_data()
+            .map_err(|_| DwarfError::Unreadable)?
+            .into_owned();
+        let len = data.len();
+        Ok(reader(Arc::new(Data::Copied(data)), 0..len))
+    })?;
+    if claimed > cap {
+        return Err(DwarfError::TooBig(claimed));
+    }
+    let mut dwarf = dwarf;
+    dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
+    addr2line::Context::from_dwarf(dwarf).map_err(|_| DwarfError::Unreadable)
 }
 
 /// Function symbols by address, one name per address.
+#[derive(Default)]
 pub(crate) struct SymbolTable {
     /// `(start, end, name)`, sorted by start.
     functions: Vec<(u64, u64, Arc<str>)>,
@@ -322,7 +443,7 @@ pub(crate) struct SymbolTable {
 impl SymbolTable {
     /// The function symbols of the ELF file at `path`.
     fn read(path: &Path) -> Option<SymbolTable> {
-        let file = std::fs::File::open(path).ok()?;
+        let file = crate::safe_fs::open_file(path, MAX_MAPPED).ok()?;
         // SAFETY: mapped read-only, for the duration of this call.
         let map = unsafe { Mmap::map(&file) }.ok()?;
         SymbolTable::of(&map)
