@@ -3,7 +3,6 @@
 //! in time order, one at a time, as the few kinds the stacks need.
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -55,12 +54,14 @@ pub(crate) struct Sample<'a> {
 
 /// Reads the recording in `path` (a perf.data file in either format).
 pub(crate) fn read_file(path: &Path, on_record: impl FnMut(Record)) -> Result<Outcome> {
-    let mut file = File::open(path).with_context(|| {
-        format!(
-            "cannot open {}: give a perf.data written by `perf record`",
-            path.display()
-        )
-    })?;
+    // The user's rights, no foreign symlink, no FIFO planted by someone else.
+    let mut file =
+        crate::safe_fs::open_input(path, crate::safe_fs::Accept::Stream).with_context(|| {
+            format!(
+                "cannot open {}: give a perf.data written by `perf record`",
+                path.display()
+            )
+        })?;
     if file.seek(SeekFrom::Start(0)).is_err() {
         // A pipe (`perf record -o - | rust-flamegraph --perfdata /dev/stdin`).
         return read_pipe(BufReader::with_capacity(1 << 20, file), on_record);
@@ -70,12 +71,240 @@ pub(crate) fn read_file(path: &Path, on_record: impl FnMut(Record)) -> Result<Ou
     file.seek(SeekFrom::Start(0))?;
     // Pipe format starts with magic and a 16-byte header size; files with 104.
     let pipe = n == 16 && u64::from_le_bytes(head[8..16].try_into().unwrap_or_default()) == 16;
-    let input = BufReader::with_capacity(1 << 20, file);
     if pipe {
-        read_pipe(input, on_record)
-    } else {
-        let reader = PerfFileReader::parse_file(input).map_err(|e| not_perf_data(path, e))?;
-        read_all(reader, on_record)
+        return read_pipe(BufReader::with_capacity(1 << 20, file), on_record);
+    }
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut header = [0u8; HEADER_SIZE];
+    file.read_exact(&mut header).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is too short for a perf.data header ({e}): record again",
+            path.display()
+        )
+    })?;
+    let mut table = |offset: u64, size: usize| -> Option<Vec<u8>> {
+        let mut bytes = vec![0; size];
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        file.read_exact(&mut bytes).ok()?;
+        Some(bytes)
+    };
+    let checked = check_header(header, len, &mut table).map_err(|why| {
+        anyhow::anyhow!(
+            "{} is not a readable perf.data ({why}): give a file written by `perf record`, \
+             or record again",
+            path.display()
+        )
+    })?;
+    let mut header = checked.header;
+    if checked.cut_short.is_some() {
+        // Records are handed out in time order, round by round: data cut
+        // inside a record would lose the whole last round. The data ends
+        // where the last whole record does.
+        let little = little_endian(&header);
+        let word = |bytes: &[u8]| {
+            let bytes: [u8; 8] = bytes.try_into().unwrap_or_default();
+            if little {
+                u64::from_le_bytes(bytes)
+            } else {
+                u64::from_be_bytes(bytes)
+            }
+        };
+        let data = word(&header[40..48]);
+        file.seek(SeekFrom::Start(data))?;
+        let whole = whole_records(BufReader::with_capacity(1 << 20, &file), len - data, little);
+        let whole = if little {
+            whole.to_le_bytes()
+        } else {
+            whole.to_be_bytes()
+        };
+        header[48..56].copy_from_slice(&whole);
+    }
+    let input = Patched {
+        header,
+        inner: BufReader::with_capacity(1 << 20, file),
+        pos: 0,
+    };
+    let mut input = input;
+    input.seek(SeekFrom::Start(0))?;
+    let reader = PerfFileReader::parse_file(input).map_err(|e| not_perf_data(path, e))?;
+    let mut outcome = read_all(reader, on_record)?;
+    if outcome.truncated.is_none() {
+        outcome.truncated = checked.cut_short;
+    }
+    Ok(outcome)
+}
+
+/// perf.data's header: magic, its own size, the attributes' size, then the
+/// attribute, data and event-type sections, then the feature bits.
+const HEADER_SIZE: usize = 104;
+
+/// Sizes no real recording's metadata comes near: feature sections (build
+/// ids, the command line, CPU topology) or an attribute table larger than
+/// this in all are damage, and are never allocated.
+const MAX_METADATA: u64 = 64 << 20;
+
+/// A header fit to hand to the parser, and why the file was cut short, if it was.
+#[derive(Debug)]
+struct CheckedHeader {
+    header: [u8; HEADER_SIZE],
+    cut_short: Option<String>,
+}
+
+/// Checks perf.data's header against the file's `len` before anything is
+/// allocated from it: every section inside the file and of a sane size.
+/// A recording whose writing stopped early (perf killed, the disk full:
+/// the data size is never filled in, or points past the end) keeps what it
+/// holds: its data runs to the end of the file, without the feature
+/// sections perf writes last.
+/// `read(offset, size)` reads the feature table.
+fn check_header(
+    mut header: [u8; HEADER_SIZE],
+    len: u64,
+    read: &mut dyn FnMut(u64, usize) -> Option<Vec<u8>>,
+) -> Result<CheckedHeader, String> {
+    let little = match &header[..8] {
+        b"PERFILE2" => true,
+        b"2ELIFREP" => false,
+        _ => return Err("no perf.data magic".into()),
+    };
+    let get = |h: &[u8; HEADER_SIZE], at: usize| {
+        let bytes: [u8; 8] = h[at..at + 8].try_into().unwrap_or_default();
+        if little {
+            u64::from_le_bytes(bytes)
+        } else {
+            u64::from_be_bytes(bytes)
+        }
+    };
+    let inside = |offset: u64, size: u64| offset.checked_add(size).is_some_and(|end| end <= len);
+    let header_size = get(&header, 8);
+    let attr_size = get(&header, 16);
+    let (attrs, attrs_size) = (get(&header, 24), get(&header, 32));
+    let (data, data_size) = (get(&header, 40), get(&header, 48));
+    let (types, types_size) = (get(&header, 56), get(&header, 64));
+    if !(HEADER_SIZE as u64..=4096).contains(&header_size) || header_size > len {
+        return Err(format!("a header of {header_size} bytes"));
+    }
+    if !(8..=4096).contains(&attr_size) {
+        return Err(format!("attributes of {attr_size} bytes"));
+    }
+    for (what, offset, size) in [
+        ("attribute", attrs, attrs_size),
+        ("event type", types, types_size),
+    ] {
+        if size > MAX_METADATA || (size > 0 && !inside(offset, size)) {
+            return Err(format!("its {what} section lies outside the file"));
+        }
+    }
+    if data < header_size || data > len {
+        return Err("its data section lies outside the file".into());
+    }
+    let set = |h: &mut [u8; HEADER_SIZE], at: usize, value: u64| {
+        let bytes = if little {
+            value.to_le_bytes()
+        } else {
+            value.to_be_bytes()
+        };
+        h[at..at + 8].copy_from_slice(&bytes);
+    };
+    let features: u32 = header[72..104].iter().map(|b| b.count_ones()).sum();
+    let end = data.saturating_add(data_size);
+    let table_fits = inside(end, u64::from(features) * 16);
+    let mut cut_short = None;
+    if data_size == 0 || end > len || !table_fits {
+        // Written up to a point: the data is what the file holds after its
+        // start; feature sections, written last, are not there.
+        set(&mut header, 48, len - data);
+        header[72..104].fill(0);
+        cut_short = Some(format!(
+            "its header was never completed (perf stopped before finishing it); \
+             {} bytes of data were read",
+            len - data
+        ));
+    } else if features > 0 {
+        // Each feature section inside the file and of a sane size, or none
+        // is read: they name the machine, not the samples.
+        let table = read(end, features as usize * 16).unwrap_or_default();
+        let mut total = 0u64;
+        let sound = table.len() == features as usize * 16
+            && table.chunks_exact(16).all(|entry| {
+                let word = |at: usize| {
+                    let bytes: [u8; 8] = entry[at..at + 8].try_into().unwrap_or_default();
+                    if little {
+                        u64::from_le_bytes(bytes)
+                    } else {
+                        u64::from_be_bytes(bytes)
+                    }
+                };
+                total = total.saturating_add(word(8));
+                total <= MAX_METADATA && inside(word(0), word(8))
+            });
+        if !sound {
+            header[72..104].fill(0);
+        }
+    }
+    Ok(CheckedHeader { header, cut_short })
+}
+
+/// Whether the header is little-endian (`PERFILE2`).
+fn little_endian(header: &[u8; HEADER_SIZE]) -> bool {
+    &header[..8] == b"PERFILE2"
+}
+
+/// How many of the `len` bytes of records in `data` are whole records.
+fn whole_records(mut data: impl Read, len: u64, little: bool) -> u64 {
+    let mut whole = 0u64;
+    let mut head = [0u8; 8];
+    // Each record starts with its type (u32), misc (u16) and size (u16).
+    while data.read_exact(&mut head).is_ok() {
+        let size = if little {
+            u16::from_le_bytes([head[6], head[7]])
+        } else {
+            u16::from_be_bytes([head[6], head[7]])
+        };
+        let size = u64::from(size);
+        if size < 8 || whole + size > len {
+            break;
+        }
+        if std::io::copy(&mut data.by_ref().take(size - 8), &mut std::io::sink()).ok()
+            != Some(size - 8)
+        {
+            break;
+        }
+        whole += size;
+    }
+    whole
+}
+
+/// A perf.data file read with its header replaced by a checked one.
+struct Patched<R> {
+    header: [u8; HEADER_SIZE],
+    inner: R,
+    pos: u64,
+}
+
+impl<R: Read + Seek> Read for Patched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(rest) = usize::try_from(self.pos)
+            .ok()
+            .and_then(|at| self.header.get(at..))
+            .filter(|rest| !rest.is_empty())
+        {
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n as u64;
+            self.inner.seek(SeekFrom::Start(self.pos))?;
+            return Ok(n);
+        }
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for Patched<R> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.pos = self.inner.seek(to)?;
+        Ok(self.pos)
     }
 }
 
@@ -192,4 +421,110 @@ fn read_all<R: Read>(
         }
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header as perf writes it: attributes at 104, data at 264 of `data` bytes.
+    fn header(data: u64, features: u64) -> [u8; HEADER_SIZE] {
+        let mut h = [0u8; HEADER_SIZE];
+        h[..8].copy_from_slice(b"PERFILE2");
+        for (at, value) in [
+            (8, 104u64),
+            (16, 136),
+            (24, 104),
+            (32, 136),
+            (40, 264),
+            (48, data),
+        ] {
+            h[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        }
+        h[72..80].copy_from_slice(&features.to_le_bytes());
+        h
+    }
+
+    fn word(h: &[u8; HEADER_SIZE], at: usize) -> u64 {
+        u64::from_le_bytes(h[at..at + 8].try_into().unwrap())
+    }
+
+    fn no_table(_: u64, _: usize) -> Option<Vec<u8>> {
+        None
+    }
+
+    #[test]
+    fn a_header_perf_never_finished_reads_the_data_to_the_end_of_the_file() {
+        // perf killed: data size 0, feature bits set but no feature table.
+        let checked = check_header(header(0, 0b1011), 5000, &mut no_table).unwrap();
+        assert_eq!(word(&checked.header, 48), 5000 - 264);
+        assert_eq!(
+            word(&checked.header, 72),
+            0,
+            "no feature sections were written"
+        );
+        assert!(checked.cut_short.unwrap().contains("never completed"));
+        // The file cut inside the data: the data runs to its end.
+        let checked = check_header(header(9000, 0), 5000, &mut no_table).unwrap();
+        assert_eq!(word(&checked.header, 48), 5000 - 264);
+    }
+
+    #[test]
+    fn a_complete_header_is_kept_as_it_is() {
+        // One feature section, inside the file.
+        let mut read = |offset: u64, size: usize| {
+            assert_eq!((offset, size), (264 + 4000, 16));
+            let mut entry = (264u64 + 4016).to_le_bytes().to_vec();
+            entry.extend(100u64.to_le_bytes());
+            Some(entry)
+        };
+        let h = header(4000, 1);
+        let checked = check_header(h, 264 + 4016 + 100, &mut read).unwrap();
+        assert_eq!(checked.header, h);
+        assert!(checked.cut_short.is_none());
+    }
+
+    #[test]
+    fn feature_sections_too_large_or_outside_the_file_are_not_read() {
+        // A sparse file: the section claims 1.5 GB inside a 3 GB file.
+        let mut huge = |_: u64, _: usize| {
+            let mut entry = 5000u64.to_le_bytes().to_vec();
+            entry.extend((1500u64 << 20).to_le_bytes());
+            Some(entry)
+        };
+        let checked = check_header(header(4000, 1), 3 << 30, &mut huge).unwrap();
+        assert_eq!(word(&checked.header, 72), 0);
+        let mut outside = |_: u64, _: usize| {
+            let mut entry = 9000u64.to_le_bytes().to_vec();
+            entry.extend(100u64.to_le_bytes());
+            Some(entry)
+        };
+        let checked = check_header(header(4000, 1), 5000, &mut outside).unwrap();
+        assert_eq!(word(&checked.header, 72), 0);
+    }
+
+    #[test]
+    fn headers_that_cannot_be_a_recording_are_refused() {
+        let mut bad = header(100, 0);
+        bad[..8].copy_from_slice(b"NOTPERF!");
+        assert!(check_header(bad, 5000, &mut no_table).is_err());
+        let mut bad = header(100, 0);
+        bad[32..40].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(
+            check_header(bad, 5000, &mut no_table).is_err(),
+            "attributes outside"
+        );
+        let mut bad = header(100, 0);
+        bad[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(
+            check_header(bad, 5000, &mut no_table).is_err(),
+            "data outside"
+        );
+        let mut bad = header(100, 0);
+        bad[16..24].copy_from_slice(&0u64.to_le_bytes());
+        assert!(
+            check_header(bad, 5000, &mut no_table).is_err(),
+            "zero-sized attributes"
+        );
+    }
 }
