@@ -104,7 +104,7 @@ pub(crate) fn build(
             .join("rust-flamegraph")
             .into_std_path_buf(),
     };
-    if let Some(note) = toolchain_note(metadata.workspace_root.as_std_path()) {
+    if let Some(note) = toolchain_note(metadata.workspace_root.as_std_path(), &opts.privileges) {
         crate::say!("rust-flamegraph: {}", crate::summary::printable(&note));
     }
     let rustflags = std::env::var("RUSTFLAGS").ok();
@@ -125,18 +125,45 @@ pub(crate) fn build(
             join_args(&args)
         );
     }
-    let mut cmd = duct::cmd(&cargo, &args).unchecked();
+    // The build runs without root when we are root: what it writes must be its own.
+    opts.privileges.prepare_dir(&target_dir)?;
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        opts.privileges.prepare_dir(Path::new(&home))?;
+    }
+    // cargo, rustc and build scripts die with us, even on `kill -9`: they run
+    // in a process group whose watchdog kills it when we are gone. Without
+    // our binary to be that watchdog, cargo alone has a death signal.
+    let guard = match crate::record::helper_available() {
+        true => Some(
+            crate::interrupt::Guard::start(&crate::record::our_exe())
+                .context("cannot start the process that ends the build if we are killed")?,
+        ),
+        false => None,
+    };
+    let pgid = guard.as_ref().map(crate::interrupt::Guard::pgid);
+    let privileges = opts.privileges.clone();
+    let mut cmd = duct::cmd(&cargo, &args)
+        .unchecked()
+        .stdin_null()
+        .before_spawn(move |cmd| {
+            match pgid {
+                Some(pgid) => crate::interrupt::join_group(cmd, pgid),
+                None => crate::interrupt::die_with_us(cmd),
+            }
+            privileges.apply(cmd);
+            Ok(())
+        });
     for (k, v) in &env {
         cmd = cmd.env(k, v);
     }
     // Cargo's progress and diagnostics go to the terminal; its JSON messages to us.
-    let reader = cmd.reader().with_context(|| {
-        format!(
-            "cannot run {}: is cargo installed?",
-            cargo.to_string_lossy()
-        )
-    })?;
-    let _watch = crate::interrupt::watch_child(reader.pids()[0], false);
+    let reader = cmd
+        .reader()
+        .map_err(|e| crate::target::cannot_run_cargo(&cargo, e, &opts.privileges))?;
+    let _watch = match pgid {
+        Some(pgid) => crate::interrupt::watch_group(pgid),
+        None => crate::interrupt::watch_child(reader.pids()[0], false),
+    };
     let mut executable = None;
     for message in Message::parse_stream(BufReader::new(&reader)) {
         if let Message::CompilerArtifact(artifact) =
@@ -178,7 +205,7 @@ pub(crate) fn build(
 /// asks for a toolchain that will not be used: without rustup (the image has
 /// Debian's Rust only) nothing reads that file. `None` when rustup is there to
 /// honour it, or the file asks for `stable` or the version we have.
-fn toolchain_note(root: &Path) -> Option<String> {
+fn toolchain_note(root: &Path, privileges: &crate::privilege::Privileges) -> Option<String> {
     let (file, text) = ["rust-toolchain.toml", "rust-toolchain"]
         .iter()
         .find_map(|f| Some((*f, std::fs::read_to_string(root.join(f)).ok()?)))?;
@@ -191,8 +218,13 @@ fn toolchain_note(root: &Path) -> Option<String> {
     }
     let channel = toolchain_channel(&text)?;
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let privileges = privileges.clone();
     let version = duct::cmd!(rustc, "--version")
         .stderr_null()
+        .before_spawn(move |cmd| {
+            privileges.apply(cmd);
+            Ok(())
+        })
         .read()
         .unwrap_or_else(|_| "an unknown rustc".into());
     let number = version.split_whitespace().nth(1).unwrap_or("");

@@ -68,6 +68,14 @@ pub struct Options {
     #[arg(help_heading = "Run", short, long)]
     pub verbose: bool,
 
+    /// Run cargo (its build scripts too) and the program as root, with every
+    /// capability. Without it, a run as root gives them none (and
+    /// no_new_privs), as $RUST_FLAMEGRAPH_USER (UID[:GID]), else the user who
+    /// ran sudo, else the owner of the crate's folder (the image: of /src,
+    /// else nobody); perf alone keeps root.
+    #[arg(help_heading = "Run", long, conflicts_with_all = ["pid", "perfdata", "from_folded"])]
+    pub keep_root: bool,
+
     /// Open the flamegraph once written (with `xdg-open` or `open`; in the
     /// image, says where it is on the host instead).
     #[arg(help_heading = "Run", long)]
@@ -250,6 +258,22 @@ impl Options {
 }
 
 impl Options {
+    /// The folder of the crate (`--manifest-path`'s, else the current one,
+    /// where cargo looks for it; for `--exec`, the current one): its owner is
+    /// whom cargo and the program run as, when run as root.
+    pub fn crate_folder(&self) -> PathBuf {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        match self
+            .target
+            .manifest_path
+            .as_deref()
+            .and_then(|m| m.parent())
+        {
+            Some(dir) if !self.target.exec && !dir.as_os_str().is_empty() => cwd.join(dir),
+            _ => cwd,
+        }
+    }
+
     /// Which program to profile and how to build it, for [`crate::target`].
     pub fn target_options(&self) -> crate::target::TargetOptions {
         let t = &self.target;
@@ -275,6 +299,7 @@ impl Options {
             triple: t.triple.clone(),
             args: self.args.clone(),
             verbose: self.verbose,
+            privileges: crate::privilege::Privileges::decide(self.keep_root, &self.crate_folder()),
         }
     }
 }
@@ -392,6 +417,8 @@ impl RecordArgs {
             duration: self.duration,
             max_perf_data: self.max_perf_data,
             cmd: self.cmd.clone(),
+            // Decided with the target: see `Options::target_options`.
+            privileges: crate::privilege::Privileges::Keep,
         }
     }
 }

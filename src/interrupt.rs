@@ -297,6 +297,107 @@ pub fn own_group(expr: &duct::Expression) -> duct::Expression {
     })
 }
 
+/// The hidden first argument that runs our binary as a [`Guard`]'s watchdog.
+pub const WATCHDOG_ARG: &str = "__watchdog";
+
+/// A process group that dies with us, even on `kill -9`, grandchildren
+/// included (cargo's rustc and build scripts, which a parent death signal on
+/// cargo would not reach): its leader is a watchdog, our own binary (see
+/// [`run_watchdog`]), that waits for the end of a pipe only we hold, then
+/// SIGKILLs its group, itself included. Being in the group, it keeps the
+/// group's id from being reused while it waits. Dropping the guard ends the
+/// group the same way (what it left running, too) and reaps the watchdog.
+#[derive(Debug)]
+pub struct Guard {
+    pgid: u32,
+    watchdog: std::process::Child,
+    alive: Option<std::io::PipeWriter>,
+}
+
+impl Guard {
+    /// Starts the watchdog of a new group, with our binary at `exe`.
+    pub fn start(exe: &std::path::Path) -> std::io::Result<Guard> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let (reader, alive) = std::io::pipe()?;
+        let fd = reader.as_raw_fd();
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg(WATCHDOG_ARG)
+            .arg(fd.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .process_group(0);
+        // SAFETY: between fork and exec, one fcntl on a descriptor the
+        // parent keeps open until the spawn returns; no allocation.
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+                Ok(())
+            })
+        };
+        let watchdog = cmd.spawn()?;
+        drop(reader);
+        Ok(Guard {
+            pgid: watchdog.id(),
+            watchdog,
+            alive: Some(alive),
+        })
+    }
+
+    /// The group's id, for [`watch_group`].
+    pub fn pgid(&self) -> u32 {
+        self.pgid
+    }
+}
+
+/// Makes `cmd`'s process join the group `pgid` (a [`Guard`]'s), and die
+/// with the spawning thread too ([`die_with_us`]).
+pub fn join_group(cmd: &mut std::process::Command, pgid: u32) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(pgid as i32);
+    die_with_us(cmd);
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        drop(self.alive.take());
+        let _ = self.watchdog.wait();
+    }
+}
+
+/// The watchdog's life ([`Guard`]): `args` is the descriptor of the pipe;
+/// when it ends (the profiler closed it, or died), SIGKILLs the process
+/// group, itself included. Returns only on bad arguments.
+pub fn run_watchdog(args: &[std::ffi::OsString]) -> std::process::ExitCode {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let fd = match args {
+        [fd] => fd
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+            .filter(|fd| *fd > 2),
+        _ => None,
+    };
+    let Some(fd) = fd else {
+        crate::say!("rust-flamegraph: {WATCHDOG_ARG} is for rust-flamegraph's own use");
+        return std::process::ExitCode::from(crate::exit::Exit::Usage.code());
+    };
+    // SAFETY: the profiler left this descriptor open for us; nothing else here owns it.
+    let mut pipe = std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+    let mut buf = [0u8; 64];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    let _ = rustix::process::kill_current_process_group(Signal::KILL);
+    std::process::ExitCode::from(1)
+}
+
 /// Makes `cmd`'s process receive SIGKILL when the thread spawning it exits
 /// (we are killed, or exit): perf, cargo must not outlive us.
 pub fn die_with_us(cmd: &mut std::process::Command) {

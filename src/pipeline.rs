@@ -241,12 +241,19 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
     let stream = !opts.keep_perf_data
         && !opts.stacks.perf_script
         && (pid.is_some() || record::helper_available());
+    // Who builds and runs the program (as root: without capabilities),
+    // decided once for both.
+    let target_opts = opts.target_options();
+    let record_opts = record::RecordOptions {
+        privileges: target_opts.privileges.clone(),
+        ..opts.record.options()
+    };
     let scratch = crate::scratch::Scratch::create()?;
     let data = scratch.perf_data();
     let limit = if stream {
         record::limit_of(opts.record.max_perf_data, None)
     } else {
-        record::perf_data_limit(&opts.record.options(), scratch.path())
+        record::perf_data_limit(&record_opts, scratch.path())
     };
     if limit < MIN_PERF_DATA_ROOM && !stream {
         return Err(Exit::Other.error(format!(
@@ -288,7 +295,7 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         None => {
             let command = &mut command;
             record::Profiled::Later(Box::new(move || {
-                let t = target::prepare(&opts.target_options())?;
+                let t = target::prepare(&target_opts)?;
                 *command = t.display();
                 if in_process {
                     let _ = prefetch_to.send(Prefetch::start(std::slice::from_ref(&t.program)));
@@ -302,7 +309,7 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         let stack_opts = opts.stack_options();
         let (recording, folded) = record::record_streaming(
             &perf,
-            &opts.record.options(),
+            &record_opts,
             profiled,
             limit,
             opts.verbose,
@@ -331,18 +338,11 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         return match write_results(opts, &out, profile) {
             // The output folder filled up (or went away) after the start-up
             // check: the stacks are what cannot be had again, so keep them.
-            Err(err) if Exit::of(&err) == Exit::Output => Err(keep_stacks(&kept, opts, err)),
+            Err(err) if Exit::of(&err) == Exit::Output => Err(keep_stacks(&out, &kept, opts, err)),
             result => result.map(Some),
         };
     }
-    let recording = record::record(
-        &perf,
-        &opts.record.options(),
-        &data,
-        profiled,
-        limit,
-        opts.verbose,
-    )?;
+    let recording = record::record(&perf, &record_opts, &data, profiled, limit, opts.verbose)?;
     if !data.exists() {
         return Err(Exit::Perf.error(format!(
             "perf record wrote no data ({}): see its message above",
@@ -375,44 +375,55 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
     match write_results(opts, &out, profile) {
         // The output folder filled up (or went away) after the start-up
         // check: the recording is what cannot be had again, so keep it.
-        Err(err) if Exit::of(&err) == Exit::Output => Err(keep_recording(&data, opts, err)),
+        Err(err) if Exit::of(&err) == Exit::Output => Err(keep_recording(&out, &data, opts, err)),
         result => result.map(Some),
     }
 }
 
 /// Moves the recording out of the scratch folder (which goes when the run
-/// ends) and says how to render it again.
-fn keep_recording(data: &Path, opts: &Options, err: anyhow::Error) -> anyhow::Error {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let kept = std::env::temp_dir().join(format!("perf.data.rust-flamegraph-{stamp}"));
-    match std::fs::rename(data, &kept) {
-        Ok(()) => err.context(format!(
+/// ends) to a private folder ([`OutDir::put_aside`]) and says how to render
+/// it again.
+fn keep_recording(out: &OutDir, data: &Path, opts: &Options, err: anyhow::Error) -> anyhow::Error {
+    match out.put_aside(artifacts::PERF_DATA, artifacts::Keep::File(data)) {
+        Ok(kept) => err.context(format!(
             "the recording is kept at {kept}: once there is room, draw it with \
              `rust-flamegraph --perfdata {kept} --out {out}` (and delete it after)",
-            kept = kept.display(),
+            kept = artifacts::shown(&kept),
             out = opts.out.display()
         )),
-        Err(_) => err,
+        Err(e) => err.context(lost("recording", out, &e)),
     }
 }
 
-/// Writes a streamed run's folded stacks to `$TMPDIR` (the scratch folder
-/// goes when the run ends) and says how to render them again.
-fn keep_stacks(text: &[u8], opts: &Options, err: anyhow::Error) -> anyhow::Error {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let kept = std::env::temp_dir().join(format!("stacks.rust-flamegraph-{stamp}.folded"));
-    match std::fs::write(&kept, text) {
-        Ok(()) => err.context(format!(
+/// Keeps a streamed run's folded stacks ([`OutDir::put_aside`]: the scratch
+/// folder goes when the run ends) and says how to render them again.
+fn keep_stacks(out: &OutDir, text: &[u8], opts: &Options, err: anyhow::Error) -> anyhow::Error {
+    match out.put_aside(artifacts::FOLDED, artifacts::Keep::Bytes(text)) {
+        Ok(kept) => err.context(format!(
             "the stacks are kept at {kept}: once there is room, draw them with \
              `rust-flamegraph --from-folded {kept} --out {out}` (and delete the file after)",
-            kept = kept.display(),
+            kept = artifacts::shown(&kept),
             out = opts.out.display()
         )),
-        Err(_) => err,
+        Err(e) => err.context(lost("stacks", out, &e)),
+    }
+}
+
+/// Says plainly that `what` could not be kept either.
+fn lost(what: &str, out: &OutDir, e: &std::io::Error) -> String {
+    let are = if what.ends_with('s') { "are" } else { "is" };
+    if crate::container::in_container() {
+        format!(
+            "the {what} could not be kept beside the results either ({e}), and the container's \
+             own folders go with it: the {what} {are} lost; free some space in {} and record again",
+            artifacts::shown(out.path())
+        )
+    } else {
+        format!(
+            "the {what} could not be kept in {} either ({e}): the {what} {are} lost; free \
+             some space and record again",
+            std::env::temp_dir().display()
+        )
     }
 }
 

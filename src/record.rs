@@ -21,7 +21,7 @@
 //! All of it runs on the calling thread (the main thread), which waits for
 //! perf with timeouts: no monitor thread can die and leave a stop undone.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -38,6 +38,7 @@ use crate::cli::CallGraph;
 use crate::exit::Exit;
 use crate::interrupt::{self, Stage};
 use crate::perf::{self, Perf, Subject};
+use crate::privilege::Privileges;
 
 /// How long a program has to end once asked to stop, before it is sent
 /// SIGTERM (and SIGKILL after twice this).
@@ -134,6 +135,9 @@ pub struct RecordOptions {
     pub max_perf_data: Option<u64>,
     /// Extra arguments for `perf record`, split on whitespace.
     pub cmd: Option<String>,
+    /// How the program runs (through the exec helper): as root, without
+    /// capabilities, as [`crate::privilege`] decides.
+    pub privileges: Privileges,
 }
 
 impl Default for RecordOptions {
@@ -144,6 +148,7 @@ impl Default for RecordOptions {
             duration: None,
             max_perf_data: None,
             cmd: None,
+            privileges: Privileges::Keep,
         }
     }
 }
@@ -495,11 +500,12 @@ impl Running {
             control: control
                 .as_ref()
                 .map(|(perfs, helpers)| (helpers.as_raw_fd(), perfs.as_raw_fd())),
+            privileges: opts.privileges.clone(),
         };
         let wrapped;
         let subject = match (launch, use_helper) {
             (Some(cmd), true) => {
-                wrapped = helper_command(cmd, fds);
+                wrapped = helper_command(cmd, fds.clone());
                 Subject::Launch(&wrapped)
             }
             _ => subject.clone(),
@@ -1048,15 +1054,29 @@ pub fn helper_available() -> bool {
 /// perf is recording) or why it cannot, and execs it.
 pub fn exec_helper() -> Option<ExitCode> {
     let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() != Some(OsStr::new(HELPER_ARG)) {
-        HELPER.store(true, Ordering::Relaxed);
-        return None;
+    match args.next() {
+        Some(mode) if mode == HELPER_ARG => Some(run_helper(args.collect())),
+        Some(mode) if mode == interrupt::WATCHDOG_ARG => {
+            Some(interrupt::run_watchdog(&args.collect::<Vec<_>>()))
+        }
+        _ => {
+            HELPER.store(true, Ordering::Relaxed);
+            None
+        }
     }
-    Some(run_helper(args.collect()))
+}
+
+/// Our own binary, to run as the exec helper or a watchdog: by its path,
+/// or through `/proc` when it was replaced or deleted since we started.
+pub(crate) fn our_exe() -> PathBuf {
+    match std::env::current_exe() {
+        Ok(p) if p.is_file() => p,
+        _ => PathBuf::from(format!("/proc/{}/exe", std::process::id())),
+    }
 }
 
 /// Descriptors the helper gets from us through perf.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct HelperFds {
     /// Where the program's command comes from, when it is not known yet:
     /// each argument ended by a NUL byte.
@@ -1068,20 +1088,18 @@ struct HelperFds {
     stderr: Option<RawFd>,
     /// The helper's end of perf's control socket, and perf's end (to close).
     control: Option<(RawFd, RawFd)>,
+    /// How the program runs.
+    privileges: Privileges,
 }
 
-/// `HELPER_ARG <profiler pid> <stdout fd|-> <stderr fd|-> <control fd,perf's fd|-> -- program args…`,
+/// `HELPER_ARG <profiler pid> <uid:gid|-> <stdout fd|-> <stderr fd|-> <control fd,perf's fd|-> -- program args…`,
 /// or `… --argv-fd=FD` when the command is to be read from FD.
 fn helper_command(cmd: &[OsString], fds: HelperFds) -> Vec<OsString> {
-    let exe = match std::env::current_exe() {
-        Ok(p) if p.is_file() => p,
-        // Replaced or deleted since we started: still runnable through /proc.
-        _ => PathBuf::from(format!("/proc/{}/exe", std::process::id())),
-    };
     let mut v: Vec<OsString> = vec![
-        exe.into(),
+        our_exe().into(),
         HELPER_ARG.into(),
         std::process::id().to_string().into(),
+        fds.privileges.to_arg(),
         fds.stdout
             .map_or("-".to_string(), |fd| fd.to_string())
             .into(),
@@ -1113,7 +1131,7 @@ enum HelperCommand<'a> {
 
 /// Parses the helper's arguments (after [`HELPER_ARG`]).
 fn helper_args(args: &[OsString]) -> Option<(u32, HelperFds, HelperCommand<'_>)> {
-    let [profiler, stdout, stderr, control, dashes, tail @ ..] = args else {
+    let [profiler, privileges, stdout, stderr, control, dashes, tail @ ..] = args else {
         return None;
     };
     let fd = |s: &str| s.parse::<RawFd>().ok().filter(|fd| *fd > 2);
@@ -1146,6 +1164,7 @@ fn helper_args(args: &[OsString]) -> Option<(u32, HelperFds, HelperCommand<'_>)>
             stdout,
             stderr,
             control,
+            privileges: Privileges::from_arg(privileges.to_str()?)?,
         },
         command,
     ))
@@ -1232,7 +1251,12 @@ fn run_helper(args: Vec<OsString>) -> ExitCode {
         None => crate::say!("rust-flamegraph: {what}"),
     };
     say("started");
-    let err = std::process::Command::new(program).args(rest).exec();
+    // perf is attached and sampling: the program runs without root (and
+    // perf, root, samples it all the same).
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(rest);
+    fds.privileges.apply(&mut cmd);
+    let err = cmd.exec();
     say(&format!("exec-failed:{err}"));
     ExitCode::from(if err.kind() == std::io::ErrorKind::NotFound {
         127
@@ -1404,12 +1428,13 @@ failed to mmap with 12 (Cannot allocate memory)\n\
             stdout: Some(6),
             stderr: Some(7),
             control: Some((8, 9)),
+            privileges: Privileges::Keep,
         };
         let v = helper_command(&cmd, fds);
         let s: Vec<String> = v.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(s[1], HELPER_ARG);
         assert_eq!(s[2], std::process::id().to_string());
-        assert_eq!(&s[3..], ["6", "7", "8,9", "--", "prog", "--x"]);
+        assert_eq!(&s[3..], ["-", "6", "7", "8,9", "--", "prog", "--x"]);
         assert!(Path::new(&s[0]).exists());
         let (pid, back, command) = helper_args(&v[2..]).unwrap();
         assert_eq!(pid, std::process::id());
@@ -1420,7 +1445,10 @@ failed to mmap with 12 (Cannot allocate memory)\n\
         let HelperCommand::Given(program, rest) = command else {
             panic!("the command is given")
         };
-        assert_eq!((program.as_os_str(), rest), (OsStr::new("prog"), &cmd[1..]));
+        assert_eq!(
+            (program.as_os_str(), rest),
+            (std::ffi::OsStr::new("prog"), &cmd[1..])
+        );
         let none = helper_command(&cmd, HelperFds::default());
         let (_, back, _) = helper_args(&none[2..]).unwrap();
         assert_eq!((back.stdout, back.stderr, back.control), (None, None, None));
@@ -1437,8 +1465,8 @@ failed to mmap with 12 (Cannot allocate memory)\n\
         assert_eq!(back.argv, Some(5));
         assert!(matches!(command, HelperCommand::FromFd(5)));
         // Not ours to parse: a missing `--`, stdio descriptors.
-        assert!(helper_args(&none[2..4]).is_none());
-        let stdio: Vec<OsString> = ["1", "1", "2", "-", "--", "prog"]
+        assert!(helper_args(&none[2..5]).is_none());
+        let stdio: Vec<OsString> = ["1", "-", "1", "2", "-", "--", "prog"]
             .map(OsString::from)
             .into();
         assert!(helper_args(&stdio).is_none());

@@ -50,6 +50,8 @@ pub struct TargetOptions {
     pub args: Vec<OsString>,
     /// Print the commands that are run.
     pub verbose: bool,
+    /// How cargo and the program run (as root: without capabilities).
+    pub privileges: crate::privilege::Privileges,
 }
 
 /// A program ready to be run under perf.
@@ -209,13 +211,48 @@ pub(crate) fn metadata(opts: &TargetOptions) -> Result<Metadata> {
         }
         cmd.manifest_path(path);
     }
-    cmd.exec().map_err(|e| {
-        Exit::Build.error(format!(
+    // cargo reads the crate's own configuration (`.cargo/config.toml`), which
+    // may name programs to run: without root, as the build.
+    let mut command = cmd.cargo_command();
+    opts.privileges.apply(&mut command);
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| cannot_run_cargo(command.get_program(), e, &opts.privileges))?;
+    let json = std::str::from_utf8(&output.stdout)
+        .ok()
+        .and_then(|out| out.lines().find(|line| line.starts_with('{')));
+    match (output.status.success(), json) {
+        (true, Some(json)) => MetadataCommand::parse(json).map_err(|e| {
+            Exit::Build.error(format!("cargo metadata printed what cannot be read: {e}"))
+        }),
+        _ => Err(Exit::Build.error(format!(
             "cannot read the cargo workspace: run from a crate's folder or pass \
                  --manifest-path; to profile a program that is not a cargo target use --exec.\n{}",
-            e.to_string().trim()
-        ))
-    })
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))),
+    }
+}
+
+/// The error for a cargo that could not be started: as a user other than
+/// root, a toolchain in root's home cannot be run.
+pub(crate) fn cannot_run_cargo(
+    cargo: &std::ffi::OsStr,
+    err: std::io::Error,
+    privileges: &crate::privilege::Privileges,
+) -> anyhow::Error {
+    let cargo = cargo.to_string_lossy();
+    match privileges.identity() {
+        Some(id) if err.kind() == std::io::ErrorKind::PermissionDenied || id.uid != 0 => {
+            Exit::Build.error(format!(
+                "cannot run {cargo} as {}, who builds (rust-flamegraph runs cargo without \
+                 root): {err}. Install Rust where that user can run it (a toolchain in \
+                 root's home is not), or build as root with --keep-root",
+                id.who
+            ))
+        }
+        _ => Exit::Build.error(format!("cannot run {cargo}: is cargo installed? {err}")),
+    }
 }
 
 /// Picks the package and target from the options, like cargo does.
