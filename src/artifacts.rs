@@ -243,6 +243,7 @@ impl OutDir {
             name == b"."
                 || name == b".."
                 || name.starts_with(STAGING_PREFIX.as_bytes())
+                || name.starts_with(KEPT_PREFIX.as_bytes())
                 || RESULTS.iter().any(|r| r.as_bytes() == name)
                 || MARKERS.iter().any(|(m, _)| m.as_bytes() == name)
         };
@@ -362,16 +363,31 @@ impl OutDir {
                 let pid = rustix::fs::fstat(&fd)
                     .ok()
                     .and_then(|st| lock_holder(st.st_dev, st.st_ino));
+                let holder = describe_holder(pid);
                 report(&format!(
-                    "rust-flamegraph: another rust-flamegraph run{} is writing its results to {}; \
-                     waiting for it to finish",
-                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
-                    self.path().display()
+                    "rust-flamegraph: {holder} holds the lock of {}; waiting for it to let go \
+                     (at most {} s)",
+                    self.path().display(),
+                    LOCK_WAIT.as_secs()
                 ));
+                let deadline = std::time::Instant::now() + LOCK_WAIT;
                 loop {
-                    match rustix::fs::flock(&fd, FlockOperation::LockExclusive) {
+                    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
                         Ok(()) => break,
-                        Err(Errno::INTR) => continue,
+                        Err(Errno::WOULDBLOCK | Errno::INTR)
+                            if std::time::Instant::now() < deadline =>
+                        {
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        }
+                        Err(Errno::WOULDBLOCK | Errno::INTR) => {
+                            return Err(Exit::Output.error(format!(
+                                "{} is still locked after {} s, by {holder}: nothing in it was \
+                                 changed. A run holds this lock only while it renames its \
+                                 results: stop what holds it, or choose another folder with --out",
+                                self.path().display(),
+                                LOCK_WAIT.as_secs()
+                            )))
+                        }
                         Err(e) => return Err(locked(e)),
                     }
                 }
@@ -459,6 +475,105 @@ impl OutDir {
         // open and share.
         rustix::fs::fchmod(file, Mode::from_raw_mode(0o644))?;
         Ok(())
+    }
+}
+
+/// What [`OutDir::put_aside`] keeps.
+#[derive(Debug, Clone, Copy)]
+pub enum Keep<'a> {
+    /// These bytes (a streamed run's stacks).
+    Bytes(&'a [u8]),
+    /// This file, moved if it can be (perf.data in the scratch folder), else copied.
+    File(&'a Path),
+}
+
+/// Start of the hidden name of what [`OutDir::put_aside`] keeps in the output
+/// folder, in a container (not [`STAGING_PREFIX`]: the next run must not
+/// remove it).
+pub const KEPT_PREFIX: &str = ".rust-flamegraph-kept.";
+
+impl OutDir {
+    /// Keeps data that cannot be had again (the recording) when the results
+    /// could not be written, and returns where it is, as the user names it.
+    ///
+    /// On a host: in a private folder made for it in `$TMPDIR` (mkdtemp:
+    /// random name, mode 0700), as `name`, mode 0600, both given to the user
+    /// who ran sudo, if any, once written. In a container, whose `/tmp` goes
+    /// with it (`--rm`): beside the results, under a hidden name
+    /// ([`KEPT_PREFIX`]), created with `O_EXCL|O_NOFOLLOW`, mode 0600, the
+    /// folder owner's.
+    pub fn put_aside(&self, name: &str, keep: Keep<'_>) -> io::Result<PathBuf> {
+        self.put_aside_in(crate::container::in_container(), name, keep)
+    }
+
+    fn put_aside_in(&self, in_container: bool, name: &str, keep: Keep<'_>) -> io::Result<PathBuf> {
+        let fill = |file: &mut File| -> io::Result<()> {
+            match keep {
+                Keep::Bytes(bytes) => file.write_all(bytes)?,
+                Keep::File(source) => {
+                    io::copy(&mut File::open(source)?, file)?;
+                }
+            }
+            file.sync_all()
+        };
+        if in_container {
+            let hidden = format!("{KEPT_PREFIX}{:016x}.{name}", random());
+            let fd = rustix::fs::openat(
+                &self.inner.dir,
+                hidden.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )?;
+            let mut file = File::from(fd);
+            let kept = fill(&mut file).and_then(|()| {
+                if let Some((uid, gid)) = self.inner.owner {
+                    rustix::fs::fchown(
+                        &file,
+                        Some(rustix::fs::Uid::from_raw(uid)),
+                        Some(rustix::fs::Gid::from_raw(gid)),
+                    )?;
+                }
+                Ok(())
+            });
+            if let Err(e) = kept {
+                let _ = rustix::fs::unlinkat(&self.inner.dir, hidden.as_str(), AtFlags::empty());
+                return Err(e);
+            }
+            return Ok(self.path().join(hidden));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("rust-flamegraph-kept.")
+            .tempdir_in(std::env::temp_dir())?;
+        let path = dir.path().join(name);
+        let moved = match keep {
+            Keep::File(source) => fs::rename(source, &path).is_ok(),
+            Keep::Bytes(_) => false,
+        };
+        let file = if moved {
+            File::open(&path)?
+        } else {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)?;
+            fill(&mut file)?;
+            file
+        };
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(0o600))?;
+        // The user who ran sudo renders it with their rights: theirs, once
+        // complete (the folder last: until then only root can reach in).
+        if let Some((uid, gid)) = crate::safe_fs::invoking_user() {
+            let (uid, gid) = (
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+            );
+            rustix::fs::fchown(&file, uid, gid)?;
+            rustix::fs::chown(dir.path(), uid, gid)?;
+        }
+        Ok(dir.keep().join(name))
     }
 }
 
@@ -845,6 +960,38 @@ fn same_file<P: rustix::path::Arg>(dir: &OwnedFd, name: P, fd: &OwnedFd) -> bool
         (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
         _ => false,
     }
+}
+
+/// The longest we wait for the output folder's lock. Our runs hold it only
+/// while they rename their results (milliseconds): longer means something
+/// else holds it, or a run is stuck.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// "another rust-flamegraph run (pid 42)", or what else holds a lock: a
+/// holder is called a rust-flamegraph run only if its executable is ours.
+fn describe_holder(pid: Option<u32>) -> String {
+    let Some(pid) = pid else {
+        return "a process we cannot see (another container's run, or another program)".to_string();
+    };
+    let same_exe = match (
+        fs::metadata(format!("/proc/{pid}/exe")),
+        fs::metadata("/proc/self/exe"),
+    ) {
+        (Ok(a), Ok(b)) => {
+            use std::os::unix::fs::MetadataExt;
+            (a.dev(), a.ino()) == (b.dev(), b.ino())
+        }
+        _ => false,
+    };
+    // Our own pid: another `OutDir` of this process (the library's user).
+    if same_exe || pid == std::process::id() {
+        return format!("another rust-flamegraph run (pid {pid})");
+    }
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    format!(
+        "pid {pid} ({}), which is not a rust-flamegraph run,",
+        crate::summary::printable(comm.trim())
+    )
 }
 
 /// The pid holding an flock on the file (`dev`, `ino`), from /proc/locks.
@@ -1329,6 +1476,39 @@ mod tests {
         assert_eq!(code, Some(130));
         assert_eq!(pair(&dir), ("old folded".into(), "old svg".into()));
         assert_eq!(names(&dir), [SVG, FOLDED], "the staging folder was removed");
+    }
+
+    #[test]
+    fn put_aside_data_is_private_on_a_host_and_beside_the_results_in_a_container() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutDir::prepare(&dir.path().join("out")).unwrap();
+        let kept = out
+            .put_aside_in(false, FOLDED, Keep::Bytes(b"a 1\n"))
+            .unwrap();
+        let folder = kept.parent().unwrap().to_path_buf();
+        assert!(
+            folder.starts_with(std::env::temp_dir()),
+            "{}",
+            kept.display()
+        );
+        let mode = |p: &Path| fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&folder), mode(&kept)), (0o700, 0o600));
+        assert_eq!(fs::read(&kept).unwrap(), b"a 1\n");
+        fs::remove_dir_all(&folder).unwrap();
+        // In a container: beside the results (the container's /tmp goes with it).
+        let kept = out
+            .put_aside_in(true, FOLDED, Keep::Bytes(b"a 1\n"))
+            .unwrap();
+        assert_eq!(kept.parent().unwrap(), dir.path().join("out"));
+        let name = kept.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(KEPT_PREFIX) && name.ends_with(FOLDED),
+            "{name}"
+        );
+        assert_eq!(mode(&kept), 0o600);
+        // The next run leaves it where it is.
+        OutDir::prepare(&dir.path().join("out")).unwrap();
+        assert!(kept.is_file());
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl Old {
         } else {
             old.to_path_buf()
         };
-        let folded = folded::read_folded(&path).map_err(|e| fail(crate::exit::message(&e)))?;
+        let folded = folded::read_folded_file(&path).map_err(|e| fail(crate::exit::message(&e)))?;
         for warning in &folded.warnings {
             crate::say!("rust-flamegraph: warning: --diff-against: {warning}");
         }

@@ -17,6 +17,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::safe_fs::Accept;
+
 /// Folded stacks and what perf said while producing them.
 #[derive(Debug, Default)]
 pub struct Folded {
@@ -44,6 +46,16 @@ pub const MAX_GARBAGE: u64 = 64 << 20;
 /// up to this much (1 GiB), then refused: it may never end.
 pub const MAX_STREAM: u64 = 1 << 30;
 
+/// At most this many distinct stacks (2 M) are kept: memory grows with them
+/// (about 300 bytes each by the time the flamegraph and report.html are
+/// drawn), not with the input. A recording has a few thousand to a few
+/// hundred thousand.
+pub const MAX_STACKS: usize = 2_000_000;
+
+/// At most this much text (256 MiB) of distinct stacks is kept, whatever
+/// their number.
+pub const MAX_DISTINCT: usize = 256 << 20;
+
 /// What a read may consume; [`read_folded`] uses the constants above.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -54,6 +66,10 @@ pub struct Limits {
     pub max_garbage: u64,
     /// Total bytes read before the input is refused, if capped.
     pub max_read: Option<u64>,
+    /// Distinct stacks kept before the input is refused.
+    pub max_stacks: usize,
+    /// Bytes of distinct stacks kept before the input is refused.
+    pub max_distinct: usize,
 }
 
 impl Default for Limits {
@@ -62,6 +78,8 @@ impl Default for Limits {
             max_line: MAX_LINE,
             max_garbage: MAX_GARBAGE,
             max_read: None,
+            max_stacks: MAX_STACKS,
+            max_distinct: MAX_DISTINCT,
         }
     }
 }
@@ -85,8 +103,19 @@ pub enum Order {
 /// or that would take the total past `u64::MAX` samples are skipped with a
 /// warning naming them; lines longer than [`MAX_LINE`] are skipped unread. A
 /// file with no stack at all, or mostly garbage, is an error.
+///
+/// The file is opened with the rights of the user who ran sudo, never
+/// through another user's symlink ([`crate::safe_fs::open_input`]); a pipe
+/// or a device is read only if it is root's or the user's (`/dev/stdin`,
+/// `<(command)`), never one planted in someone else's folder.
 pub fn read_folded(path: &Path) -> Result<Folded> {
-    read_folded_with(path, Order::Merged)
+    read_folded_with(path, Order::Merged, Accept::Stream)
+}
+
+/// Like [`read_folded`], for a file that must be a regular file: an earlier
+/// run's `stacks.folded` (`--diff-against`).
+pub fn read_folded_file(path: &Path) -> Result<Folded> {
+    read_folded_with(path, Order::Merged, Accept::Regular)
 }
 
 /// Like [`read_folded`], but keeps the order of the file (for `--flamechart`,
@@ -94,12 +123,12 @@ pub fn read_folded(path: &Path) -> Result<Folded> {
 /// merged, so memory grows with the number of lines that differ from the one
 /// before.
 pub fn read_folded_in_order(path: &Path) -> Result<Folded> {
-    read_folded_with(path, Order::AsRecorded)
+    read_folded_with(path, Order::AsRecorded, Accept::Stream)
 }
 
-fn read_folded_with(path: &Path, order: Order) -> Result<Folded> {
+fn read_folded_with(path: &Path, order: Order, accept: Accept) -> Result<Folded> {
     let context = || format!("cannot read folded stacks from {}", path.display());
-    let file = std::fs::File::open(path).with_context(context)?;
+    let file = crate::safe_fs::open_input(path, accept).with_context(context)?;
     let regular = file.metadata().is_ok_and(|m| m.is_file());
     let limits = Limits {
         max_read: (!regular).then_some(MAX_STREAM),
@@ -125,6 +154,7 @@ pub fn read_folded_from<R: BufRead>(
     limits: Limits,
 ) -> Result<Folded> {
     let mut stacks = Stacks::new(order);
+    stacks.max = (limits.max_stacks, limits.max_distinct);
     let mut skipped = Skipped::default();
     let mut line = Vec::new();
     let (mut lineno, mut read, mut garbage, mut total) = (0u64, 0u64, 0u64, 0u64);
@@ -198,7 +228,16 @@ pub fn read_folded_from<R: BufRead>(
             Line::Stack(frames, count) => match total.checked_add(count) {
                 Some(sum) => {
                     total = sum;
-                    stacks.add(frames, count);
+                    if stacks.add(frames, count).is_err() {
+                        anyhow::bail!(
+                            "stopped reading {name} at line {lineno}: it holds more distinct \
+                             stacks than the {} (or {}) kept, so that memory stays bounded; a \
+                             recording has far fewer. Merge or trim them first (`sort | uniq`, \
+                             --skip-after)",
+                            limits.max_stacks,
+                            size(limits.max_distinct as u64)
+                        );
+                    }
                 }
                 None => {
                     garbage += n as u64;
@@ -383,7 +422,13 @@ struct Stacks {
     index: HashMap<u64, u32>,
     /// The rare stacks whose hash an earlier, different stack already has.
     collisions: HashMap<Box<str>, u32>,
+    /// At most this many entries and bytes in `arena`.
+    max: (usize, usize),
 }
+
+/// [`Stacks::add`] would go past [`Stacks::max`].
+#[derive(Debug)]
+struct Full;
 
 impl Stacks {
     fn new(order: Order) -> Self {
@@ -394,6 +439,7 @@ impl Stacks {
             starts: Vec::new(),
             index: HashMap::new(),
             collisions: HashMap::new(),
+            max: (usize::MAX, usize::MAX),
         }
     }
 
@@ -406,25 +452,28 @@ impl Stacks {
         &self.arena[start..start + self.entries[i].0 as usize]
     }
 
-    /// Adds samples to a stack (the caller keeps the total within `u64`).
-    fn add(&mut self, frames: &str, count: u64) {
+    /// Adds samples to a stack (the caller keeps the total within `u64`);
+    /// refuses a new stack past [`Stacks::max`].
+    fn add(&mut self, frames: &str, count: u64) -> Result<(), Full> {
         match self.order {
             Order::AsRecorded => {
                 let last = self.entries.len().wrapping_sub(1);
                 if !self.entries.is_empty() && self.frames(last) == frames.as_bytes() {
                     self.entries[last].1 += count;
                 } else {
-                    self.push(frames, count);
+                    self.push(frames, count)?;
                 }
             }
             Order::Merged => {
                 let mut hasher = DefaultHasher::new();
                 frames.hash(&mut hasher);
                 let next = self.entries.len() as u32;
+                let full = self.full(frames);
                 match self.index.entry(hasher.finish()) {
+                    Entry::Vacant(_) if full => return Err(Full),
                     Entry::Vacant(slot) => {
                         slot.insert(next);
-                        self.push(frames, count);
+                        self.push(frames, count)?;
                     }
                     Entry::Occupied(slot) => {
                         let i = *slot.get() as usize;
@@ -433,20 +482,30 @@ impl Stacks {
                         } else if let Some(&j) = self.collisions.get(frames) {
                             self.entries[j as usize].1 += count;
                         } else {
+                            self.push(frames, count)?;
                             self.collisions.insert(frames.into(), next);
-                            self.push(frames, count);
                         }
                     }
                 }
             }
         }
+        Ok(())
     }
 
-    fn push(&mut self, frames: &str, count: u64) {
+    /// Whether a new stack of `frames` would go past [`Stacks::max`].
+    fn full(&self, frames: &str) -> bool {
+        self.entries.len() >= self.max.0 || self.arena.len() + frames.len() > self.max.1
+    }
+
+    fn push(&mut self, frames: &str, count: u64) -> Result<(), Full> {
+        if self.full(frames) {
+            return Err(Full);
+        }
         self.starts.push(self.arena.len());
         self.arena.extend_from_slice(frames.as_bytes());
         // Lines are at most MAX_LINE long, so this fits.
         self.entries.push((frames.len() as u32, count));
+        Ok(())
     }
 
     /// `frames count\n` for each stack, built in the buffer that holds the
@@ -588,6 +647,35 @@ mod tests {
     }
 
     #[test]
+    fn distinct_stacks_are_bounded_however_long_the_input() {
+        let limits = Limits {
+            max_stacks: 1000,
+            max_distinct: 1 << 20,
+            ..Limits::default()
+        };
+        // Repeats of a few stacks: any length.
+        let repeated: Vec<u8> = (0..100_000)
+            .flat_map(|i| format!("main;f{} 1\n", i % 10).into_bytes())
+            .collect();
+        assert_eq!(
+            read(&repeated, Order::Merged, limits).unwrap().text.len(),
+            10 * "main;f0 10000\n".len()
+        );
+        // Distinct stacks past the count, or past the bytes: refused.
+        let distinct: Vec<u8> = (0..1001)
+            .flat_map(|i| format!("main;f{i} 1\n").into_bytes())
+            .collect();
+        let err = read(&distinct, Order::Merged, limits)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at line 1001"), "{err}");
+        assert!(err.contains("more distinct stacks than the 1000"), "{err}");
+        let long = format!("{} 1\n{} 1\n", "a".repeat(600_000), "b".repeat(600_000));
+        let err = read(long.as_bytes(), Order::AsRecorded, limits).unwrap_err();
+        assert!(err.to_string().contains("at line 2"), "{err}");
+    }
+
+    #[test]
     fn parse_line_rejects_garbage() {
         assert_eq!(parse_line("a;b 12"), Some(("a;b", 12)));
         assert_eq!(parse_line("a;b c d 3\n"), Some(("a;b c d", 3)));
@@ -611,7 +699,7 @@ mod tests {
     #[test]
     fn stacks_with_one_hash_stay_apart() {
         let mut stacks = Stacks::new(Order::Merged);
-        stacks.add("a", 1);
+        stacks.add("a", 1).unwrap();
         // Forge a collision: "b" is filed under the hash of "a".
         let mut hasher = DefaultHasher::new();
         "b".hash(&mut hasher);
@@ -619,9 +707,9 @@ mod tests {
         let a = *stacks.index.values().next().unwrap();
         stacks.index.clear();
         stacks.index.insert(b, a);
-        stacks.add("b", 2);
-        stacks.add("b", 3);
-        stacks.add("a", 4); // "a" is now unknown to the index: a new entry
+        stacks.add("b", 2).unwrap();
+        stacks.add("b", 3).unwrap();
+        stacks.add("a", 4).unwrap(); // "a" is now unknown to the index: a new entry
         assert_eq!(
             String::from_utf8(stacks.into_text()).unwrap(),
             "a 1\nb 5\na 4\n"
