@@ -543,6 +543,7 @@ impl OutDir {
         }
         let dir = tempfile::Builder::new()
             .prefix("rust-flamegraph-kept.")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(std::env::temp_dir())?;
         let path = dir.path().join(name);
         let moved = match keep {
