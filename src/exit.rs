@@ -5,8 +5,8 @@
 //! `.context(Exit::Perf)`; the error's own chain of causes is kept. `main`
 //! finds the code with [`Exit::of`] (anyhow's downcast through context) and
 //! prints the causes with [`message`]. This enum is the one table of exit
-//! codes: `--help` and the README's table are generated from, or checked
-//! against, [`Exit::ALL`].
+//! codes: `--help` and the table in docs/options.md are generated from, or
+//! checked against, [`Exit::ALL`].
 
 use std::fmt;
 
@@ -52,7 +52,7 @@ impl Exit {
         self as u8
     }
 
-    /// What the code means, as `--help` and the README say it.
+    /// What the code means, as `--help` and docs/options.md say it.
     pub fn meaning(self) -> &'static str {
         match self {
             Exit::Success => {
@@ -157,11 +157,11 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_table_is_this_table() {
-        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
-        let rows: Vec<(u8, String)> = readme
+    fn the_documented_table_is_this_table() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/options.md"));
+        let rows: Vec<(u8, String)> = doc
             .lines()
-            .skip_while(|l| !l.starts_with("### Exit codes"))
+            .skip_while(|l| !l.starts_with("## Exit codes"))
             .skip_while(|l| !l.starts_with('|'))
             .take_while(|l| l.starts_with('|'))
             .filter_map(|l| {
@@ -176,7 +176,7 @@ mod tests {
             .collect();
         assert_eq!(
             rows, expected,
-            "README's exit-code table must match exit::Exit::meaning"
+            "the exit-code table of docs/options.md must match exit::Exit::meaning"
         );
     }
 }

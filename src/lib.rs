@@ -31,6 +31,16 @@
 //! | [`interrupt`] | Ctrl-C and `docker stop` |
 //! | [`exit`] | the documented exit codes, carried on errors |
 
+// First, so that off Linux this is the first error the compiler reports.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "rust-flamegraph runs only on Linux: it records with Linux `perf`. \
+     Elsewhere, use its Docker image from this repository \
+     (`docker build -t rust-flamegraph .`, then \
+     `docker run --rm --cap-add=SYS_ADMIN -v ./fg:/out rust-flamegraph`; see README.md), \
+     or, on macOS, samply (`cargo install samply`)."
+);
+
 /// Prints a line to stderr, ignoring errors: a closed stderr (`… 2>&1 | head -1`)
 /// must never stop the profiler (`eprintln!` panics on EPIPE).
 #[macro_export]

@@ -1,5 +1,6 @@
-//! End to end through the real image and the real engine, with the README's
-//! commands. Skips loudly without a Docker engine (fails under CI=true).
+//! End to end through the real image and the real engine, with the commands
+//! of the README and docs/containers.md. Skips loudly without a Docker
+//! engine (fails under CI=true).
 
 mod common;
 
@@ -110,7 +111,7 @@ fn cap_perfmon_works_where_the_engine_knows_it() {
     if out.status.code() == Some(125) && text(&out).contains("capability") {
         loud(
             "NOTE: this Docker engine does not know CAP_PERFMON (Docker < 23 refuses it); \
-             the README says to use SYS_ADMIN there",
+             docs/containers.md says to use SYS_ADMIN there",
         );
         return;
     }

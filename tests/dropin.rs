@@ -549,9 +549,9 @@ fn the_seeds_cargo_flamegraph_commands_work_in_the_image() {
     assert_exit(&out, 0, &["rust-toolchain.toml asks for Rust `nightly-2020-01-01`; the image builds with Debian's Rust"]);
 }
 
-// --- the README's option table ----------------------------------------------
+// --- the option table of docs/options.md -----------------------------------
 
-/// The README's option table, made from `rust-flamegraph -h`: a row per flag
+/// The option table of docs/options.md, made from `rust-flamegraph -h`: a row per flag
 /// in its order, under its heading, with its default and its one-line help.
 fn option_table() -> String {
     let help = run(profiler().arg("-h"));
@@ -611,31 +611,27 @@ const TABLE_START: &str = "<!-- options: made from `rust-flamegraph -h` by tests
 const TABLE_END: &str = "<!-- options end -->";
 
 #[test]
-fn the_readme_option_table_is_the_help() {
-    let path = repo().join("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let start = readme
+fn the_option_table_in_docs_is_the_help() {
+    let path = repo().join("docs/options.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let start = doc
         .find(TABLE_START)
-        .expect("the README marks its option table")
+        .expect("docs/options.md marks its option table")
         + TABLE_START.len();
     let end = start
-        + readme[start..]
+        + doc[start..]
             .find(TABLE_END)
             .expect("the table's end marker");
     let table = option_table();
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::write(
-            &path,
-            format!("{}{table}{}", &readme[..start], &readme[end..]),
-        )
-        .unwrap();
-        loud("UPDATE_GOLDEN=1: rewrote the README's option table");
+        std::fs::write(&path, format!("{}{table}{}", &doc[..start], &doc[end..])).unwrap();
+        loud("UPDATE_GOLDEN=1: rewrote the option table of docs/options.md");
         return;
     }
     assert!(
-        readme[start..end] == table,
-        "the README's option table differs from --help: run \
-         UPDATE_GOLDEN=1 cargo test --test dropin readme, and review the diff.\n{table}"
+        doc[start..end] == table,
+        "the option table of docs/options.md differs from --help: run \
+         UPDATE_GOLDEN=1 cargo test --test dropin option_table, and review the diff.\n{table}"
     );
 }
 

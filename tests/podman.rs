@@ -1,4 +1,4 @@
-//! The image under Podman, with the README's Podman commands (`podman run`,
+//! The image under Podman, with the Podman commands of docs/containers.md (`podman run`,
 //! `podman-compose run` and `up`), checked as tests/docker.rs checks
 //! Docker's; and the permission error under each engine, which must name the
 //! flag that works on that engine. The image is the one Docker builds, copied into Podman's
@@ -39,7 +39,7 @@ struct Setup {
     /// A containers.conf for machines that refuse Podman's default rlimits
     /// ("error setting rlimit type 7", as this project's test machines do): a
     /// property of the machine, not of the image, so it goes in Podman's
-    /// configuration and the commands stay the README's.
+    /// configuration and the commands stay those of docs/containers.md.
     containers_conf: Option<PathBuf>,
 }
 
@@ -184,7 +184,8 @@ fn readme_podman_command_writes_the_flamegraph() {
         return;
     };
     let host = host_folder();
-    // The README's command, with the demo's arguments of tests/postprocess.rs
+    // The command of the README and docs/containers.md, with the demo's
+    // arguments of tests/postprocess.rs
     // (~1.5k samples: enough to meet glibc's allocator).
     let out = run(podman_command(setup, "podman", host.path()).args([
         "run",
@@ -248,7 +249,7 @@ fn podman_compose_run_and_up_write_the_flamegraph() {
         let _ = podman(&["volume", "rm", "-f", &format!("{project}_cargo-cache")]);
         let _ = podman(&["network", "rm", "-f", &format!("{project}_default")]);
     });
-    // As the README says: --no-deps, as podman-compose 1.0.3's `run`
+    // As docs/containers.md says: --no-deps, as podman-compose 1.0.3's `run`
     // otherwise builds and starts every service of the file first; and a
     // second `--`, as it consumes the first. It exits 0 whatever the
     // container's exit code: the files are what tell.

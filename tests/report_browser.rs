@@ -8,7 +8,7 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (and perf for the
 //! recorded runs); without them the tests skip loudly, and fail under CI=true.
-//! `UPDATE_SCREENSHOT=1` writes the README's docs/report.png.
+//! `UPDATE_SCREENSHOT=1` writes docs/report.png, the picture in docs/report.md.
 
 mod common;
 
@@ -529,7 +529,7 @@ async fn a_sorting_second_shows_sort_blocks_and_an_encoding_second_encode() {
             "second {second}: {cold} has {c} of {total}"
         );
     }
-    // The screenshot in the README: the heatmap with a selection.
+    // The screenshot in docs/report.md: the heatmap with a selection.
     search(&client, "sort_blocks").await;
     drag(&client, 25, 2 * ROWS + 24).await;
     // Tall enough for the bottom of the flamegraph too.
