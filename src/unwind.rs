@@ -202,6 +202,38 @@ impl Process {
             unwinder: ArchUnwinder::new(arch),
         }
     }
+
+    /// `binaries[binary]` is mapped at `start..end`, its SVMA 0 at `base`.
+    fn map(&mut self, start: u64, end: u64, binary: BinaryId, base: u64, binaries: &[Binary]) {
+        self.maps.insert(start, Mapping { end, binary, base });
+        if let Some(module) = unwind_module(&binaries[binary], start..end, base) {
+            self.unwinder.add_module(module);
+        }
+    }
+
+    /// Whatever was mapped in `start..end` is gone, as a new mapping over
+    /// it replaces it; the parts of old mappings outside it stay. (The
+    /// kernel maps an ELF interpreter's whole span first and trims it after,
+    /// so on arm64 the vdso lands inside ld.so's first, too long, mapping:
+    /// dropping all of ld.so then would lose its frames.)
+    fn unmap(&mut self, start: u64, end: u64, binaries: &[Binary]) {
+        let overlapping: Vec<(u64, Mapping)> = self
+            .maps
+            .range(..end)
+            .filter(|(_, m)| m.end > start)
+            .map(|(&s, m)| (s, m.clone()))
+            .collect();
+        for (old_start, old) in overlapping {
+            self.maps.remove(&old_start);
+            self.unwinder.remove_module(old_start);
+            if old_start < start {
+                self.map(old_start, start, old.binary, old.base, binaries);
+            }
+            if old.end > end {
+                self.map(end, old.end, old.binary, old.base, binaries);
+            }
+        }
+    }
 }
 
 /// The processes of a recording, their mappings and the binaries they use.
@@ -302,46 +334,15 @@ impl Processes {
             }
         };
         let binary = &self.binaries[id];
-        let Some(svma) = binary.svma_of_offset(pgoff) else {
-            // Not parsable: frames will be named after the file.
-            let arch = self.arch;
-            let process = self.procs.entry(pid).or_insert_with(|| Process::new(arch));
-            process.maps.insert(
-                start,
-                Mapping {
-                    end,
-                    binary: id,
-                    base: start.wrapping_sub(pgoff),
-                },
-            );
-            return true;
+        // Not parsable: frames will be named after the file.
+        let base = match binary.svma_of_offset(pgoff) {
+            Some(svma) => start.wrapping_sub(svma),
+            None => start.wrapping_sub(pgoff),
         };
-        let base = start.wrapping_sub(svma);
-        let module = unwind_module(binary, start..end, base);
         let arch = self.arch;
         let process = self.procs.entry(pid).or_insert_with(|| Process::new(arch));
-        // A mapping over an old one replaces it.
-        let stale: Vec<u64> = process
-            .maps
-            .range(..end)
-            .filter(|(&s, m)| m.end > start && s < end)
-            .map(|(&s, _)| s)
-            .collect();
-        for s in stale {
-            process.maps.remove(&s);
-            process.unwinder.remove_module(s);
-        }
-        process.maps.insert(
-            start,
-            Mapping {
-                end,
-                binary: id,
-                base,
-            },
-        );
-        if let Some(module) = module {
-            process.unwinder.add_module(module);
-        }
+        process.unmap(start, end, &self.binaries);
+        process.map(start, end, id, base, &self.binaries);
         true
     }
 
@@ -491,4 +492,58 @@ fn unwind_module(binary: &Binary, avma: std::ops::Range<u64>, base: u64) -> Opti
         base,
         info,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exe() -> Vec<u8> {
+        std::env::current_exe()
+            .unwrap()
+            .into_os_string()
+            .into_encoded_bytes()
+    }
+
+    #[test]
+    fn a_mapping_inside_another_cuts_it_instead_of_replacing_it() {
+        // As the arm64 kernel maps ld.so: its whole span first, then the
+        // vdso inside it (the span is trimmed later, without a record).
+        let mut procs = Processes::new();
+        assert!(procs.mmap(7, 0x10_0000, 0x4_2000, 0, &exe()));
+        assert!(procs.mmap(7, 0x13_c000, 0x2000, 0, &exe()));
+        let before = procs.user_frame(7, 0x10_1000, false);
+        assert!(matches!(before, Frame::User(_, 0x1000)), "{before:?}");
+        let after = procs.user_frame(7, 0x13_f000, false);
+        assert!(matches!(after, Frame::User(_, 0x3f000)), "{after:?}");
+        let inside = procs.user_frame(7, 0x13_c800, false);
+        assert!(matches!(inside, Frame::User(_, 0x800)), "{inside:?}");
+        // A mapping over the whole of an old one still replaces it.
+        assert!(procs.mmap(7, 0x10_0000, 0x4_2000, 0x1000, &exe()));
+        assert_eq!(procs.procs[&7].maps.len(), 1);
+    }
+
+    #[test]
+    fn the_recordings_architecture_decides_the_unwinder() {
+        assert_eq!(Arch::from_perf("aarch64"), Some(Arch::Aarch64));
+        assert_eq!(Arch::from_perf("x86_64"), Some(Arch::X86_64));
+        assert_eq!(Arch::from_perf("riscv64"), None);
+        let mut procs = Processes::new();
+        procs.set_arch(Arch::Aarch64);
+        assert!(procs.mmap(7, 0x10_0000, 0x1000, 0, &exe()));
+        assert!(matches!(procs.procs[&7].unwinder, ArchUnwinder::Aarch64(_)));
+        assert!(matches!(procs.cache, ArchCache::Aarch64(_)));
+    }
+
+    #[test]
+    fn arm64_return_addresses_lose_their_authentication_bits() {
+        // A 48-bit address space: bits above the highest code address are a
+        // pointer-authentication code, not part of the address.
+        let signed = 0x002d_ffff_b46c_d123;
+        assert_eq!(
+            Arch::Aarch64.strip(signed, 0xffff_b46d_5000),
+            0xffff_b46c_d123
+        );
+        assert_eq!(Arch::X86_64.strip(signed, 0xffff_b46d_5000), signed);
+    }
 }
