@@ -247,8 +247,10 @@ pub(crate) fn cannot_run_cargo(
             Exit::Build.error(format!(
                 "cannot run {cargo} as {}, who builds (rust-flamegraph runs cargo without \
                  root): {err}. Install Rust where that user can run it (a toolchain in \
-                 root's home is not), or build as root with --keep-root",
-                id.who
+                 root's home is not), choose who builds with {}=UID[:GID] (0: root, still \
+                 without capabilities), or build as root with --keep-root",
+                id.who,
+                crate::privilege::USER_VAR
             ))
         }
         _ => Exit::Build.error(format!("cannot run {cargo}: is cargo installed? {err}")),
