@@ -200,6 +200,14 @@ pub enum Subject<'a> {
     Attach(u32),
 }
 
+/// On arm64, the user registers the unwinder reads (frame pointer, link
+/// register, stack and program counters). perf 6.12 asks for all of them and,
+/// on a CPU with SVE (Graviton 3 and 4, qemu's `-cpu max`), SVE's vector
+/// length too, which the kernel refuses for the software clock: every DWARF
+/// recording there failed with "PMU Hardware doesn't support
+/// sampling/overflow-interrupts". Naming them works on every arm64 CPU.
+pub const ARM64_UNWIND_REGS: &str = "--user-regs=x29,lr,sp,pc";
+
 /// Arguments of `perf record` (after the `perf` binary); `data` `-` streams
 /// the recording to perf's stdout (its pipe format).
 ///
@@ -215,6 +223,13 @@ pub fn record_args(opts: &RecordOptions, data: &Path, subject: &Subject) -> Vec<
         CallGraph::Fp => "fp".into(),
         CallGraph::Dwarf => format!("dwarf,{DWARF_STACK_BYTES}").into(),
     });
+    let own_regs = opts
+        .cmd
+        .as_deref()
+        .is_some_and(|c| c.contains("--user-regs"));
+    if opts.call_graph == CallGraph::Dwarf && cfg!(target_arch = "aarch64") && !own_regs {
+        args.push(ARM64_UNWIND_REGS.into());
+    }
     args.push("--no-bpf-event".into());
     // perf script reads the binaries where they are; copying each one into
     // ~/.debug would grow that folder by a binary per run.
@@ -267,26 +282,53 @@ mod tests {
         let opts = RecordOptions::default();
         let cmd = [OsString::from("demo"), OsString::from("--iters")];
         let args = record_args(&opts, Path::new("/tmp/p.data"), &Subject::Launch(&cmd));
-        assert_eq!(
-            strings(&args),
-            [
-                "record",
-                "-e",
-                "cpu-clock",
-                "-F",
-                "997",
-                "--call-graph",
-                "dwarf,16384",
-                "--no-bpf-event",
-                "--no-buildid-cache",
-                "--no-buildid",
-                "-o",
-                "/tmp/p.data",
-                "--",
-                "demo",
-                "--iters"
-            ]
-        );
+        let mut expected = vec![
+            "record",
+            "-e",
+            "cpu-clock",
+            "-F",
+            "997",
+            "--call-graph",
+            "dwarf,16384",
+        ];
+        if cfg!(target_arch = "aarch64") {
+            expected.push(ARM64_UNWIND_REGS);
+        }
+        expected.extend([
+            "--no-bpf-event",
+            "--no-buildid-cache",
+            "--no-buildid",
+            "-o",
+            "/tmp/p.data",
+            "--",
+            "demo",
+            "--iters",
+        ]);
+        assert_eq!(strings(&args), expected);
+    }
+
+    #[test]
+    fn arm64_dwarf_recordings_name_the_registers_the_unwinder_reads() {
+        let count = |opts: &RecordOptions| {
+            let args = record_args(opts, Path::new("p"), &Subject::Attach(1));
+            strings(&args)
+                .iter()
+                .filter(|a| a.starts_with("--user-regs"))
+                .count()
+        };
+        let dwarf = RecordOptions::default();
+        assert_eq!(count(&dwarf), usize::from(cfg!(target_arch = "aarch64")));
+        let fp = RecordOptions {
+            call_graph: CallGraph::Fp,
+            ..RecordOptions::default()
+        };
+        assert_eq!(count(&fp), 0);
+        // The user's own choice is never doubled.
+        let own = RecordOptions {
+            cmd: Some("--user-regs=x29,lr,sp,pc,x0".into()),
+            ..RecordOptions::default()
+        };
+        assert_eq!(count(&own), 1);
     }
 
     #[test]

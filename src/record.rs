@@ -950,6 +950,13 @@ impl PerfSaid {
         if matches!(t.trim_end(), "Events disabled" | "Events enabled") {
             return Vec::new();
         }
+        // arm64: perf's warning that the registers we name are fewer than
+        // all (they are what the unwinder reads: `perf::ARM64_UNWIND_REGS`).
+        if t.starts_with(
+            "WARNING: The use of --call-graph=dwarf may require all the user registers",
+        ) {
+            return Vec::new();
+        }
         // perf's warnings that kernel symbols are hidden (15 lines): the
         // summary says it in one, with the fix, when kernel frames show.
         if KERNEL_MAPS_WARNING.contains(&t.trim_end()) || t.starts_with("[ perf record: Woken up") {
@@ -1343,6 +1350,12 @@ mod tests {
             said.take("[ perf record: done ]".into()),
             ["[ perf record: done ]"]
         );
+
+        let mut said = PerfSaid::default();
+        said.take(format!("{MARK}started"));
+        assert!(said
+            .take("WARNING: The use of --call-graph=dwarf may require all the user registers, specifying a subset with --user-regs may render DWARF unwinding unreliable, so the minimal registers set (IP, SP) is explicitly forced.".into())
+            .is_empty());
 
         let mut said = PerfSaid::default();
         said.take("  Error: unknown option `bogus-flag'".into());
