@@ -143,6 +143,52 @@ const HEADER_SIZE: usize = 104;
 /// this in all are damage, and are never allocated.
 const MAX_METADATA: u64 = 64 << 20;
 
+/// perf's `HEADER_EVENT_DESC` feature bit.
+const EVENT_DESC: u32 = 12;
+
+/// Whether a `HEADER_EVENT_DESC` section's counts fit inside it: `nr`
+/// events of `attr_size` bytes, each with `nr_ids` ids and a name.
+fn event_desc_sound(bytes: &[u8], little: bool) -> bool {
+    let u32_at = |at: usize| -> Option<u64> {
+        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(u64::from(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }))
+    };
+    let (Some(nr), Some(attr_size)) = (u32_at(0), u32_at(4)) else {
+        return false;
+    };
+    if !(64..=4096).contains(&attr_size) {
+        return false;
+    }
+    let mut at = 8u64;
+    for _ in 0..nr {
+        at += attr_size;
+        let Some(ids) = usize::try_from(at).ok().and_then(u32_at) else {
+            return false;
+        };
+        let Some(name) = usize::try_from(at + 4).ok().and_then(u32_at) else {
+            return false;
+        };
+        at += 8 + name + ids * 8;
+        if at > bytes.len() as u64 {
+            return false;
+        }
+    }
+    true
+}
+
+/// A `perf_header_string` (a length, then that many bytes, NUL-padded),
+/// read within its section.
+fn header_string(bytes: &[u8]) -> Option<&str> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let text = bytes.get(4..4usize.checked_add(len)?)?;
+    let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+    std::str::from_utf8(&text[..end]).ok()
+}
+
 /// A header fit to hand to the parser, and why the file was cut short, if it was.
 #[derive(Debug)]
 struct CheckedHeader {
@@ -238,11 +284,58 @@ fn check_header(
                 total = total.saturating_add(word(8));
                 total <= MAX_METADATA && inside(word(0), word(8))
             });
-        if !sound {
+        // The event descriptions, which the parser reads whole, allocating
+        // what their counts say before reading what they count.
+        let index = |feature: u32| {
+            let bits: u32 = (0..feature)
+                .filter(|&bit| header[72 + (bit / 8) as usize] >> (bit % 8) & 1 == 1)
+                .count() as u32;
+            let set = header[72 + (feature / 8) as usize] >> (feature % 8) & 1 == 1;
+            set.then_some(bits as usize)
+        };
+        // (Bits are counted in little-endian words: a big-endian recording
+        // is read without its feature sections.)
+        let mut events_sound = || {
+            if !little {
+                return false;
+            }
+            let Some(i) = index(EVENT_DESC) else {
+                return true;
+            };
+            let entry = &table[i * 16..i * 16 + 16];
+            let word = |at: usize| {
+                let bytes: [u8; 8] = entry[at..at + 8].try_into().unwrap_or_default();
+                if little {
+                    u64::from_le_bytes(bytes)
+                } else {
+                    u64::from_be_bytes(bytes)
+                }
+            };
+            read(word(0), word(8) as usize).is_some_and(|bytes| event_desc_sound(&bytes, little))
+        };
+        if !sound || !events_sound() {
             header[72..104].fill(0);
         }
     }
     Ok(CheckedHeader { header, cut_short })
+}
+
+/// Whether `record` can be handed to the parser: it asserts (panics) on an
+/// mmap2 record's build id longer than 20 bytes, which only a damaged or
+/// crafted file holds. Such a record is skipped like any unreadable one.
+fn sound(record: &linux_perf_data::linux_perf_event_reader::RawEventRecord) -> bool {
+    use linux_perf_data::linux_perf_event_reader::constants::PERF_RECORD_MISC_MMAP_BUILD_ID;
+    use linux_perf_data::linux_perf_event_reader::RecordType;
+    if record.record_type != RecordType::MMAP2 || record.misc & PERF_RECORD_MISC_MMAP_BUILD_ID == 0
+    {
+        return true;
+    }
+    // pid, tid (4 bytes each), address, length, offset (8 each), then the
+    // build id's length.
+    record
+        .data
+        .get(32..33)
+        .is_some_and(|len| len.as_slice().first().is_some_and(|&len| len <= 20))
 }
 
 /// Whether the header is little-endian (`PERFILE2`).
@@ -340,7 +433,10 @@ fn read_all<R: Read>(
         mut record_iter,
     } = reader;
     let mut outcome = Outcome::default();
-    if let Ok(Some(arch)) = perf_file.arch() {
+    if let Some(arch) = perf_file
+        .feature_section_data(linux_perf_data::Feature::ARCH)
+        .and_then(header_string)
+    {
         on_record(Record::Arch(arch));
     }
     // One buffer for every sample's call chain.
@@ -357,6 +453,9 @@ fn read_all<R: Read>(
         let PerfFileRecord::EventRecord { record, .. } = record else {
             continue;
         };
+        if !sound(&record) {
+            continue;
+        }
         let Ok(parsed) = record.parse() else {
             continue;
         };
@@ -501,6 +600,40 @@ mod tests {
         };
         let checked = check_header(header(4000, 1), 5000, &mut outside).unwrap();
         assert_eq!(word(&checked.header, 72), 0);
+    }
+
+    #[test]
+    fn event_descriptions_whose_counts_overrun_their_section_are_refused() {
+        // One event: a 64-byte attr, 2 ids, a name of 8 bytes.
+        let mut desc = Vec::new();
+        desc.extend(1u32.to_le_bytes());
+        desc.extend(64u32.to_le_bytes());
+        desc.extend([0u8; 64]);
+        desc.extend(2u32.to_le_bytes());
+        desc.extend(8u32.to_le_bytes());
+        desc.extend(*b"cpu-clk\0");
+        desc.extend([0u8; 16]);
+        assert!(event_desc_sound(&desc, true));
+        let mut many = desc.clone();
+        many[..4].copy_from_slice(&0x18_0001u32.to_le_bytes());
+        assert!(
+            !event_desc_sound(&many, true),
+            "1.5 million events in 100 bytes"
+        );
+        let mut ids = desc.clone();
+        ids[72..76].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(!event_desc_sound(&ids, true), "4 billion ids");
+        assert!(!event_desc_sound(&desc[..desc.len() - 1], true));
+    }
+
+    #[test]
+    fn header_strings_are_read_within_their_section() {
+        let mut arch = 8u32.to_le_bytes().to_vec();
+        arch.extend(*b"aarch64\0");
+        assert_eq!(header_string(&arch), Some("aarch64"));
+        let mut long = u32::MAX.to_le_bytes().to_vec();
+        long.extend(*b"x86_64\0\0");
+        assert_eq!(header_string(&long), None);
     }
 
     #[test]

@@ -6,25 +6,38 @@
 //! perf 6.1 on x86-64, fp and dwarf). Cases: PROPTEST_CASES (default 256).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use rust_flamegraph::stacks::{from_file, StackOptions};
 
-/// The system allocator, remembering the largest single allocation.
+/// The system allocator, remembering each thread's largest single
+/// allocation (the recording is parsed on the calling thread).
 struct Largest;
 
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    // Not during a thread's teardown, when its locals are gone.
+    let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(size)));
+}
+
+/// The largest allocation on this thread since the last call.
+fn largest_since() -> usize {
+    LARGEST.with(|largest| largest.replace(0))
+}
 
 unsafe impl GlobalAlloc for Largest {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        note(layout.size());
         // SAFETY: the caller's contract is passed on unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        note(layout.size());
         // SAFETY: as above.
         unsafe { System.alloc_zeroed(layout) }
     }
@@ -33,7 +46,7 @@ unsafe impl GlobalAlloc for Largest {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        note(new_size);
         // SAFETY: as above.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -99,10 +112,10 @@ fn a_sparse_file_claiming_huge_sections_allocates_nothing_of_that_size() {
     let features_at = (get(&bytes, 40) + get(&bytes, 48)) as usize;
     set(&mut bytes, features_at, 4 << 30);
     set(&mut bytes, features_at + 8, 1536 << 20);
-    let before = LARGEST.load(Ordering::Relaxed);
+    largest_since();
     let samples = read(&bytes, Some(6 << 30)).unwrap();
     assert!(samples >= 30, "the samples are still read: {samples}");
-    let largest = LARGEST.load(Ordering::Relaxed).max(before);
+    let largest = largest_since();
     assert!(largest < BOUND, "an allocation of {largest} bytes");
 }
 
@@ -136,8 +149,9 @@ proptest! {
             let at = at.index(bytes.len());
             bytes[at] = value;
         }
+        largest_since();
         let _ = read(&bytes, None);
-        let largest = LARGEST.load(Ordering::Relaxed);
+        let largest = largest_since();
         prop_assert!(largest < BOUND, "an allocation of {} bytes", largest);
     }
 }
