@@ -467,7 +467,14 @@ impl SymbolTable {
         // `__GI___libc_free` or `cfree@GLIBC_2.2.5`).
         all.sort_by_key(|&(addr, _, global, name)| {
             let underscores = name.len() - name.trim_start_matches('_').len();
-            (addr, !global, name.contains('@'), underscores, name.len())
+            (
+                addr,
+                !global,
+                name.contains('@'),
+                underscores,
+                name.len(),
+                name,
+            )
         });
         all.dedup_by_key(|s| s.0);
         let starts: Vec<u64> = all.iter().map(|s| s.0).collect();
@@ -576,7 +583,15 @@ impl Kernel {
                     .then_some((addr, start..start + name.len()))
             })
             .collect();
-        symbols.sort_unstable_by_key(|s| s.0);
+        // Aliases share an address (`clear_page`, `__pi_clear_page`): one
+        // name for it, the same whatever else the table holds: the public
+        // one (fewest leading underscores), then the shortest.
+        symbols.sort_unstable_by_key(|(addr, range)| {
+            let name = &text[range.clone()];
+            let underscores = name.len() - name.trim_start_matches('_').len();
+            (*addr, underscores, name.len(), name)
+        });
+        symbols.dedup_by_key(|s| s.0);
         Kernel {
             text,
             symbols,
@@ -640,6 +655,14 @@ mod tests {
         let mut k = Kernel::load(&path);
         assert!(k.named());
         assert_eq!(&*k.name(0xffffffff81000150), "do_syscall_64_[k]");
+        // Aliases: the public name, whichever order the table lists them in.
+        for table in [
+            "ffff800080010000 T __pi_clear_page\nffff800080010000 T clear_page\nffff800080010100 T next\n",
+            "ffff800080010000 T clear_page\nffff800080010000 T __pi_clear_page\nffff800080010100 T next\n",
+        ] {
+            std::fs::write(&path, table).unwrap();
+            assert_eq!(&*Kernel::load(&path).name(0xffff800080010040), "clear_page_[k]");
+        }
         std::fs::write(&path, "0000000000000000 T _stext\n").unwrap();
         let mut hidden = Kernel::load(&path);
         assert!(!hidden.named());

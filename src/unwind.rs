@@ -61,10 +61,18 @@ impl Arch {
     fn strip(self, addr: u64, max_code_address: u64) -> u64 {
         match self {
             Arch::X86_64 => addr,
-            Arch::Aarch64 => {
-                PtrAuthMask::from_max_known_address(max_code_address).strip_ptr_auth(addr)
-            }
+            Arch::Aarch64 => pac_mask(max_code_address).strip_ptr_auth(addr),
         }
+    }
+}
+
+/// The bits of an arm64 code address that are address: those up to the
+/// highest known code address (none known yet: all of them; framehop's own
+/// constructor would shift by 64 then).
+fn pac_mask(max_code_address: u64) -> PtrAuthMask {
+    match max_code_address {
+        0 => PtrAuthMask::new_no_strip(),
+        max => PtrAuthMask::from_max_known_address(max),
     }
 }
 
@@ -443,7 +451,7 @@ impl Processes {
                 };
                 // Return addresses may carry pointer-authentication bits:
                 // those above the highest code address are cleared.
-                let mask = PtrAuthMask::from_max_known_address(u.max_known_code_address());
+                let mask = pac_mask(u.max_known_code_address());
                 let start = UnwindRegsAarch64::new_with_ptr_auth_mask(mask, lr, sp, fp);
                 walk(u, pc, start, cache, &mut read_stack, &mut addrs)
             }
@@ -545,5 +553,7 @@ mod tests {
             0xffff_b46c_d123
         );
         assert_eq!(Arch::X86_64.strip(signed, 0xffff_b46d_5000), signed);
+        // No code mapped yet: nothing is known to strip.
+        assert_eq!(Arch::Aarch64.strip(signed, 0), signed);
     }
 }
