@@ -517,29 +517,13 @@ impl OutDir {
             file.sync_all()
         };
         if in_container {
-            let hidden = format!("{KEPT_PREFIX}{:016x}.{name}", random());
-            let fd = rustix::fs::openat(
-                &self.inner.dir,
-                hidden.as_str(),
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            )?;
-            let mut file = File::from(fd);
-            let kept = fill(&mut file).and_then(|()| {
-                if let Some((uid, gid)) = self.inner.owner {
-                    rustix::fs::fchown(
-                        &file,
-                        Some(rustix::fs::Uid::from_raw(uid)),
-                        Some(rustix::fs::Gid::from_raw(gid)),
-                    )?;
-                }
-                Ok(())
-            });
-            if let Err(e) = kept {
-                let _ = rustix::fs::unlinkat(&self.inner.dir, hidden.as_str(), AtFlags::empty());
-                return Err(e);
+            // Beside the results, on the host, it outlives `docker run
+            // --rm`; where that folder is what is full, the container's own
+            // temporary folder is all there is (the caller says so).
+            match self.put_aside_beside(name, fill) {
+                Ok(path) => return Ok(path),
+                Err(_) => return self.put_aside_in(false, name, keep),
             }
-            return Ok(self.path().join(hidden));
         }
         let dir = tempfile::Builder::new()
             .prefix("rust-flamegraph-kept.")
@@ -575,6 +559,37 @@ impl OutDir {
             rustix::fs::chown(dir.path(), uid, gid)?;
         }
         Ok(dir.keep().join(name))
+    }
+
+    /// Keeps data under a hidden name in the output folder itself.
+    fn put_aside_beside(
+        &self,
+        name: &str,
+        fill: impl Fn(&mut File) -> io::Result<()>,
+    ) -> io::Result<PathBuf> {
+        let hidden = format!("{KEPT_PREFIX}{:016x}.{name}", random());
+        let fd = rustix::fs::openat(
+            &self.inner.dir,
+            hidden.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        let mut file = File::from(fd);
+        let kept = fill(&mut file).and_then(|()| {
+            if let Some((uid, gid)) = self.inner.owner {
+                rustix::fs::fchown(
+                    &file,
+                    Some(rustix::fs::Uid::from_raw(uid)),
+                    Some(rustix::fs::Gid::from_raw(gid)),
+                )?;
+            }
+            Ok(())
+        });
+        if let Err(e) = kept {
+            let _ = rustix::fs::unlinkat(&self.inner.dir, hidden.as_str(), AtFlags::empty());
+            return Err(e);
+        }
+        Ok(self.path().join(hidden))
     }
 }
 

@@ -386,9 +386,10 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
 fn keep_recording(out: &OutDir, data: &Path, opts: &Options, err: anyhow::Error) -> anyhow::Error {
     match out.put_aside(artifacts::PERF_DATA, artifacts::Keep::File(data)) {
         Ok(kept) => err.context(format!(
-            "the recording is kept at {kept}: once there is room, draw it with \
-             `rust-flamegraph --perfdata {kept} --out {out}` (and delete it after)",
-            kept = artifacts::shown(&kept),
+            "the recording is kept at {shown}: once there is room, draw it with \
+             `rust-flamegraph --perfdata {shown} --out {out}` (and delete it after){gone}",
+            shown = artifacts::shown(&kept),
+            gone = goes_with_container(out, &kept),
             out = opts.out.display()
         )),
         Err(e) => err.context(lost("recording", out, &e)),
@@ -400,12 +401,28 @@ fn keep_recording(out: &OutDir, data: &Path, opts: &Options, err: anyhow::Error)
 fn keep_stacks(out: &OutDir, text: &[u8], opts: &Options, err: anyhow::Error) -> anyhow::Error {
     match out.put_aside(artifacts::FOLDED, artifacts::Keep::Bytes(text)) {
         Ok(kept) => err.context(format!(
-            "the stacks are kept at {kept}: once there is room, draw them with \
-             `rust-flamegraph --from-folded {kept} --out {out}` (and delete the file after)",
-            kept = artifacts::shown(&kept),
+            "the stacks are kept at {shown}: once there is room, draw them with \
+             `rust-flamegraph --from-folded {shown} --out {out}` (and delete the file after){gone}",
+            shown = artifacts::shown(&kept),
+            gone = goes_with_container(out, &kept),
             out = opts.out.display()
         )),
         Err(e) => err.context(lost("stacks", out, &e)),
+    }
+}
+
+/// In a container, data kept outside the (full) output folder is in the
+/// container's own files: said plainly, since `docker run --rm` removes them.
+fn goes_with_container(out: &OutDir, kept: &Path) -> String {
+    if crate::container::in_container() && !kept.starts_with(out.path()) {
+        format!(
+            "; it is inside the container, since {} is full: it is gone once the container is \
+             removed, as `--rm` does (copy it out first with `docker cp`, or free space and \
+             record again)",
+            artifacts::shown(out.path())
+        )
+    } else {
+        String::new()
     }
 }
 
