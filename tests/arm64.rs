@@ -1,4 +1,10 @@
-//! The Dockerfile builds on arm64 hosts (Apple Silicon, Graviton) as on
+//! arm64, on any machine: a recording the profiler made in an emulated arm64
+//! machine (`.ci/arm64-vm`, committed by `.ci/arm64/fixture`) is unwound and
+//! named here exactly as the profiler did there: DWARF unwinding of arm64
+//! stacks through glibc (whose return addresses carry pointer-authentication
+//! codes), ld.so, the vdso, kernel frames, two threads.
+//!
+//! And the Dockerfile builds on arm64 hosts (Apple Silicon, Graviton) as on
 //! amd64: every package it installs has an arm64 (or architecture-independent)
 //! candidate in its Debian release, with dependencies that resolve. apt is
 //! asked, in the Dockerfile's base image, to plan the install for arm64 alone
@@ -8,9 +14,139 @@
 
 mod common;
 
+use std::io::Read;
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
+use rust_flamegraph::stacks::{self, Prefetch, StackOptions};
+use rust_flamegraph::summary::Summary;
+
+/// The fixture unpacked into `dir`: `perf.data`, `vm.folded` and `root/`.
+fn unpack(from: &Path, dir: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            std::fs::create_dir_all(dir.join(&name)).unwrap();
+            unpack(&path, &dir.join(&name));
+        } else if let Some(name) = name.strip_suffix(".gz") {
+            let mut bytes = Vec::new();
+            flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+                .read_to_end(&mut bytes)
+                .unwrap();
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
+
+/// Folded lines of the profiled program. Left out: the exec helper's few
+/// samples before it becomes the program (named from our own binary, which
+/// the fixture leaves out), and samples taken inside `execve` itself, whose
+/// user registers still point into the image being replaced (one
+/// `[unknown]` frame above the kernel's, on arm64 as on x86-64).
+fn programs_lines(folded: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = folded
+        .lines()
+        .filter(|l| !l.starts_with("rust-flamegraph;") && !l.contains(";__arm64_sys_execve_[k];"))
+        .collect();
+    lines.sort_unstable();
+    lines
+}
+
+#[test]
+fn an_arm64_recording_is_unwound_and_named_here_as_on_arm64() {
+    let dir = tempfile::tempdir().unwrap();
+    unpack(&repo().join("tests/fixtures/arm64"), dir.path());
+    let root = dir.path().join("root");
+    let opts = StackOptions {
+        inline: false,
+        ..StackOptions::default()
+    };
+    let folded = stacks::from_file(
+        &dir.path().join("perf.data"),
+        opts,
+        Some(Prefetch::of_machine_in(&root)),
+    )
+    .unwrap();
+    let ours = String::from_utf8(folded.text).unwrap();
+    let theirs = std::fs::read_to_string(dir.path().join("vm.folded")).unwrap();
+    let (ours, theirs) = (programs_lines(&ours), programs_lines(&theirs));
+    let summary = Summary::from_folded(&ours.join("\n"), 10);
+    assert!(summary.samples >= 200, "{} samples", summary.samples);
+    // What the arm64 machine's own run showed, and what a user must see.
+    let text = ours.join("\n");
+    assert!(
+        summary.complete * 1000 >= summary.samples * 995,
+        "{} of {} stacks reach a thread's start",
+        summary.complete,
+        summary.samples
+    );
+    for frame in ["demo::main", "malloc", "free", "_start", "encoder"] {
+        assert!(
+            text.split(['\n', ';', ' ']).any(|f| f == frame),
+            "no {frame} frame:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("[unknown]") && !text.contains("[libc.so.6]"),
+        "unnamed frames (authentication bits left on return addresses, or a lost mapping):\n{text}"
+    );
+    assert!(
+        text.contains("_[k]"),
+        "kernel frames are named from the machine's kallsyms"
+    );
+    // In the arm64 machine the demo's frames were named from its DWARF; the
+    // fixture keeps its symbol table. Functions folded into one (identical
+    // code: `<u64 as LowerHex>::fmt`, `<usize as LowerHex>::fmt`) have one
+    // address and several names: each side names it with one of them.
+    let alias = aliases(&root.join("opt/arm64/demo"));
+    let same = |lines: &[&str]| {
+        let mut stacks = std::collections::BTreeMap::<String, u64>::new();
+        for line in lines {
+            let (frames, count) = line.rsplit_once(' ').unwrap();
+            let frames: Vec<&str> = frames
+                .split(';')
+                .map(|f| alias.get(f).map_or(f, String::as_str))
+                .collect();
+            *stacks.entry(frames.join(";")).or_default() += count.parse::<u64>().unwrap();
+        }
+        stacks
+    };
+    let (ours, theirs) = (same(&ours), same(&theirs));
+    assert_eq!(
+        ours, theirs,
+        "this machine's unwinding and naming differ from the arm64 machine's"
+    );
+}
+
+/// Each function name of `binary`'s symbol table, demangled as frames show
+/// it, to one name of all those at its address.
+fn aliases(binary: &Path) -> std::collections::HashMap<String, String> {
+    use object::{Object, ObjectSymbol};
+    use std::collections::HashMap;
+    let data = std::fs::read(binary).unwrap();
+    let obj = object::File::parse(&data[..]).unwrap();
+    let mut by_address: HashMap<u64, Vec<String>> = HashMap::new();
+    for symbol in obj.symbols() {
+        if let (object::SymbolKind::Text, Ok(name)) = (symbol.kind(), symbol.name()) {
+            let name = format!("{:#}", rustc_demangle::demangle(name));
+            by_address.entry(symbol.address()).or_default().push(name);
+        }
+    }
+    let mut alias: HashMap<String, String> = HashMap::new();
+    for names in by_address.values() {
+        let first = names.iter().min().unwrap();
+        for name in names {
+            let entry = alias.entry(name.clone()).or_insert_with(|| first.clone());
+            if first < entry {
+                *entry = first.clone();
+            }
+        }
+    }
+    alias
+}
 
 /// The Dockerfile's first base image, and the packages of its `apt-get install`s.
 fn base_and_packages(dockerfile: &str) -> (String, Vec<String>) {
