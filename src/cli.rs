@@ -70,7 +70,7 @@ pub struct Options {
 
     /// Run cargo (its build scripts too) and the program as root, with every
     /// capability. Without it, a run as root gives them none (and
-    /// no_new_privs), as $RUST_FLAMEGRAPH_USER (UID[:GID]), else the user who
+    /// no_new_privs), as $RUST_FLAMEGRAPH_USER (UID or UID:GID), else the user who
     /// ran sudo, else the owner of the crate's folder (the image: of /src,
     /// else nobody); perf alone keeps root.
     #[arg(help_heading = "Run", long, conflicts_with_all = ["pid", "perfdata", "from_folded"])]
