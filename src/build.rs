@@ -126,9 +126,10 @@ pub(crate) fn build(
         );
     }
     // The build runs without root when we are root: what it writes must be its own.
-    opts.privileges.prepare_dir(&target_dir)?;
+    opts.privileges
+        .prepare_dir(&target_dir, opts.target_dir.is_some())?;
     if let Some(home) = std::env::var_os("CARGO_HOME") {
-        opts.privileges.prepare_dir(Path::new(&home))?;
+        opts.privileges.prepare_dir(Path::new(&home), true)?;
     }
     // cargo, rustc and build scripts die with us, even on `kill -9`: they run
     // in a process group whose watchdog kills it when we are gone. Without
@@ -140,15 +141,20 @@ pub(crate) fn build(
         ),
         false => None,
     };
+    let mut guard = guard;
     let pgid = guard.as_ref().map(crate::interrupt::Guard::pgid);
+    // Without root, cargo leaves for a session of its own (no terminal to
+    // type into: `Privileges::apply`), out of the watchdog's group: the
+    // watchdog is told to end that session instead.
+    let own_session = opts.privileges.drops();
     let privileges = opts.privileges.clone();
     let mut cmd = duct::cmd(&cargo, &args)
         .unchecked()
         .stdin_null()
         .before_spawn(move |cmd| {
             match pgid {
-                Some(pgid) => crate::interrupt::join_group(cmd, pgid),
-                None => crate::interrupt::die_with_us(cmd),
+                Some(pgid) if !own_session => crate::interrupt::join_group(cmd, pgid),
+                _ => crate::interrupt::die_with_us(cmd),
             }
             privileges.apply(cmd);
             Ok(())
@@ -160,9 +166,15 @@ pub(crate) fn build(
     let reader = cmd
         .reader()
         .map_err(|e| crate::target::cannot_run_cargo(&cargo, e, &opts.privileges))?;
-    let _watch = match pgid {
-        Some(pgid) => crate::interrupt::watch_group(pgid),
-        None => crate::interrupt::watch_child(reader.pids()[0], false),
+    let cargo_pid = reader.pids()[0];
+    let _watch = match (&mut guard, own_session) {
+        // cargo leads its session and its group: Ctrl-C ends that group.
+        (Some(guard), true) => {
+            guard.watch_session(cargo_pid);
+            crate::interrupt::watch_group(cargo_pid)
+        }
+        (Some(guard), false) => crate::interrupt::watch_group(guard.pgid()),
+        (None, _) => crate::interrupt::watch_child(cargo_pid, false),
     };
     let mut executable = None;
     for message in Message::parse_stream(BufReader::new(&reader)) {
@@ -206,9 +218,6 @@ pub(crate) fn build(
 /// Debian's Rust only) nothing reads that file. `None` when rustup is there to
 /// honour it, or the file asks for `stable` or the version we have.
 fn toolchain_note(root: &Path, privileges: &crate::privilege::Privileges) -> Option<String> {
-    let (file, text) = ["rust-toolchain.toml", "rust-toolchain"]
-        .iter()
-        .find_map(|f| Some((*f, std::fs::read_to_string(root.join(f)).ok()?)))?;
     let on_path = |name: &str| {
         std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
@@ -216,7 +225,16 @@ fn toolchain_note(root: &Path, privileges: &crate::privilege::Privileges) -> Opt
     if on_path("rustup") {
         return None;
     }
-    let channel = toolchain_channel(&text)?;
+    // The crate's file, read as a file of a folder someone else owns: no
+    // symlink of theirs, no FIFO, at most 4 KiB.
+    let (file, text) = ["rust-toolchain.toml", "rust-toolchain"]
+        .iter()
+        .find_map(|f| {
+            let opened = crate::safe_fs::open_file(&root.join(f), 4096).ok()?;
+            let bytes = crate::safe_fs::read_bounded(opened, 4096).ok()?;
+            Some((*f, String::from_utf8(bytes).ok()?))
+        })?;
+    let channel = crate::summary::printable(&toolchain_channel(&text)?).into_owned();
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let privileges = privileges.clone();
     let version = duct::cmd!(rustc, "--version")
@@ -232,7 +250,8 @@ fn toolchain_note(root: &Path, privileges: &crate::privilege::Privileges) -> Opt
         channel == "stable" || number == channel || number.starts_with(&format!("{channel}."));
     (!same).then(|| {
         format!(
-            "{file} asks for Rust `{channel}`; {} builds with {} ({}), not rustup:              the file is ignored",
+            "{file} asks for Rust `{channel}`; {} builds with {} ({}), not rustup: \
+             the file is ignored",
             if crate::perf::in_container() {
                 "the image"
             } else {

@@ -349,6 +349,16 @@ impl Guard {
     pub fn pgid(&self) -> u32 {
         self.pgid
     }
+
+    /// The session led by `sid` (a child that left for a session of its
+    /// own, without a terminal: cargo without root) is killed with the
+    /// group: every process still in it when the watchdog fires.
+    pub fn watch_session(&mut self, sid: u32) {
+        use std::io::Write;
+        if let Some(alive) = &mut self.alive {
+            let _ = writeln!(alive, "{sid}");
+        }
+    }
 }
 
 /// Makes `cmd`'s process join the group `pgid` (a [`Guard`]'s), and die
@@ -386,16 +396,66 @@ pub fn run_watchdog(args: &[std::ffi::OsString]) -> std::process::ExitCode {
     // SAFETY: the profiler left this descriptor open for us; nothing else here owns it.
     let mut pipe = std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
     let mut buf = [0u8; 64];
+    // Session ids to end too, one per line ([`Guard::watch_session`]).
+    let mut said = Vec::new();
     loop {
         match pipe.read(&mut buf) {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(n) => said.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
     }
+    let sessions: Vec<u32> = String::from_utf8_lossy(&said)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .filter(|&sid| sid > 1)
+        .collect();
+    kill_sessions(&sessions);
     let _ = rustix::process::kill_current_process_group(Signal::KILL);
     std::process::ExitCode::from(1)
+}
+
+/// SIGKILLs every process whose session is one of `sessions`, again until
+/// none is left (they may fork while we look), a bounded number of times.
+fn kill_sessions(sessions: &[u32]) {
+    if sessions.is_empty() {
+        return;
+    }
+    for _ in 0..20 {
+        let mut found = false;
+        for pid in all_pids() {
+            let in_session = stat_fields(pid)
+                .and_then(|f| f.get(3).and_then(|s| s.parse::<u32>().ok()))
+                .is_some_and(|sid| sessions.contains(&sid));
+            if in_session {
+                found = true;
+                send(pid, libc::SIGKILL);
+            }
+        }
+        if !found {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Every process id in /proc.
+fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The fields of `/proc/PID/stat` after the command's name: state, ppid,
+/// process group, session, …
+pub(crate) fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(String::from).collect())
 }
 
 /// Makes `cmd`'s process receive SIGKILL when the thread spawning it exits

@@ -52,6 +52,11 @@ pub struct Identity {
 }
 
 impl Privileges {
+    /// Whether untrusted code gives up root and its capabilities.
+    pub fn drops(&self) -> bool {
+        matches!(self, Privileges::Drop(_))
+    }
+
     /// What the run gives cargo and the program: see the module's documentation.
     /// `folder` is the crate's folder (or, for `--exec`, the current one).
     pub fn decide(keep_root: bool, folder: &Path) -> Privileges {
@@ -129,7 +134,16 @@ impl Privileges {
         // allocate nothing; after a fork it runs in a single-threaded child,
         // and in the exec helper, which has one thread, the per-thread calls
         // cover the whole process.
-        unsafe { cmd.pre_exec(move || drop_privileges(uid, gid).map_err(Into::into)) };
+        unsafe {
+            cmd.pre_exec(move || {
+                // A session of its own: no controlling terminal, so no
+                // `TIOCSTI` typing into the shell that started us (as root, or
+                // as the user who ran sudo) and no /dev/tty to open. Its
+                // output still goes where ours does.
+                rustix::process::setsid()?;
+                drop_privileges(uid, gid).map_err(Into::into)
+            })
+        };
     }
 
     /// The helper's argument for these privileges: `-`, or `UID:GID`.
@@ -160,16 +174,47 @@ impl Privileges {
     /// (its parent is root's, as a fresh `/cache` volume is), it is created
     /// now and given to the user. An existing `dir` the user cannot write
     /// (left by a run as root) is an error saying how to fix it.
-    pub fn prepare_dir(&self, dir: &Path) -> Result<()> {
+    ///
+    /// Only a folder the operator named (`create`: `--target-dir`,
+    /// `RUST_FLAMEGRAPH_TARGET_DIR`, `CARGO_HOME`) is created: one the crate
+    /// chose (its `.cargo/config.toml`'s `target-dir`) must be the user's to
+    /// create, or root would make and give away folders anywhere
+    /// (`/etc/x/..`). Either way, no `.`, `..` or symlink on the path.
+    pub fn prepare_dir(&self, dir: &Path, create: bool) -> Result<()> {
         let Privileges::Drop(id) = self else {
             return Ok(());
         };
-        let Some(existing) = dir.ancestors().find(|d| d.exists()) else {
+        let Some(existing) = dir.ancestors().find(|d| d.symlink_metadata().is_ok()) else {
             return Ok(());
         };
         let meta = std::fs::metadata(existing)?;
         if writable_by(&meta, id) {
+            // The user makes the rest, with their own rights.
             return Ok(());
+        }
+        use std::path::Component;
+        let plain = dir.is_absolute()
+            && !dir
+                .components()
+                .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+            && std::fs::canonicalize(existing).ok().as_deref() == Some(existing);
+        if !plain {
+            return Err(Exit::Build.error(format!(
+                "the build's folder {} is not a plain absolute path (`.`, `..` or a symlink \
+                 on the way) and {} cannot write it: name a folder that user can write with \
+                 --target-dir, or use --keep-root",
+                dir.display(),
+                id.who
+            )));
+        }
+        if existing != dir && !create {
+            return Err(Exit::Build.error(format!(
+                "{} cannot be created by {}, who builds (rust-flamegraph runs cargo without \
+                 root), and the crate chose it: name a folder that user can write with \
+                 --target-dir, or use --keep-root",
+                dir.display(),
+                id.who
+            )));
         }
         if existing == dir {
             return Err(Exit::Build.error(format!(
@@ -188,9 +233,10 @@ impl Privileges {
         // so nobody can swap what we create for a link.
         let missing: Vec<&Path> = dir.ancestors().take_while(|d| *d != existing).collect();
         for d in missing.into_iter().rev() {
+            // Only what is created now is given away: a folder that
+            // appeared meanwhile is not ours to give.
             match std::fs::create_dir(d) {
                 Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
                     return Err(anyhow::Error::new(e).context(format!(
                         "cannot create {} for the build of {}: create it, writable by that \
@@ -293,6 +339,57 @@ fn drop_privileges(uid: u32, gid: u32) -> rustix::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn user(uid: u32) -> Privileges {
+        Privileges::Drop(Identity {
+            uid,
+            gid: uid,
+            who: format!("uid {uid}"),
+            home: None,
+        })
+    }
+
+    #[test]
+    fn a_build_folder_with_dot_dot_or_a_symlink_is_refused_and_nothing_is_given_away() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root_owned = dir.path().join("rootdir");
+        std::fs::create_dir_all(root_owned.join("sub")).unwrap();
+        let owner = |p: &Path| std::fs::metadata(p).unwrap().uid();
+        let (before, sub_before) = (owner(&root_owned), owner(&root_owned.join("sub")));
+        // The crate's `target-dir = "…/rootdir/nx/../sub"`: root used to
+        // create `nx` and give `rootdir` (via `nx/..`) and `sub` away.
+        let sneaky = root_owned.join("nx/../sub");
+        assert!(user(4242).prepare_dir(&sneaky, false).is_err());
+        assert!(user(4242).prepare_dir(&sneaky, true).is_err());
+        assert!(!root_owned.join("nx").exists());
+        assert_eq!(owner(&root_owned), before);
+        assert_eq!(owner(&root_owned.join("sub")), sub_before);
+        // Through a symlink: refused, whoever named it.
+        std::os::unix::fs::symlink(&root_owned, dir.path().join("link")).unwrap();
+        assert!(user(4242)
+            .prepare_dir(&dir.path().join("link/new"), true)
+            .is_err());
+        assert!(!root_owned.join("new").exists());
+    }
+
+    #[test]
+    fn only_a_folder_the_operator_named_is_created_for_the_user() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // The crate chose it, and the user cannot create it: an error, and
+        // nothing made.
+        let chosen = dir.path().join("etc-like/dropin.d");
+        std::fs::create_dir(dir.path().join("etc-like")).unwrap();
+        assert!(user(4242).prepare_dir(&chosen, false).is_err());
+        assert!(!chosen.exists());
+        // The operator named it (--target-dir, CARGO_HOME): made, and theirs.
+        assert!(user(4242).prepare_dir(&chosen, true).is_ok());
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&chosen).unwrap().uid(), 4242);
+    }
 
     #[test]
     fn the_helper_argument_parses_back() {

@@ -860,12 +860,7 @@ impl Workload {
     }
 }
 
-/// Fields of `/proc/PID/stat` after the command name.
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(") ")?;
-    Some(rest.split_whitespace().map(String::from).collect())
-}
+use crate::interrupt::stat_fields;
 
 fn state_of(pid: u32) -> Option<char> {
     stat_fields(pid)?.first()?.chars().next()

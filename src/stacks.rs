@@ -83,7 +83,7 @@ impl Prefetch {
     pub fn of_machine_in(root: &Path) -> Prefetch {
         let kallsyms = root.join("proc/kallsyms");
         Prefetch {
-            kernel: std::thread::spawn(move || Kernel::load(&kallsyms)),
+            kernel: std::thread::spawn(move || Kernel::load_given(&kallsyms)),
             binaries: Vec::new(),
             root: root.to_path_buf(),
         }

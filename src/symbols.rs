@@ -569,7 +569,23 @@ pub(crate) struct Kernel {
 impl Kernel {
     /// Reads `/proc/kallsyms` (or `path` in tests).
     pub fn load(path: &Path) -> Kernel {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
+        Kernel::parse(std::fs::read_to_string(path).unwrap_or_default())
+    }
+
+    /// Kernel symbols from a kallsyms file someone else gave (`--symfs`):
+    /// read with the invoking user's rights, a regular file only, at most
+    /// 256 MiB (a kernel's is about 10).
+    pub fn load_given(path: &Path) -> Kernel {
+        let text = crate::safe_fs::open_input(path, crate::safe_fs::Accept::Regular)
+            .and_then(|file| crate::safe_fs::read_bounded(file, 256 << 20))
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default();
+        Kernel::parse(text)
+    }
+
+    /// Kernel symbols from kallsyms' text.
+    fn parse(text: String) -> Kernel {
         let base = text.as_ptr() as usize;
         let mut symbols: Vec<(u64, std::ops::Range<usize>)> = text
             .lines()
@@ -663,6 +679,19 @@ mod tests {
             std::fs::write(&path, table).unwrap();
             assert_eq!(&*Kernel::load(&path).name(0xffff800080010040), "clear_page_[k]");
         }
+        // Another machine's (`--symfs`): a FIFO or a device there is not
+        // waited on or read without end.
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        assert!(!Kernel::load_given(&fifo).named());
+        assert!(!Kernel::load_given(Path::new("/dev/zero")).named());
         std::fs::write(&path, "0000000000000000 T _stext\n").unwrap();
         let mut hidden = Kernel::load(&path);
         assert!(!hidden.named());

@@ -90,7 +90,13 @@ fn main() {
     if mounted {
         let _ = Command::new("umount").arg(&target).status();
     }
-    std::fs::write(format!("{dir}/build.txt"), format!("{status}Mounted: {mounted}\n")).unwrap();
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let session = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(3).unwrap().to_string();
+    std::fs::write(
+        format!("{dir}/build.txt"),
+        format!("{status}Mounted: {mounted}\nSession: {session}\n"),
+    )
+    .unwrap();
 }
 "#
                 .into(),
@@ -100,7 +106,9 @@ fn main() {
                 format!(
                     "{}\nfn main() {{\n    let dir = std::env::var(\"PRIV_REPORT_DIR\").unwrap();\n    \
                      let status = std::fs::read_to_string(\"/proc/self/status\").unwrap();\n    \
-                     std::fs::write(format!(\"{{dir}}/program.txt\"), status).unwrap();\n    \
+                     let stat = std::fs::read_to_string(\"/proc/self/stat\").unwrap();\n    \
+                     let session = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(3).unwrap().to_string();\n    \
+                     std::fs::write(format!(\"{{dir}}/program.txt\"), format!(\"{{status}}Session: {{session}}\\nSelf: {{}}\\n\", std::process::id())).unwrap();\n    \
                      nosy_hot();\n}}\n",
                     spin("nosy_hot", 400)
                 ),
@@ -145,6 +153,27 @@ fn the_build_and_the_program_run_without_capabilities() {
         assert_eq!(field(&program, set), "0000000000000000", "{set}: {program}");
     }
     assert_eq!(field(&program, "NoNewPrivs"), "1", "{program}");
+    // Sessions of their own, with no controlling terminal: nothing they run
+    // can type into the terminal that started us (TIOCSTI) or open /dev/tty.
+    let ours = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let ours = ours
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        field(&build, "Session"),
+        ours,
+        "the build script shares our session"
+    );
+    assert_eq!(
+        field(&program, "Session"),
+        field(&program, "Self"),
+        "the program leads a session of its own: {program}"
+    );
     let folded = read(&out.path().join("stacks.folded"));
     let hot: u64 = stacks(&folded)
         .iter()
