@@ -101,15 +101,7 @@ pub(crate) fn read_file(path: &Path, on_record: impl FnMut(Record)) -> Result<Ou
         // inside a record would lose the whole last round. The data ends
         // where the last whole record does.
         let little = little_endian(&header);
-        let word = |bytes: &[u8]| {
-            let bytes: [u8; 8] = bytes.try_into().unwrap_or_default();
-            if little {
-                u64::from_le_bytes(bytes)
-            } else {
-                u64::from_be_bytes(bytes)
-            }
-        };
-        let data = word(&header[40..48]);
+        let data = u64_at(&header, 40, little);
         file.seek(SeekFrom::Start(data))?;
         let whole = whole_records(BufReader::with_capacity(1 << 20, &file), len - data, little);
         let whole = if little {
@@ -213,14 +205,7 @@ fn check_header(
         b"2ELIFREP" => false,
         _ => return Err("no perf.data magic".into()),
     };
-    let get = |h: &[u8; HEADER_SIZE], at: usize| {
-        let bytes: [u8; 8] = h[at..at + 8].try_into().unwrap_or_default();
-        if little {
-            u64::from_le_bytes(bytes)
-        } else {
-            u64::from_be_bytes(bytes)
-        }
-    };
+    let get = |h: &[u8; HEADER_SIZE], at: usize| u64_at(h, at, little);
     let inside = |offset: u64, size: u64| offset.checked_add(size).is_some_and(|end| end <= len);
     let header_size = get(&header, 8);
     let attr_size = get(&header, 16);
@@ -273,16 +258,9 @@ fn check_header(
         let mut total = 0u64;
         let sound = table.len() == features as usize * 16
             && table.chunks_exact(16).all(|entry| {
-                let word = |at: usize| {
-                    let bytes: [u8; 8] = entry[at..at + 8].try_into().unwrap_or_default();
-                    if little {
-                        u64::from_le_bytes(bytes)
-                    } else {
-                        u64::from_be_bytes(bytes)
-                    }
-                };
-                total = total.saturating_add(word(8));
-                total <= MAX_METADATA && inside(word(0), word(8))
+                let (offset, size) = (u64_at(entry, 0, little), u64_at(entry, 8, little));
+                total = total.saturating_add(size);
+                total <= MAX_METADATA && inside(offset, size)
             });
         // The event descriptions, which the parser reads whole, allocating
         // what their counts say before reading what they count.
@@ -303,15 +281,8 @@ fn check_header(
                 return true;
             };
             let entry = &table[i * 16..i * 16 + 16];
-            let word = |at: usize| {
-                let bytes: [u8; 8] = entry[at..at + 8].try_into().unwrap_or_default();
-                if little {
-                    u64::from_le_bytes(bytes)
-                } else {
-                    u64::from_be_bytes(bytes)
-                }
-            };
-            read(word(0), word(8) as usize).is_some_and(|bytes| event_desc_sound(&bytes, little))
+            let (offset, size) = (u64_at(entry, 0, little), u64_at(entry, 8, little));
+            read(offset, size as usize).is_some_and(|bytes| event_desc_sound(&bytes, little))
         };
         if !sound || !events_sound() {
             header[72..104].fill(0);
@@ -336,6 +307,19 @@ fn sound(record: &linux_perf_data::linux_perf_event_reader::RawEventRecord) -> b
         .data
         .get(32..33)
         .is_some_and(|len| len.as_slice().first().is_some_and(|&len| len <= 20))
+}
+
+/// The u64 at `at` in `bytes`, in the recording's byte order (0 past the end).
+fn u64_at(bytes: &[u8], at: usize, little: bool) -> u64 {
+    let word: [u8; 8] = bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or_default();
+    if little {
+        u64::from_le_bytes(word)
+    } else {
+        u64::from_be_bytes(word)
+    }
 }
 
 /// Whether the header is little-endian (`PERFILE2`).
