@@ -45,6 +45,20 @@ const THREAD_ROOTS: &[&str] = &[
     "main",
 ];
 
+/// A sample taken in the kernel whose user frames are all unknown: the
+/// kernel is working for a user context we cannot place, most often inside
+/// `execve`, where the registers still point into the image being replaced
+/// and its mappings are gone. The kernel's frames alone say what ran;
+/// `[unknown]` frames above them would say nothing. (A sample taken in user
+/// code, in JIT code say, keeps its `[unknown]`.)
+fn drop_unknown_callers_of_kernel_work(frames: &mut Vec<Frame>) {
+    let is_kernel = |f: &Frame| matches!(f, Frame::Kernel(_));
+    let (kernel, user): (Vec<&Frame>, Vec<&Frame>) = frames.iter().partition(|f| is_kernel(f));
+    if !kernel.is_empty() && !user.is_empty() && user.iter().all(|f| **f == Frame::Unknown) {
+        frames.retain(is_kernel);
+    }
+}
+
 /// Whether `frame` is where a thread's stack begins (or a program's `main`).
 pub fn is_thread_root(frame: &str) -> bool {
     THREAD_ROOTS.contains(&frame) || frame.ends_with("::main")
@@ -296,6 +310,7 @@ impl Collector {
         };
         self.procs
             .frames(s.pid, s.ip, s.callchain, user, &mut frames);
+        drop_unknown_callers_of_kernel_work(&mut frames);
         let mut key = std::mem::take(&mut self.key);
         key.clear();
         key.push(root);
@@ -514,6 +529,22 @@ fn clean(name: &str) -> String {
 mod tests {
     use super::*;
     use crate::symbols::demangle;
+
+    #[test]
+    fn kernel_work_for_an_unknown_user_context_shows_the_kernel_alone() {
+        // Inside execve: the kernel's frames, then the replaced image's address.
+        let mut exec = vec![Frame::Kernel(1), Frame::Kernel(2), Frame::Unknown];
+        drop_unknown_callers_of_kernel_work(&mut exec);
+        assert_eq!(exec, [Frame::Kernel(1), Frame::Kernel(2)]);
+        // A known caller keeps the unknown ones: they are where unwinding broke.
+        let mut torn = vec![Frame::Kernel(1), Frame::Unknown, Frame::User(0, 5)];
+        drop_unknown_callers_of_kernel_work(&mut torn);
+        assert_eq!(torn.len(), 3);
+        // JIT code, sampled in user space: its [unknown] is all there is.
+        let mut jit = vec![Frame::Unknown];
+        drop_unknown_callers_of_kernel_work(&mut jit);
+        assert_eq!(jit, [Frame::Unknown]);
+    }
 
     #[test]
     fn thread_roots_are_recognised() {
