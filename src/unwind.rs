@@ -77,6 +77,7 @@ fn pac_mask(max_code_address: u64) -> PtrAuthMask {
 }
 
 /// One process's unwinder, for its recording's architecture.
+#[derive(Clone)]
 enum ArchUnwinder {
     X86_64(UnwinderX86_64<Bytes>),
     Aarch64(UnwinderAarch64<Bytes>),
@@ -108,15 +109,6 @@ impl ArchUnwinder {
         match self {
             ArchUnwinder::X86_64(u) => u.max_known_code_address(),
             ArchUnwinder::Aarch64(u) => u.max_known_code_address(),
-        }
-    }
-}
-
-impl Clone for ArchUnwinder {
-    fn clone(&self) -> Self {
-        match self {
-            ArchUnwinder::X86_64(u) => ArchUnwinder::X86_64(u.clone()),
-            ArchUnwinder::Aarch64(u) => ArchUnwinder::Aarch64(u.clone()),
         }
     }
 }
