@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, ValueEnum};
 
 use crate::defaults;
+use crate::output::Format;
+use crate::record::options::MAX_DWARF_STACK_BYTES;
+use crate::record::{CallGraph, RecordOptions};
+use crate::run::{Config, RunMode};
 
 /// The flags of `cargo flamegraph` refused with a message saying what to use
 /// instead (`--root` only when not root), as printed.
@@ -240,16 +244,59 @@ impl Options {
             if !rustix::process::geteuid().is_root() {
                 return Err(usage(REFUSED[1].1.into()));
             }
-            if crate::container::in_container() {
+            if crate::sys::container::in_container() {
                 crate::say!("rust-flamegraph: --root: the image already runs as root");
             }
         }
         Ok(opts)
     }
 
-    /// How the stacks are built, for [`crate::stacks`] (and `--perf-script`).
-    pub fn stack_options(&self) -> crate::stacks::StackOptions {
-        crate::stacks::StackOptions {
+    /// The run these options ask for, each stage's settings in its own type
+    /// (as inferno's `Opt::into_parts`).
+    pub fn into_config(&self) -> Config {
+        let target = self.target_options();
+        Config {
+            mode: self.mode(),
+            out: self.out.clone(),
+            record: RecordOptions {
+                // Who builds and runs the program, decided once for both.
+                privileges: target.privileges.clone(),
+                ..self.record.options()
+            },
+            target,
+            stacks: self.stack_options(),
+            perf_script: self.stacks.perf_script,
+            symfs: self.target.symfs.clone(),
+            skip_after: self.stacks.skip_after.clone(),
+            post_process: self.stacks.post_process.clone(),
+            render: self.render.options(),
+            title: self.render.title.clone(),
+            diff_against: self.render.diff_against.clone(),
+            formats: self.render.format.clone(),
+            keep_perf_data: self.keep_perf_data,
+            verbose: self.verbose,
+        }
+    }
+
+    /// The mode the options ask for (clap already refused contradictory ones).
+    pub fn mode(&self) -> RunMode {
+        let t = &self.target;
+        if let Some(file) = &t.from_folded {
+            RunMode::RenderFolded(file.clone())
+        } else if let Some(data) = &t.perfdata {
+            RunMode::RenderRecording(data.clone())
+        } else if let Some(pid) = t.pid {
+            RunMode::Attach(pid)
+        } else if self.build_only {
+            RunMode::Build
+        } else {
+            RunMode::Launch
+        }
+    }
+
+    /// How the stacks are built, for [`crate::collect::stacks`] (and `--perf-script`).
+    pub fn stack_options(&self) -> crate::collect::stacks::StackOptions {
+        crate::collect::stacks::StackOptions {
             inline: !self.stacks.no_inline,
             per_thread: self.stacks.per_thread,
             time_order: self.render.flamechart,
@@ -299,7 +346,10 @@ impl Options {
             triple: t.triple.clone(),
             args: self.args.clone(),
             verbose: self.verbose,
-            privileges: crate::privilege::Privileges::decide(self.keep_root, &self.crate_folder()),
+            privileges: crate::sys::privilege::Privileges::decide(
+                self.keep_root,
+                &self.crate_folder(),
+            ),
         }
     }
 }
@@ -316,7 +366,7 @@ pub struct RecordArgs {
     /// we unwind it: complete stacks, through libc too) or `fp` (the kernel
     /// follows frame pointers: ~100x less data, but callers of code without
     /// frame pointers, such as libc's malloc, are lost).
-    #[arg(long, value_enum, default_value_t = defaults::CALL_GRAPH)]
+    #[arg(long, value_enum, default_value = defaults::CALL_GRAPH)]
     pub call_graph: CallGraph,
 
     /// Stop recording after this many seconds (the program is stopped; what was
@@ -335,6 +385,22 @@ pub struct RecordArgs {
     /// ("record -F 499 -g"), whose frequency and call-graph mode are taken.
     #[arg(short, long, value_name = "ARGS", allow_hyphen_values = true)]
     pub cmd: Option<String>,
+    /// The stack copy's size from `--cmd "record --call-graph dwarf,N"`.
+    #[arg(skip)]
+    pub dwarf_stack_bytes: Option<u32>,
+}
+
+/// perf's `dwarf,N`: a multiple of 8 from 8 to [`MAX_DWARF_STACK_BYTES`], as
+/// perf itself requires.
+fn parse_stack_bytes(size: &str) -> Result<u32, String> {
+    match size.parse::<u32>() {
+        Ok(n) if n > 0 && n % 8 == 0 && n <= MAX_DWARF_STACK_BYTES => Ok(n),
+        _ => Err(format!(
+            "--cmd: `dwarf,{size}`: the stack size is a multiple of 8 from 8 to \
+             {MAX_DWARF_STACK_BYTES} bytes (default {})",
+            defaults::DWARF_STACK_BYTES
+        )),
+    }
 }
 
 impl RecordArgs {
@@ -372,16 +438,24 @@ impl RecordArgs {
                 "-g" => self.call_graph = CallGraph::Fp,
                 "--call-graph" => {
                     let v = value(flag)?;
-                    self.call_graph = match v.split(',').next() {
-                        Some("fp") => CallGraph::Fp,
-                        Some("dwarf") => CallGraph::Dwarf,
-                        _ => {
-                            return Err(format!(
-                            "--cmd: `--call-graph {v}`: rust-flamegraph reads fp or dwarf stacks \
-                                 (use --call-graph fp or --call-graph dwarf)"
-                        ))
-                        }
+                    let (mode, size) = match v.split_once(',') {
+                        Some((mode, size)) => (mode, Some(size)),
+                        None => (v, None),
                     };
+                    self.call_graph = CallGraph::parse(mode).ok_or_else(|| {
+                        format!(
+                            "--cmd: `--call-graph {v}`: rust-flamegraph reads fp or dwarf stacks \
+                             (use --call-graph fp or --call-graph dwarf)"
+                        )
+                    })?;
+                    if let Some(size) = size {
+                        if self.call_graph != CallGraph::Dwarf {
+                            return Err(format!(
+                                "--cmd: `--call-graph {v}`: only dwarf takes a stack size"
+                            ));
+                        }
+                        self.dwarf_stack_bytes = Some(parse_stack_bytes(size)?);
+                    }
                 }
                 "-e" | "--event" => {
                     let v = value(flag)?;
@@ -409,16 +483,19 @@ impl RecordArgs {
         Ok(())
     }
 
-    /// The recording settings, for [`crate::record`] and [`crate::perf`].
+    /// The recording settings, for [`crate::record`] and [`crate::record::perf`].
     pub fn options(&self) -> crate::record::RecordOptions {
         crate::record::RecordOptions {
             freq: self.freq,
             call_graph: self.call_graph,
+            dwarf_stack_bytes: self
+                .dwarf_stack_bytes
+                .unwrap_or(defaults::DWARF_STACK_BYTES),
             duration: self.duration,
             max_perf_data: self.max_perf_data,
             cmd: self.cmd.clone(),
             // Decided with the target: see `Options::target_options`.
-            privileges: crate::privilege::Privileges::Keep,
+            privileges: crate::sys::privilege::Privileges::Keep,
         }
     }
 }
@@ -432,22 +509,41 @@ pub enum UnitKind {
     Bin,
 }
 
-/// Stack unwinding method for `perf record --call-graph`.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallGraph {
-    /// Frame pointers (the target is built with `-C force-frame-pointers=yes`).
-    Fp,
-    /// DWARF unwinding of a stack copy taken at every sample.
-    Dwarf,
+/// `--call-graph`'s values: the recording stage's [`CallGraph`].
+impl ValueEnum for CallGraph {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[CallGraph::Fp, CallGraph::Dwarf]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(match self {
+            CallGraph::Fp => clap::builder::PossibleValue::new("fp")
+                .help("Frame pointers (the target is built with `-C force-frame-pointers=yes`)"),
+            CallGraph::Dwarf => clap::builder::PossibleValue::new("dwarf")
+                .help("DWARF unwinding of a stack copy taken at every sample"),
+        })
+    }
 }
 
-impl CallGraph {
-    /// How the stacks were walked, for titles and messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            CallGraph::Fp => "frame-pointer",
-            CallGraph::Dwarf => "DWARF",
-        }
+/// `--format`'s values: the output stage's [`Format`].
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Format::Svg, Format::Folded, Format::Pprof]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(match self {
+            Format::Svg => {
+                clap::builder::PossibleValue::new("svg").help("flamegraph.svg (always written)")
+            }
+            Format::Folded => {
+                clap::builder::PossibleValue::new("folded").help("stacks.folded (always written)")
+            }
+            Format::Pprof => clap::builder::PossibleValue::new("pprof").help(
+                "profile.pb.gz: pprof's gzipped protobuf, for `go tool pprof`, Grafana Pyroscope \
+                 and Parca",
+            ),
+        })
     }
 }
 
@@ -505,7 +601,7 @@ pub struct RenderArgs {
     /// Formats to write besides flamegraph.svg and stacks.folded (always
     /// written): `pprof` adds profile.pb.gz. Comma-separated or repeated.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "FORMAT")]
-    pub format: Vec<crate::artifacts::Format>,
+    pub format: Vec<Format>,
 }
 
 /// How samples become stacks.
@@ -538,9 +634,9 @@ pub struct StackArgs {
 }
 
 impl RenderArgs {
-    /// The drawing settings, for [`crate::render`].
-    pub fn options(&self) -> crate::render::RenderOptions {
-        crate::render::RenderOptions {
+    /// The drawing settings, for [`crate::output::svg`].
+    pub fn options(&self) -> crate::output::svg::RenderOptions {
+        crate::output::svg::RenderOptions {
             min_width: self.min_width,
             reverse: self.reverse,
             flamechart: self.flamechart,
@@ -586,6 +682,9 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod target_tests;
 
 #[cfg(test)]
 mod tests {
@@ -677,5 +776,50 @@ mod tests {
                 .profile,
             "bench"
         );
+    }
+
+    fn mode(args: &[&str]) -> RunMode {
+        parse(args).unwrap().mode()
+    }
+
+    #[test]
+    fn each_set_of_options_is_one_mode() {
+        assert_eq!(mode(&[]), RunMode::Launch);
+        assert_eq!(mode(&["--exec", "--", "./x"]), RunMode::Launch);
+        assert_eq!(mode(&["--build-only"]), RunMode::Build);
+        assert_eq!(mode(&["--build-only", "--bin", "demo"]), RunMode::Build);
+        assert_eq!(mode(&["--pid", "42"]), RunMode::Attach(42));
+        assert_eq!(
+            mode(&["--perfdata", "p.data"]),
+            RunMode::RenderRecording("p.data".into())
+        );
+        assert_eq!(
+            mode(&["--from-folded", "s.folded"]),
+            RunMode::RenderFolded("s.folded".into())
+        );
+    }
+
+    #[test]
+    fn the_stack_size_of_a_perf_command_is_kept() {
+        let opts = Options::from_args(["rf", "-c", "record --call-graph dwarf,65528"]).unwrap();
+        let record = opts.into_config().record;
+        assert_eq!(record.call_graph, CallGraph::Dwarf);
+        assert_eq!(record.dwarf_stack_bytes, 65528);
+        let args = crate::record::perf::record_args(
+            &record,
+            std::path::Path::new("p.data"),
+            &crate::record::perf::Subject::Attach(1),
+        );
+        assert!(args.iter().any(|a| a == "dwarf,65528"), "{args:?}");
+        let opts = Options::from_args(["rf"]).unwrap();
+        assert_eq!(
+            opts.into_config().record.dwarf_stack_bytes,
+            defaults::DWARF_STACK_BYTES
+        );
+        for bad in ["dwarf,65536", "dwarf,100", "dwarf,0", "dwarf,x", "fp,8192"] {
+            let cmd = format!("record --call-graph {bad}");
+            let err = Options::from_args(["rf", "-c", &cmd]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
     }
 }

@@ -1,15 +1,13 @@
 //! Every default, defined once: the command line, the library's settings and
-//! the tests read them from here.
-
-use crate::cli::CallGraph;
+//! the tests read them from here. Plain values: this module imports nothing.
 
 /// Output folder (`--out`; `/out` in the image, through `RUST_FLAMEGRAPH_OUT`).
 pub const OUT: &str = "fg";
 /// Sampling frequency in Hz (`--freq`): a prime, so that sampling does not
 /// beat in step with periodic work.
 pub const FREQ: u32 = 997;
-/// How stacks are walked (`--call-graph`).
-pub const CALL_GRAPH: CallGraph = CallGraph::Dwarf;
+/// How stacks are walked (`--call-graph`): a name [`crate::record::CallGraph::parse`] reads.
+pub const CALL_GRAPH: &str = "dwarf";
 /// Bytes of stack perf copies per sample with `--call-graph dwarf`.
 pub const DWARF_STACK_BYTES: u32 = 16384;
 /// Cargo profile the target is built with (`--profile`).

@@ -117,7 +117,7 @@ pub fn message(err: &anyhow::Error) -> String {
         // of theirs reaches the terminal.
         .map(|s| {
             s.split('\n')
-                .map(|line| crate::summary::printable(line).into_owned())
+                .map(|line| crate::model::text::printable(line).into_owned())
                 .collect::<Vec<_>>()
                 .join("\n")
         })

@@ -1,34 +1,24 @@
 //! rust-flamegraph: profile a Rust program with Linux `perf` and write an
 //! interactive flamegraph.
 //!
-//! The modules, in the order the data flows through them:
+//! The modules, in the order the data flows through them. Layers point one
+//! way: `main` → [`cli`] → [`run`](mod@run) → the stages → [`model`], [`sys`] and
+//! [`exit`]; nothing below the command line imports it, and no two modules
+//! import each other.
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`] | the command line (clap), and the settings it yields |
+//! | [`cli`] | the command line (clap), turned into the run's [`run::Config`] |
 //! | [`defaults`] | every default, once |
-//! | `pipeline` | the run mode, decided once, and the stages driven in order ([`run`]) |
-//! | [`target`] | which program: cargo's target selection, or `--exec`'s command |
-//! | `build` | building a cargo target for profiling |
-//! | [`privilege`] | who runs cargo and the program: no capabilities, the invoking user |
-//! | [`container`] | which container engine we run in (Docker, Podman), and the flags each needs |
-//! | [`perf`] | perf's command lines and the permission check |
-//! | [`record`] | running `perf record`, with its stops (Ctrl-C, `--duration`, size) |
-//! | [`scratch`] | the temporary folder for perf.data, and those of killed runs |
-//! | `perf_data` | reading a recording in-process |
-//! | `unwind` | a sample's stack: perf's chain, or its stack copy unwound |
-//! | `symbols` | names for addresses: DWARF with inlined frames, symbol tables, kallsyms |
-//! | [`stacks`] | samples → folded stacks |
-//! | [`perf_script`] | the `--perf-script` fallback: `perf script` through inferno's collapser |
-//! | [`folded`] | folded stacks as text, and `--from-folded` |
-//! | [`render`] | the SVG |
-//! | [`report`] | report.html: the heatmap over time, flamegraphs of any range of it |
-//! | [`artifacts`] | the output folder: one set of files, written root-safely |
-//! | [`safe_fs`] | opening files in folders others own: no foreign symlinks, no FIFOs, bounded |
-//! | [`diff`] | `--diff-against`: diff.svg and the functions that changed most |
-//! | [`pprof`] | `--format pprof`: profile.pb.gz for pprof and fleet backends |
-//! | [`summary`] | the figures printed after a run |
-//! | [`interrupt`] | Ctrl-C and `docker stop` |
+//! | [`run`](mod@run) | the run mode, decided once, and the stages driven in order |
+//! | [`target`] | which program: cargo's target selection and build, or `--exec`'s command |
+//! | [`record`] | `perf record`: its command line, the session and its stops, perf's messages, the exec helper, the scratch folder |
+//! | [`collect`] | samples → folded stacks: perf.data read in-process and unwound, `perf script`, folded files |
+//! | [`symbolize`] | names for addresses: DWARF with inlined frames, symbol tables, PLT stubs, kallsyms |
+//! | [`output`] | what is drawn and printed: the SVG, report.html, diff.svg, pprof, the summary |
+//! | [`artifacts`] | the output folder: one set of files, written root-safely, under a lock |
+//! | [`model`] | the data stages pass on: folded stacks, the timeline, counts, printable text |
+//! | [`sys`] | the system: container engine, files in folders others own, privileges, signals |
 //! | [`exit`] | the documented exit codes, carried on errors |
 
 // First, so that off Linux this is the first error the compiler reports.
@@ -52,29 +42,17 @@ macro_rules! say {
 }
 
 pub mod artifacts;
-pub(crate) mod build;
 pub mod cli;
-pub mod container;
+pub mod collect;
 pub mod defaults;
-pub mod diff;
 pub mod exit;
-pub mod folded;
-pub mod interrupt;
-pub mod perf;
-pub(crate) mod perf_data;
-pub mod perf_script;
-pub(crate) mod pipeline;
-pub mod pprof;
-pub mod privilege;
+pub mod model;
+pub mod output;
 pub mod record;
-pub mod render;
-pub mod report;
-pub mod safe_fs;
-pub mod scratch;
-pub mod stacks;
-pub mod summary;
-pub(crate) mod symbols;
+pub mod run;
+pub mod symbolize;
+pub mod sys;
 pub mod target;
-pub(crate) mod unwind;
 
-pub use pipeline::{run, Report, RunMode};
+pub use output::summary::Report;
+pub use run::{run, Config, RunMode};

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         return code;
     }
     let opts = Options::from_env();
-    match rust_flamegraph::run(&opts) {
+    match rust_flamegraph::run(&opts.into_config()) {
         Ok(None) => ExitCode::SUCCESS,
         Ok(Some(report)) => {
             rust_flamegraph::say!("{}", report.to_string().trim_end());

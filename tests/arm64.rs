@@ -19,8 +19,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use rust_flamegraph::stacks::{self, Prefetch, StackOptions};
-use rust_flamegraph::summary::Summary;
+use rust_flamegraph::collect::stacks::{self, Prefetch, StackOptions};
+use rust_flamegraph::output::summary::Summary;
 
 /// The fixture unpacked into `dir`: `perf.data`, `vm.folded` and `root/`.
 fn unpack(from: &Path, dir: &Path) {

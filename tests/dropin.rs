@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use rust_flamegraph::cli::{CallGraph, Options, REFUSED};
+use rust_flamegraph::cli::{Options, REFUSED};
+use rust_flamegraph::record::CallGraph;
 
 /// `cargo flamegraph --help` of flamegraph 0.6.15.
 const HELP: &str = include_str!("fixtures/cargo-flamegraph-0.6.15.help");
@@ -141,6 +142,9 @@ fn flags_of_cargo_flamegraph_keep_their_meaning() {
         (o.record.freq, o.record.call_graph),
         (1999, CallGraph::Dwarf)
     );
+    // The stack copy's size is honoured, as perf would take it.
+    assert_eq!(o.into_config().record.dwarf_stack_bytes, 64000);
+    let o = parse(&["-c", "record -F1999 --call-graph=dwarf,64000"]).unwrap();
     assert_eq!(o.record.cmd, None);
     // Without `record`, extra arguments for ours, as before.
     let o = parse(&["-c", "--mmap-pages 64"]).unwrap();
@@ -654,7 +658,7 @@ fn a_target_of_another_member_is_found_and_an_ambiguous_one_lists_the_choices() 
         let opts = Options::from_args(std::iter::once("rf").chain(args.iter().copied()))
             .unwrap()
             .target_options();
-        rust_flamegraph::target::choose(&metadata, &opts)
+        rust_flamegraph::target::select::choose(&metadata, &opts)
     };
     let t = choose(&["--example", "only_tools"]).unwrap();
     assert_eq!(
@@ -683,7 +687,7 @@ fn a_target_of_another_member_is_found_and_an_ambiguous_one_lists_the_choices() 
     let opts = Options::from_args(["rf", "--example", "only_tools"])
         .unwrap()
         .target_options();
-    let e = rust_flamegraph::target::choose(&metadata, &opts)
+    let e = rust_flamegraph::target::select::choose(&metadata, &opts)
         .unwrap_err()
         .to_string();
     assert!(

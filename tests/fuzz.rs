@@ -6,11 +6,12 @@
 mod common;
 
 use proptest::prelude::*;
-use rust_flamegraph::folded::{parse_line, read_folded};
-use rust_flamegraph::perf_script::collapse;
-use rust_flamegraph::render::RenderOptions;
-use rust_flamegraph::render::{render_svg, Labels};
-use rust_flamegraph::summary::Summary;
+use rust_flamegraph::collect::folded::read_folded;
+use rust_flamegraph::collect::perf_script::collapse;
+use rust_flamegraph::model::folded::parse_line;
+use rust_flamegraph::output::summary::Summary;
+use rust_flamegraph::output::svg::RenderOptions;
+use rust_flamegraph::output::svg::{render_svg, Labels};
 
 /// Frame names as hostile as they come: markup, quotes, entities, control
 /// characters, any Unicode; never `;` (the separator) or a line break.

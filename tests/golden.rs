@@ -118,7 +118,7 @@ fn help_matches_the_golden_file() {
 fn the_recorded_fixture_collapses_to_the_golden_folded_stacks() {
     let script = std::fs::read(repo().join("tests/fixtures/demo.perf-script")).unwrap();
     let mut folded = Vec::new();
-    rust_flamegraph::perf_script::collapse(&script[..], &mut folded, false).unwrap();
+    rust_flamegraph::collect::perf_script::collapse(&script[..], &mut folded, false).unwrap();
     let folded = String::from_utf8(folded).expect("folded stacks are UTF-8");
     assert!(
         stacks(&folded).len() > 5,

@@ -475,7 +475,7 @@ fn put_aside_stacks_never_follow_a_planted_symlink_and_stay_private() {
     let file = fs::symlink_metadata(&kept).unwrap();
     assert!(file.is_file());
     assert_eq!(file.mode() & 0o777, 0o600, "the kept stacks' mode");
-    if rust_flamegraph::container::in_container() {
+    if rust_flamegraph::sys::container::in_container() {
         // The container's /tmp goes with it: beside the results, the owner's.
         assert_eq!(kept.parent().unwrap(), out);
         assert_eq!(file.uid(), USER);

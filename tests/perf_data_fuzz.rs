@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::path::Path;
 
 use proptest::prelude::*;
-use rust_flamegraph::stacks::{from_file, StackOptions};
+use rust_flamegraph::collect::stacks::{from_file, StackOptions};
 
 /// The system allocator, remembering each thread's largest single
 /// allocation (the recording is parsed on the calling thread).
@@ -83,7 +83,7 @@ fn read(bytes: &[u8], len: Option<u64>) -> Result<u64, String> {
     let text = String::from_utf8(folded.text).unwrap();
     Ok(text
         .lines()
-        .filter_map(rust_flamegraph::folded::parse_line)
+        .filter_map(rust_flamegraph::model::folded::parse_line)
         .map(|(_, n)| n)
         .sum())
 }

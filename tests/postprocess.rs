@@ -166,7 +166,7 @@ fn the_default_run_has_complete_named_stacks_with_inlined_frames() {
         let frames: Vec<&str> = stack.split(';').collect();
         if frames
             .iter()
-            .any(|f| rust_flamegraph::stacks::is_thread_root(f))
+            .any(|f| rust_flamegraph::model::counts::is_thread_root(f))
         {
             complete += count;
         }

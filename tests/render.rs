@@ -25,7 +25,7 @@ fn render(folded: &Path, args: &[&str]) -> String {
 fn fixture_folded(dir: &Path) -> std::path::PathBuf {
     let script = std::fs::read(repo().join("tests/fixtures/demo.perf-script")).unwrap();
     let mut folded = Vec::new();
-    rust_flamegraph::perf_script::collapse(&script[..], &mut folded, false).unwrap();
+    rust_flamegraph::collect::perf_script::collapse(&script[..], &mut folded, false).unwrap();
     let path = dir.join("stacks.folded");
     std::fs::write(&path, folded).unwrap();
     path
@@ -76,7 +76,8 @@ fn title_reverse_palette_min_width_and_flamechart_change_the_svg() {
     // first sample perf recorded (`from_utf8` under `demo::main`).
     let script = std::fs::read(repo().join("tests/fixtures/demo.perf-script")).unwrap();
     let mut timed = Vec::new();
-    rust_flamegraph::perf_script::collapse_in_time_order(&script[..], &mut timed, false).unwrap();
+    rust_flamegraph::collect::perf_script::collapse_in_time_order(&script[..], &mut timed, false)
+        .unwrap();
     let timed_path = dir.path().join("timed.folded");
     std::fs::write(&timed_path, timed).unwrap();
     let chart = render(&timed_path, &["--flamechart"]);
@@ -227,9 +228,9 @@ fn flamechart_from_folded_keeps_recurring_stacks_apart() {
 
 #[test]
 fn folded_stacks_read_in_order_make_a_flame_chart_with_recurring_stacks() {
-    use rust_flamegraph::folded::{read_folded, read_folded_in_order};
-    use rust_flamegraph::render::RenderOptions;
-    use rust_flamegraph::render::{render_svg, Labels};
+    use rust_flamegraph::collect::folded::{read_folded, read_folded_in_order};
+    use rust_flamegraph::output::svg::RenderOptions;
+    use rust_flamegraph::output::svg::{render_svg, Labels};
     let dir = tempfile::tempdir().unwrap();
     let folded = dir.path().join("timed.folded");
     std::fs::write(&folded, "p;a 1\np;a 1\np;b 1\np;a 1\n").unwrap();

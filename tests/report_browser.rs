@@ -379,7 +379,7 @@ async fn a_selection_shows_exactly_the_samples_of_its_cells() {
     assert_eq!(flame_total(&client).await, all, "the whole run at first");
     // The page's summary of the whole run is the one printed after the run.
     let folded = std::fs::read_to_string(run.out.join("stacks.folded")).unwrap();
-    let summary = rust_flamegraph::summary::Summary::from_folded(&folded, 10);
+    let summary = rust_flamegraph::output::summary::Summary::from_folded(&folded, 10);
     let table = text_of(&client, "summary").await;
     let complete = format!("{:.1} %", summary.complete_share());
     assert!(table.contains(&complete), "{complete}: {table}");
@@ -659,8 +659,9 @@ async fn folded_input_gets_the_whole_run_and_says_the_heatmap_needs_a_recording(
 
 /// A synthetic run of 1M samples (1000 s at 1 kHz, 4 threads).
 fn million(dir: &Path) -> PathBuf {
-    use rust_flamegraph::folded::Folded;
-    use rust_flamegraph::report::{self, Page, TimelineBuilder};
+    use rust_flamegraph::model::folded::Folded;
+    use rust_flamegraph::model::timeline::TimelineBuilder;
+    use rust_flamegraph::output::report::{self, Page};
     let stacks: Vec<String> = (0..300)
         .map(|i| format!("worker-{};main;run;step_{};leaf_{i}", i % 4, i / 10))
         .collect();

@@ -63,7 +63,7 @@ pub fn stacks(folded: &str) -> Vec<(&str, u64)> {
     folded
         .lines()
         .map(|l| {
-            rust_flamegraph::folded::parse_line(l)
+            rust_flamegraph::model::folded::parse_line(l)
                 .unwrap_or_else(|| panic!("not a folded stack: {l:?}"))
         })
         .collect()
@@ -101,8 +101,8 @@ pub fn loud(message: &str) {
 pub fn perf_available() -> bool {
     require(
         "perf",
-        rust_flamegraph::perf::Perf::locate()
-            .and_then(|_| rust_flamegraph::perf::check_permission())
+        rust_flamegraph::record::perf::Perf::locate()
+            .and_then(|_| rust_flamegraph::record::perf::check_permission())
             .map_err(|e| format!("{e:#}")),
     )
 }
@@ -416,7 +416,7 @@ pub fn assert_svg_parses(svg: &str) {
 
 /// The children of `pid` (of all its threads), from /proc.
 pub fn children_of(pid: u32) -> Vec<u32> {
-    rust_flamegraph::interrupt::children(pid)
+    rust_flamegraph::sys::interrupt::children(pid)
 }
 
 /// A process, told apart from a later one that reuses its pid by its start time.

@@ -1,194 +1,11 @@
-//! The program to profile: a cargo target built for profiling, or any command.
-//!
-//! Cargo targets are chosen with cargo's own meanings (`-p`, `--bin`, ...),
-//! looked up in `cargo metadata`, built with symbols (and frame pointers for
-//! `--call-graph fp`) into a target dir of ours, and found through cargo's
-//! JSON messages: paths are never guessed.
-
-use std::ffi::OsString;
-use std::path::PathBuf;
+//! Which cargo target the options name, looked up in `cargo metadata` with
+//! cargo's own meanings: paths are never guessed.
 
 use anyhow::Result;
 use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 
+use super::options::{CargoTarget, Kind, TargetOptions};
 use crate::exit::Exit;
-
-/// Which program to profile and how to build it (cargo's meanings).
-#[derive(Debug, Clone, Default)]
-pub struct TargetOptions {
-    /// Path to Cargo.toml.
-    pub manifest_path: Option<PathBuf>,
-    /// Package (`-p`).
-    pub package: Option<String>,
-    /// `--bin NAME`.
-    pub bin: Option<String>,
-    /// `--example NAME`.
-    pub example: Option<String>,
-    /// `--bench NAME`.
-    pub bench: Option<String>,
-    /// `--test NAME`.
-    pub test: Option<String>,
-    /// `--unit-test [NAME]` (empty: the library's).
-    pub unit_test: Option<String>,
-    /// `--unit-bench [NAME]` (empty: the library's): the unit-test harness, run with `--bench`.
-    pub unit_bench: Option<String>,
-    /// `--unit-test-kind bin`: NAME is the binary, even when the library has that name too.
-    pub unit_bin: bool,
-    /// Any program: `args` are the program and its arguments.
-    pub exec: bool,
-    /// Features to activate.
-    pub features: Option<String>,
-    /// Do not activate the `default` feature.
-    pub no_default_features: bool,
-    /// Cargo profile.
-    pub profile: String,
-    /// Target dir for the profiling builds (default: ours in the workspace's).
-    pub target_dir: Option<PathBuf>,
-    /// `--target TRIPLE` for cargo.
-    pub triple: Option<String>,
-    /// Arguments for the program (with `exec`: the program and its arguments).
-    pub args: Vec<OsString>,
-    /// Print the commands that are run.
-    pub verbose: bool,
-    /// How cargo and the program run (as root: without capabilities).
-    pub privileges: crate::privilege::Privileges,
-}
-
-/// A program ready to be run under perf.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// Path (or name on PATH) of the executable.
-    pub program: PathBuf,
-    /// Its arguments.
-    pub args: Vec<OsString>,
-}
-
-impl Target {
-    /// `program args…` as a command line (program and arguments).
-    pub fn command(&self) -> Vec<OsString> {
-        std::iter::once(self.program.clone().into_os_string())
-            .chain(self.args.iter().cloned())
-            .collect()
-    }
-
-    /// A short human-readable form: the program's file name and its arguments.
-    pub fn display(&self) -> String {
-        let name = self.program.file_name().unwrap_or(self.program.as_os_str());
-        std::iter::once(name)
-            .chain(self.args.iter().map(|a| a.as_os_str()))
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-/// A target of a cargo package, as cargo names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CargoTarget {
-    /// Package name.
-    pub package: String,
-    /// Kind of target.
-    pub kind: Kind,
-    /// Target name.
-    pub name: String,
-}
-
-/// Kinds of target that can be profiled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `--bin`
-    Bin,
-    /// `--example`
-    Example,
-    /// `--bench` (run with `--bench`)
-    Bench,
-    /// `--test`
-    Test,
-    /// `--unit-test`: the test harness of a lib or bin.
-    UnitTestLib,
-    /// `--unit-test NAME` where NAME is a binary.
-    UnitTestBin,
-}
-
-impl Kind {
-    /// Cargo's flag that selects a target of this kind (`None`: `--lib`).
-    pub fn flag(self) -> Option<&'static str> {
-        match self {
-            Kind::Bin | Kind::UnitTestBin => Some("--bin"),
-            Kind::Example => Some("--example"),
-            Kind::Bench => Some("--bench"),
-            Kind::Test => Some("--test"),
-            Kind::UnitTestLib => None,
-        }
-    }
-
-    /// What to call it in messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Kind::Bin => "binary",
-            Kind::Example => "example",
-            Kind::Bench => "bench",
-            Kind::Test => "test",
-            Kind::UnitTestLib | Kind::UnitTestBin => "unit tests of",
-        }
-    }
-
-    /// Whether cargo's `artifact` (of `target`, built as a test harness or
-    /// not) is the executable of this kind.
-    pub fn is_artifact(self, target: &cargo_metadata::Target, test_harness: bool) -> bool {
-        match self {
-            Kind::Bin => target.is_bin() && !test_harness,
-            Kind::Example => target.is_example(),
-            Kind::Bench => target.is_bench(),
-            Kind::Test => target.is_test(),
-            Kind::UnitTestLib => target.is_lib() && test_harness,
-            Kind::UnitTestBin => target.is_bin() && test_harness,
-        }
-    }
-
-    /// The kinds named by a flag of their own, with cargo's target kind.
-    const FLAGGED: [(Kind, TargetKind); 4] = [
-        (Kind::Bin, TargetKind::Bin),
-        (Kind::Example, TargetKind::Example),
-        (Kind::Bench, TargetKind::Bench),
-        (Kind::Test, TargetKind::Test),
-    ];
-}
-
-/// Resolves and builds the target chosen by `opts` (or takes `--exec`'s command).
-pub fn prepare(opts: &TargetOptions) -> Result<Target> {
-    if opts.exec {
-        let Some((program, args)) = opts.args.split_first() else {
-            return Err(Exit::Usage.error("--exec needs a program after `--`, e.g. `rust-flamegraph --exec -- ./my-binary arg`",
-            ));
-        };
-        return Ok(Target {
-            program: program.into(),
-            args: args.to_vec(),
-        });
-    }
-    let metadata = metadata(opts)?;
-    let chosen = choose(&metadata, opts)?;
-    let program = crate::build::build(&metadata, &chosen, opts)?;
-    Ok(Target {
-        program,
-        args: program_args(chosen.kind, opts),
-    })
-}
-
-/// The profiled program's arguments: the user's, after `--bench` for a bench
-/// (without it, criterion's harness and libtest run the benchmarks as quick
-/// tests) unless the user gave it, as `cargo flamegraph` users do
-/// (`--bench x -- --bench`): criterion refuses it twice.
-fn program_args(kind: Kind, opts: &TargetOptions) -> Vec<OsString> {
-    let bench = kind == Kind::Bench || opts.unit_bench.is_some();
-    let mut args = Vec::new();
-    if bench && !opts.args.iter().any(|a| a == "--bench") {
-        args.push("--bench".into());
-    }
-    args.extend(opts.args.iter().cloned());
-    args
-}
 
 pub(crate) fn metadata(opts: &TargetOptions) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
@@ -196,7 +13,9 @@ pub(crate) fn metadata(opts: &TargetOptions) -> Result<Metadata> {
     if let Some(path) = &opts.manifest_path {
         if !path.is_file() {
             return Err(Exit::Build.error(
-                if path == std::path::Path::new("/src/Cargo.toml") && crate::perf::in_container() {
+                if path == std::path::Path::new("/src/Cargo.toml")
+                    && crate::sys::container::in_container()
+                {
                     "/src is mounted but has no Cargo.toml: mount your crate's folder, \
                      e.g. docker run … -v \"$PWD\":/src rust-flamegraph"
                         .to_string()
@@ -239,7 +58,7 @@ pub(crate) fn metadata(opts: &TargetOptions) -> Result<Metadata> {
 pub(crate) fn cannot_run_cargo(
     cargo: &std::ffi::OsStr,
     err: std::io::Error,
-    privileges: &crate::privilege::Privileges,
+    privileges: &crate::sys::privilege::Privileges,
 ) -> anyhow::Error {
     let cargo = cargo.to_string_lossy();
     match privileges.identity() {
@@ -250,7 +69,7 @@ pub(crate) fn cannot_run_cargo(
                  root's home is not), choose who builds with {}=UID[:GID] (0: root, still \
                  without capabilities), or build as root with --keep-root",
                 id.who,
-                crate::privilege::USER_VAR
+                crate::sys::privilege::USER_VAR
             ))
         }
         _ => Exit::Build.error(format!("cannot run {cargo}: is cargo installed? {err}")),
@@ -490,103 +309,4 @@ fn describe_targets(package: &Package) -> String {
 
 fn comma_list(items: impl IntoIterator<Item = String>) -> String {
     items.into_iter().collect::<Vec<_>>().join(", ")
-}
-
-/// Arguments joined for display.
-pub fn join_args(args: &[OsString]) -> String {
-    args.iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    fn opts(args: &[&str]) -> TargetOptions {
-        crate::cli::Options::parse_from(std::iter::once("rf").chain(args.iter().copied()))
-            .target_options()
-    }
-
-    fn this_workspace() -> Metadata {
-        MetadataCommand::new()
-            .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-            .no_deps()
-            .exec()
-            .unwrap()
-    }
-
-    #[test]
-    fn default_is_the_workspaces_configured_demo() {
-        let t = choose(&this_workspace(), &opts(&[])).unwrap();
-        assert_eq!(
-            (t.package.as_str(), t.kind, t.name.as_str()),
-            ("demo", Kind::Bin, "demo")
-        );
-    }
-
-    #[test]
-    fn unknown_package_and_binary_list_what_exists() {
-        let m = this_workspace();
-        let e = choose(&m, &opts(&["-p", "nope"])).unwrap_err().to_string();
-        assert!(e.contains("demo") && e.contains("rust-flamegraph"), "{e}");
-        let e = choose(&m, &opts(&["--bin", "nope"])).unwrap_err();
-        assert_eq!(Exit::of(&e), Exit::Build);
-        assert!(e.to_string().contains("--bin with one of: demo"), "{e}");
-        let e = choose(&m, &opts(&["--example", "x"]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("available: --bin demo"), "{e}");
-    }
-
-    #[test]
-    fn unit_tests_of_a_binary_package() {
-        let t = choose(&this_workspace(), &opts(&["--unit-test"])).unwrap();
-        assert_eq!((t.kind, t.name.as_str()), (Kind::UnitTestBin, "demo"));
-        let t = choose(
-            &this_workspace(),
-            &opts(&["-p", "rust-flamegraph", "--unit-test"]),
-        )
-        .unwrap();
-        assert_eq!(
-            (t.kind, t.name.as_str()),
-            (Kind::UnitTestLib, "rust_flamegraph")
-        );
-    }
-
-    #[test]
-    fn a_bench_gets_bench_once() {
-        let args = |kind, cli: &[&str]| -> Vec<String> {
-            program_args(kind, &opts(cli))
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect()
-        };
-        assert_eq!(
-            args(Kind::Bench, &["--", "--profile-time", "5"]),
-            ["--bench", "--profile-time", "5"]
-        );
-        assert_eq!(
-            args(Kind::Bench, &["--", "--bench", "--profile-time", "5"]),
-            ["--bench", "--profile-time", "5"]
-        );
-        assert_eq!(
-            args(Kind::UnitTestLib, &["--unit-bench", "--", "x"]),
-            ["--bench", "x"]
-        );
-        assert_eq!(args(Kind::Bin, &["--", "--bench"]), ["--bench"]);
-        assert!(args(Kind::Bin, &[]).is_empty());
-    }
-
-    #[test]
-    fn display_shows_the_file_name_and_args() {
-        let t = Target {
-            program: "/x/target/release/demo".into(),
-            args: vec!["--iters".into(), "5".into()],
-        };
-        assert_eq!(t.display(), "demo --iters 5");
-        assert_eq!(t.command().len(), 3);
-    }
 }

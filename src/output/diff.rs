@@ -8,7 +8,7 @@
 //!
 //! Two results come of it:
 //!
-//! - `diff.svg`, drawn by [`crate::render::render_diff_svg`] (inferno's
+//! - `diff.svg`, drawn by [`crate::output::svg::render_diff_svg`] (inferno's
 //!   differential flamegraph): widths from the new run, red where a stack has
 //!   more samples than before, blue where fewer. The old counts are scaled
 //!   to the new total first (inferno's `normalize`), since two runs are
@@ -24,10 +24,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::artifacts;
+use crate::collect::folded;
 use crate::exit::Exit;
-use crate::folded::{self, Folded};
-use crate::render::{self, Labels, RenderOptions};
-use crate::summary::percent;
+use crate::model::counts::percent;
+use crate::model::folded::Folded;
+use crate::output::svg::{self, Labels, RenderOptions};
 
 /// The earlier run's stacks.
 #[derive(Debug)]
@@ -110,7 +111,7 @@ impl Old {
             ),
         };
         let mut svg = Vec::new();
-        render::render_diff_svg(&self.folded.text, folded, true, opts, &labels, &mut svg)
+        svg::render_diff_svg(&self.folded.text, folded, true, opts, &labels, &mut svg)
             .context("cannot draw the differential flamegraph from these stacks")?;
         let changes = Changes::between(
             &self.path,
@@ -157,8 +158,8 @@ impl Changes {
     /// Compares the self time of `new` with `old` (folded stacks), keeping
     /// the `top` functions whose share changed most.
     pub fn between(old_path: &Path, old: &str, new: &str, top: usize) -> Changes {
-        let (before, old_samples) = crate::summary::self_time(old);
-        let (after, new_samples) = crate::summary::self_time(new);
+        let (before, old_samples) = crate::model::counts::self_time(old);
+        let (after, new_samples) = crate::model::counts::self_time(new);
         let mut names: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
         names.sort_unstable();
         names.dedup();

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use rustix::fs::{flock, FlockOperation};
 
-use crate::interrupt;
+use crate::sys::interrupt;
 
 /// Start of every scratch folder's name.
 pub const PREFIX: &str = "rust-flamegraph-";

@@ -24,7 +24,7 @@ use libdd_profiling_protobuf::prost_impls::{
     Function, Line, Location, Message, Profile, Sample, ValueType,
 };
 
-use crate::folded::parse_line;
+use crate::model::folded::parse_line;
 
 /// What the profile says besides its stacks.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use linux_perf_data::linux_perf_event_reader::constants::{
 };
 use linux_perf_data::linux_perf_event_reader::Regs;
 
-use crate::symbols::{Binary, Bytes};
+use crate::symbolize::{Binary, Bytes};
 
 /// The instruction set a recording was made on. It decides which registers
 /// perf copied with each sample and how return addresses are read, so it

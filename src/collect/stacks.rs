@@ -9,11 +9,11 @@ use std::sync::Arc;
 use anyhow::Result;
 use foldhash::HashMap;
 
-use crate::folded::Folded;
-use crate::perf_data::{self, Record, Sample};
-use crate::report::TimelineBuilder;
-use crate::symbols::{Binary, Kernel};
-use crate::unwind::{Arch, Frame, Processes};
+use crate::collect::perf_data::{self, Record, Sample};
+use crate::collect::unwind::{Arch, Frame, Processes};
+use crate::model::folded::Folded;
+use crate::model::timeline::TimelineBuilder;
+use crate::symbolize::{Binary, Kernel};
 
 /// How samples become stacks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,24 +27,6 @@ pub struct StackOptions {
     pub time_order: bool,
 }
 
-/// Frames that start a thread: a stack that reaches one was walked to its end.
-const THREAD_ROOTS: &[&str] = &[
-    "_start",
-    // The dynamic loader, before the program's own `_start`.
-    "_dl_start",
-    "_dl_start_user",
-    "__libc_start_main",
-    "__libc_start_call_main",
-    "clone",
-    "__clone",
-    "clone3",
-    "__clone3",
-    "__GI___clone3",
-    "start_thread",
-    "thread_start",
-    "main",
-];
-
 /// A sample taken in the kernel whose user frames are all unknown: the
 /// kernel is working for a user context we cannot place, most often inside
 /// `execve`, where the registers still point into the image being replaced
@@ -57,11 +39,6 @@ fn drop_unknown_callers_of_kernel_work(frames: &mut Vec<Frame>) {
     if !kernel.is_empty() && !user.is_empty() && user.iter().all(|f| **f == Frame::Unknown) {
         frames.retain(is_kernel);
     }
-}
-
-/// Whether `frame` is where a thread's stack begins (or a program's `main`).
-pub fn is_thread_root(frame: &str) -> bool {
-    THREAD_ROOTS.contains(&frame) || frame.ends_with("::main")
 }
 
 /// What post-processing needs before the first sample, read while the
@@ -424,20 +401,7 @@ impl Collector {
         for (&addr, &id) in &self.kernel_frames {
             self.names.all[id as usize] = kernel.name(addr);
         }
-        if !self.kernel_frames.is_empty() && !kernel.named() {
-            warnings.push(format!(
-                "kernel frames show as [kernel]: kernel symbols are hidden here \
-                 (kptr_restrict); {}",
-                match crate::container::engine() {
-                    Some(engine) => format!(
-                        "add --cap-add=SYSLOG to `{} run` to name them",
-                        engine.command()
-                    ),
-                    None => "run as root, or `sudo sysctl kernel.kptr_restrict=0`, to name them"
-                        .to_string(),
-                }
-            ));
-        }
+        let kernel_names_hidden = !self.kernel_frames.is_empty() && !kernel.named();
         // Kernel addresses in one function, and all of them when names are
         // hidden, read the same now: merge what reads the same.
         let mut lines = vec![String::new(); self.counts.len()];
@@ -479,6 +443,7 @@ impl Collector {
         Folded {
             text,
             warnings,
+            kernel_names_hidden,
             timeline,
         }
     }
@@ -528,7 +493,8 @@ fn clean(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::symbols::demangle;
+    use crate::model::counts::is_thread_root;
+    use crate::symbolize::demangle;
 
     #[test]
     fn kernel_work_for_an_unknown_user_context_shows_the_kernel_alone() {

@@ -55,8 +55,8 @@ pub(crate) struct Sample<'a> {
 /// Reads the recording in `path` (a perf.data file in either format).
 pub(crate) fn read_file(path: &Path, on_record: impl FnMut(Record)) -> Result<Outcome> {
     // The user's rights, no foreign symlink, no FIFO planted by someone else.
-    let mut file =
-        crate::safe_fs::open_input(path, crate::safe_fs::Accept::Stream).with_context(|| {
+    let mut file = crate::sys::safe_fs::open_input(path, crate::sys::safe_fs::Accept::Stream)
+        .with_context(|| {
             format!(
                 "cannot open {}: give a perf.data written by `perf record`",
                 path.display()

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use cargo_metadata::{Message, Metadata};
 
+use super::options::{CargoTarget, Kind, TargetOptions};
 use crate::exit::Exit;
-use crate::target::{join_args, CargoTarget, Kind, TargetOptions};
+use crate::model::text::join_args;
 
 /// The `cargo` invocation that builds `target` for profiling.
 ///
@@ -105,7 +106,7 @@ pub(crate) fn build(
             .into_std_path_buf(),
     };
     if let Some(note) = toolchain_note(metadata.workspace_root.as_std_path(), &opts.privileges) {
-        crate::say!("rust-flamegraph: {}", crate::summary::printable(&note));
+        crate::say!("rust-flamegraph: {}", crate::model::text::printable(&note));
     }
     let rustflags = std::env::var("RUSTFLAGS").ok();
     let (args, env) = build_command(target, opts, &manifest, &target_dir, rustflags.as_deref());
@@ -114,9 +115,9 @@ pub(crate) fn build(
         "rust-flamegraph: building {} `{}` of package `{}` ({} profile, with symbols \
          and frame pointers)",
         target.kind.describe(),
-        crate::summary::printable(&target.name),
-        crate::summary::printable(&target.package),
-        crate::summary::printable(&opts.profile),
+        crate::model::text::printable(&target.name),
+        crate::model::text::printable(&target.package),
+        crate::model::text::printable(&opts.profile),
     );
     if opts.verbose {
         crate::say!(
@@ -134,15 +135,15 @@ pub(crate) fn build(
     // cargo, rustc and build scripts die with us, even on `kill -9`: they run
     // in a process group whose watchdog kills it when we are gone. Without
     // our binary to be that watchdog, cargo alone has a death signal.
-    let guard = match crate::record::helper_available() {
+    let guard = match crate::record::exec_helper::helper_available() {
         true => Some(
-            crate::interrupt::Guard::start(&crate::record::our_exe())
+            crate::sys::interrupt::Guard::start(&crate::record::exec_helper::our_exe())
                 .context("cannot start the process that ends the build if we are killed")?,
         ),
         false => None,
     };
     let mut guard = guard;
-    let pgid = guard.as_ref().map(crate::interrupt::Guard::pgid);
+    let pgid = guard.as_ref().map(crate::sys::interrupt::Guard::pgid);
     // Without root, cargo leaves for a session of its own (no terminal to
     // type into: `Privileges::apply`), out of the watchdog's group: the
     // watchdog is told to end that session instead.
@@ -153,8 +154,8 @@ pub(crate) fn build(
         .stdin_null()
         .before_spawn(move |cmd| {
             match pgid {
-                Some(pgid) if !own_session => crate::interrupt::join_group(cmd, pgid),
-                _ => crate::interrupt::die_with_us(cmd),
+                Some(pgid) if !own_session => crate::sys::interrupt::join_group(cmd, pgid),
+                _ => crate::sys::interrupt::die_with_us(cmd),
             }
             privileges.apply(cmd);
             Ok(())
@@ -165,16 +166,16 @@ pub(crate) fn build(
     // Cargo's progress and diagnostics go to the terminal; its JSON messages to us.
     let reader = cmd
         .reader()
-        .map_err(|e| crate::target::cannot_run_cargo(&cargo, e, &opts.privileges))?;
+        .map_err(|e| super::select::cannot_run_cargo(&cargo, e, &opts.privileges))?;
     let cargo_pid = reader.pids()[0];
     let _watch = match (&mut guard, own_session) {
         // cargo leads its session and its group: Ctrl-C ends that group.
         (Some(guard), true) => {
             guard.watch_session(cargo_pid);
-            crate::interrupt::watch_group(cargo_pid)
+            crate::sys::interrupt::watch_group(cargo_pid)
         }
-        (Some(guard), false) => crate::interrupt::watch_group(guard.pgid()),
-        (None, _) => crate::interrupt::watch_child(cargo_pid, false),
+        (Some(guard), false) => crate::sys::interrupt::watch_group(guard.pgid()),
+        (None, _) => crate::sys::interrupt::watch_child(cargo_pid, false),
     };
     let mut executable = None;
     for message in Message::parse_stream(BufReader::new(&reader)) {
@@ -217,7 +218,7 @@ pub(crate) fn build(
 /// asks for a toolchain that will not be used: without rustup (the image has
 /// Debian's Rust only) nothing reads that file. `None` when rustup is there to
 /// honour it, or the file asks for `stable` or the version we have.
-fn toolchain_note(root: &Path, privileges: &crate::privilege::Privileges) -> Option<String> {
+fn toolchain_note(root: &Path, privileges: &crate::sys::privilege::Privileges) -> Option<String> {
     let on_path = |name: &str| {
         std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
@@ -230,11 +231,11 @@ fn toolchain_note(root: &Path, privileges: &crate::privilege::Privileges) -> Opt
     let (file, text) = ["rust-toolchain.toml", "rust-toolchain"]
         .iter()
         .find_map(|f| {
-            let opened = crate::safe_fs::open_file(&root.join(f), 4096).ok()?;
-            let bytes = crate::safe_fs::read_bounded(opened, 4096).ok()?;
+            let opened = crate::sys::safe_fs::open_file(&root.join(f), 4096).ok()?;
+            let bytes = crate::sys::safe_fs::read_bounded(opened, 4096).ok()?;
             Some((*f, String::from_utf8(bytes).ok()?))
         })?;
-    let channel = crate::summary::printable(&toolchain_channel(&text)?).into_owned();
+    let channel = crate::model::text::printable(&toolchain_channel(&text)?).into_owned();
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let privileges = privileges.clone();
     let version = duct::cmd!(rustc, "--version")
@@ -252,12 +253,12 @@ fn toolchain_note(root: &Path, privileges: &crate::privilege::Privileges) -> Opt
         format!(
             "{file} asks for Rust `{channel}`; {} builds with {} ({}), not rustup: \
              the file is ignored",
-            if crate::perf::in_container() {
+            if crate::sys::container::in_container() {
                 "the image"
             } else {
                 "this machine"
             },
-            if crate::perf::in_container() {
+            if crate::sys::container::in_container() {
                 "Debian's Rust"
             } else {
                 "the installed Rust"
@@ -269,7 +270,7 @@ fn toolchain_note(root: &Path, privileges: &crate::privilege::Privileges) -> Opt
 
 /// The channel a toolchain file names: `channel = "…"` in its `[toolchain]`
 /// table, or the whole of a legacy one-line file.
-fn toolchain_channel(text: &str) -> Option<String> {
+pub(crate) fn toolchain_channel(text: &str) -> Option<String> {
     let text = text.trim();
     if !text.contains('=') && !text.contains('[') {
         return (!text.is_empty()).then(|| text.to_string());
@@ -288,7 +289,7 @@ fn toolchain_channel(text: &str) -> Option<String> {
 /// Why cargo may have failed when the target dir cannot be written (a
 /// `docker run --read-only`, a read-only mount): cargo's own message is about
 /// its lock file.
-fn unwritable_hint(target_dir: &Path) -> String {
+pub(crate) fn unwritable_hint(target_dir: &Path) -> String {
     let existing = target_dir.ancestors().find(|d| d.is_dir());
     let Some(dir) = existing else {
         return String::new();
@@ -298,121 +299,12 @@ fn unwritable_hint(target_dir: &Path) -> String {
         Err(e) => format!(
             ". {} cannot be written ({e}): builds need it; {}",
             dir.display(),
-            if crate::perf::in_container() {
+            if crate::sys::container::in_container() {
                 "drop --read-only from `docker run` (the image writes only its build folder and \
                  /tmp), or profile a built program with --exec"
             } else {
                 "choose a writable --target-dir"
             }
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    fn opts(args: &[&str]) -> TargetOptions {
-        crate::cli::Options::parse_from(std::iter::once("rf").chain(args.iter().copied()))
-            .target_options()
-    }
-
-    #[test]
-    fn toolchain_files_name_their_channel() {
-        assert_eq!(
-            toolchain_channel(
-                "[toolchain]\nchannel = \"nightly-2024-01-01\"\ncomponents = [\"rustfmt\"]\n"
-            )
-            .as_deref(),
-            Some("nightly-2024-01-01")
-        );
-        assert_eq!(toolchain_channel("1.80.1\n").as_deref(), Some("1.80.1"));
-        assert_eq!(toolchain_channel("[toolchain]\ncomponents = []\n"), None);
-    }
-
-    #[test]
-    fn a_target_dir_that_cannot_be_written_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(unwritable_hint(&dir.path().join("a/b")), "");
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"])
-            .arg(dir.path())
-            .output();
-        if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
-            assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "mounting a read-only tmpfs needs root, which CI has"
-            );
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!! SKIPPED: cannot mount a read-only tmpfs; this test did not run !!!!\n"
-            );
-            return;
-        }
-        let hint = unwritable_hint(&dir.path().join("target"));
-        let _ = std::process::Command::new("umount")
-            .arg(dir.path())
-            .status();
-        assert!(hint.contains("cannot be written"), "{hint}");
-        assert!(hint.contains("Read-only file system"), "{hint}");
-    }
-
-    #[test]
-    fn build_command_sets_symbols_and_frame_pointers_for_this_build_only() {
-        let t = CargoTarget {
-            package: "app".into(),
-            kind: Kind::Example,
-            name: "ex".into(),
-        };
-        let o = opts(&["--features", "a,b", "--no-default-features", "--dev"]);
-        let (args, env) = build_command(
-            &t,
-            &o,
-            std::path::Path::new("/w/Cargo.toml"),
-            std::path::Path::new("/w/target/rust-flamegraph"),
-            None,
-        );
-        let s = join_args(&args);
-        for part in [
-            "build --message-format=json-render-diagnostics --manifest-path /w/Cargo.toml",
-            "--target-dir /w/target/rust-flamegraph -p app --example ex --profile dev",
-            "--features a,b --no-default-features",
-            "--config profile.dev.debug=\"limited\"",
-            "--config profile.dev.strip=false",
-        ] {
-            assert!(s.contains(part), "{part} not in {s}");
-        }
-        assert!(
-            s.contains("build.rustflags=[\"-C\", \"force-frame-pointers=yes\", \"-C\", \"symbol-mangling-version=v0\"]"),
-            "{s}"
-        );
-        assert!(env.is_empty());
-        // RUSTFLAGS overrides cargo's config: then it is extended instead.
-        let (args, env) = build_command(
-            &CargoTarget {
-                kind: Kind::UnitTestLib,
-                ..t
-            },
-            &opts(&[]),
-            std::path::Path::new("C"),
-            std::path::Path::new("T"),
-            Some("-C target-cpu=native"),
-        );
-        let s = join_args(&args);
-        assert!(
-            s.starts_with("test --no-run") && s.contains("--lib --profile release"),
-            "{s}"
-        );
-        assert!(!s.contains("build.rustflags"), "{s}");
-        assert_eq!(
-            env,
-            vec![(
-                "RUSTFLAGS".to_string(),
-                "-C target-cpu=native -C force-frame-pointers=yes -C symbol-mangling-version=v0"
-                    .to_string()
-            )]
-        );
     }
 }

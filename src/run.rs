@@ -2,62 +2,68 @@
 //! the stages (target → recording → stacks → artifacts) in order.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 
 use crate::artifacts::{self, OutDir};
-use crate::cli::{CallGraph, Options};
+use crate::collect::folded;
+use crate::collect::perf_script;
+use crate::collect::stacks::{self, Prefetch, StackOptions};
 use crate::exit::Exit;
-use crate::folded::{self, Folded};
-use crate::interrupt;
-use crate::perf::{self, Perf, Subject};
-use crate::perf_script;
+use crate::model::folded::Folded;
+use crate::output::report;
+use crate::output::summary::{self, Report, Summary};
+use crate::output::svg::{self, Labels, RenderOptions};
+use crate::record::perf::{self, Perf, Subject};
+use crate::record::RecordOptions;
 use crate::record::{self, Recording};
-use crate::render::{self, Labels};
-use crate::report;
-use crate::stacks::{self, Prefetch};
-use crate::summary::Summary;
+use crate::sys::interrupt;
 use crate::target;
+use crate::target::TargetOptions;
 
-use crate::artifacts::Format;
 use crate::defaults::{HOTTEST, MIN_SAMPLES};
-use crate::diff::Old;
+use crate::output::diff::Old;
+use crate::output::Format;
 
 /// Below this much room for perf.data (half the free space of `$TMPDIR`), a
 /// recording would stop before it started: refuse at once.
 const MIN_PERF_DATA_ROOM: u64 = 1_000_000;
 
-/// The outcome of a profiling run.
-#[derive(Debug)]
-pub struct Report {
-    /// What was profiled, as shown in the title.
-    pub command: String,
-    /// How the recording went (`None` when re-rendering a file).
-    pub recording: Option<Recording>,
-    /// Figures from the stacks.
-    pub summary: Summary,
-    /// What perf or the input's parser warned about.
-    pub warnings: Vec<String>,
-    /// How stacks were walked (`None` when re-rendering a file).
-    pub call_graph: Option<CallGraph>,
-    /// Files written, in order.
-    pub written: Vec<PathBuf>,
-    /// Time from the end of the recording to the files written (perf script,
-    /// collapse, render).
-    pub postprocess: Duration,
-}
-
-impl Report {
-    /// The exit code: [`Exit::Workload`] when the program failed, unless ignored.
-    pub fn exit(&self, ignore_status: bool) -> Option<Exit> {
-        let failed = self
-            .recording
-            .as_ref()
-            .and_then(Recording::failure)
-            .is_some();
-        (failed && !ignore_status).then_some(Exit::Workload)
-    }
+/// Everything a run needs, each stage's settings in that stage's own type:
+/// what [`crate::cli`] makes of the command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// What the run does.
+    pub mode: RunMode,
+    /// The output folder (or `FILE.svg`).
+    pub out: PathBuf,
+    /// Which program, and how it is built.
+    pub target: TargetOptions,
+    /// How perf records (the program runs with the target's privileges).
+    pub record: RecordOptions,
+    /// How samples become stacks.
+    pub stacks: StackOptions,
+    /// Read the recording with `perf script` instead of in-process.
+    pub perf_script: bool,
+    /// Another machine's files, for a recording made there (`--symfs`).
+    pub symfs: Option<PathBuf>,
+    /// Frames below which stacks are cut (`--skip-after`).
+    pub skip_after: Vec<String>,
+    /// A command the folded stacks go through (`--post-process`).
+    pub post_process: Option<String>,
+    /// How the flamegraph is drawn.
+    pub render: RenderOptions,
+    /// The title (default: the profiled command).
+    pub title: Option<String>,
+    /// Earlier stacks to compare with (`--diff-against`).
+    pub diff_against: Option<PathBuf>,
+    /// Files added to the flamegraph and the folded stacks.
+    pub formats: Vec<Format>,
+    /// Keep perf.data in the output folder.
+    pub keep_perf_data: bool,
+    /// Show cargo's and perf's full output.
+    pub verbose: bool,
 }
 
 /// What a run does, decided once from the options.
@@ -73,24 +79,6 @@ pub enum RunMode {
     RenderRecording(PathBuf),
     /// Render earlier folded stacks.
     RenderFolded(PathBuf),
-}
-
-impl RunMode {
-    /// The mode the options ask for (clap already refused contradictory ones).
-    pub fn of(opts: &Options) -> RunMode {
-        let t = &opts.target;
-        if let Some(file) = &t.from_folded {
-            RunMode::RenderFolded(file.clone())
-        } else if let Some(data) = &t.perfdata {
-            RunMode::RenderRecording(data.clone())
-        } else if let Some(pid) = t.pid {
-            RunMode::Attach(pid)
-        } else if opts.build_only {
-            RunMode::Build
-        } else {
-            RunMode::Launch
-        }
-    }
 }
 
 /// What was profiled and the stacks it gave, ready to be written.
@@ -109,21 +97,21 @@ struct Profile {
 }
 
 /// Runs what the options ask for. Returns `None` with `--build-only`.
-pub fn run(opts: &Options) -> Result<Option<Report>> {
+pub fn run(cfg: &Config) -> Result<Option<Report>> {
     interrupt::install().context("cannot install the Ctrl-C handler")?;
-    match RunMode::of(opts) {
+    match cfg.mode.clone() {
         RunMode::Build => {
-            let target = target::prepare(&opts.target_options())?;
+            let target = target::prepare(&cfg.target.clone())?;
             crate::say!("rust-flamegraph: built {}", target.program.display());
             Ok(None)
         }
         RunMode::RenderFolded(file) => {
             // Nothing runs: the first Ctrl-C lets the rendering finish.
             interrupt::enter(interrupt::Stage::PostProcessing);
-            let out = OutDir::prepare(&opts.out)?;
-            let old = load_old(opts)?;
+            let out = OutDir::prepare(&cfg.out)?;
+            let old = load_old(cfg)?;
             let started = Instant::now();
-            let folded = if opts.render.flamechart {
+            let folded = if cfg.render.flamechart {
                 folded::read_folded_in_order(&file)?
             } else {
                 folded::read_folded(&file)?
@@ -136,15 +124,15 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
                 old,
                 started,
             };
-            write_results(opts, &out, profile).map(Some)
+            write_results(cfg, &out, profile).map(Some)
         }
         RunMode::RenderRecording(data) => {
             interrupt::enter(interrupt::Stage::PostProcessing);
-            let out = OutDir::prepare(&opts.out)?;
-            let old = load_old(opts)?;
+            let out = OutDir::prepare(&cfg.out)?;
+            let old = load_old(cfg)?;
             let started = Instant::now();
-            let prefetch = opts.target.symfs.as_deref().map(Prefetch::of_machine_in);
-            let folded = stacks_of(&data, opts, prefetch)?;
+            let prefetch = cfg.symfs.as_deref().map(Prefetch::of_machine_in);
+            let folded = stacks_of(&data, cfg, prefetch)?;
             let profile = Profile {
                 command: data.display().to_string(),
                 recording: None,
@@ -153,34 +141,30 @@ pub fn run(opts: &Options) -> Result<Option<Report>> {
                 old,
                 started,
             };
-            write_results(opts, &out, profile).map(Some)
+            write_results(cfg, &out, profile).map(Some)
         }
-        RunMode::Launch => record_and_write(opts, None),
-        RunMode::Attach(pid) => record_and_write(opts, Some(pid)),
+        RunMode::Launch => record_and_write(cfg, None),
+        RunMode::Attach(pid) => record_and_write(cfg, Some(pid)),
     }
 }
 
 /// Reads `--diff-against`'s stacks, if given: before anything is recorded
 /// (a wrong path fails at once) or replaced (OLD may be `--out` itself).
-fn load_old(opts: &Options) -> Result<Option<Old>> {
-    opts.render
-        .diff_against
-        .as_deref()
-        .map(Old::load)
-        .transpose()
+fn load_old(cfg: &Config) -> Result<Option<Old>> {
+    cfg.diff_against.as_deref().map(Old::load).transpose()
 }
 
 /// The files that options add to a run's set: diff.svg (`--diff-against`)
 /// and profile.pb.gz (`--format pprof`), made before the set is started.
 struct Extra {
     diff_svg: Option<Vec<u8>>,
-    changed: Option<crate::diff::Changes>,
+    changed: Option<crate::output::diff::Changes>,
     pprof: Option<Vec<u8>>,
 }
 
 impl Extra {
     fn draw(
-        opts: &Options,
+        cfg: &Config,
         old: Option<Old>,
         folded: &[u8],
         labels: &Labels,
@@ -190,14 +174,14 @@ impl Extra {
     ) -> Result<Extra> {
         let (diff_svg, changed) = match old {
             Some(old) => {
-                let (svg, changed) = old.compare(folded, &opts.render.options(), labels)?;
+                let (svg, changed) = old.compare(folded, &cfg.render, labels)?;
                 (Some(svg), Some(changed))
             }
             None => (None, None),
         };
-        let pprof = if opts.render.format.contains(&Format::Pprof) {
-            let meta = crate::pprof::Meta {
-                freq: opts.record.freq,
+        let pprof = if cfg.formats.contains(&Format::Pprof) {
+            let meta = crate::output::pprof::Meta {
+                freq: cfg.record.freq,
                 // The recording ended when post-processing started.
                 start: recording.as_ref().and_then(|rec| {
                     std::time::SystemTime::now().checked_sub(started.elapsed() + rec.wall)
@@ -205,7 +189,7 @@ impl Extra {
                 duration: recording.as_ref().map(|rec| rec.wall),
                 comment: command.to_string(),
             };
-            Some(crate::pprof::encode(folded, &meta)?)
+            Some(crate::output::pprof::encode(folded, &meta)?)
         } else {
             None
         };
@@ -228,32 +212,32 @@ impl Extra {
 }
 
 /// Records the target (or process `pid`) and writes the results.
-fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> {
+fn record_and_write(cfg: &Config, pid: Option<u32>) -> Result<Option<Report>> {
     // Everything that can be checked is checked before the workload runs.
     let perf = Perf::locate()?;
     perf::check_permission()?;
-    let out = OutDir::prepare(&opts.out)?;
-    let old = load_old(opts)?;
+    let out = OutDir::prepare(&cfg.out)?;
+    let old = load_old(cfg)?;
     // Streamed (perf's pipe mode) unless a perf.data file is asked for:
     // samples are unwound on the other core while the program runs, and
     // stack copies never touch the disk. Launching needs the exec helper,
     // which gives the program back its stdout (perf's is the stream).
-    let stream = !opts.keep_perf_data
-        && !opts.stacks.perf_script
-        && (pid.is_some() || record::helper_available());
+    let stream = !cfg.keep_perf_data
+        && !cfg.perf_script
+        && (pid.is_some() || record::exec_helper::helper_available());
     // Who builds and runs the program (as root: without capabilities),
     // decided once for both.
-    let target_opts = opts.target_options();
+    let target_opts = cfg.target.clone();
     let record_opts = record::RecordOptions {
         privileges: target_opts.privileges.clone(),
-        ..opts.record.options()
+        ..cfg.record.clone()
     };
-    let scratch = crate::scratch::Scratch::create()?;
+    let scratch = crate::record::scratch::Scratch::create()?;
     let data = scratch.perf_data();
     let limit = if stream {
-        record::limit_of(opts.record.max_perf_data, None)
+        record::options::limit_of(cfg.record.max_perf_data, None)
     } else {
-        record::perf_data_limit(&record_opts, scratch.path())
+        record::options::perf_data_limit(&record_opts, scratch.path())
     };
     if limit < MIN_PERF_DATA_ROOM && !stream {
         return Err(Exit::Other.error(format!(
@@ -268,9 +252,9 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         crate::say!(
             "rust-flamegraph: recording `{}` (cpu-clock at {} Hz, {} stacks, {} up to {} MB); \
              Ctrl-C stops early and still renders",
-            crate::summary::printable(command),
-            opts.record.freq,
-            opts.record.call_graph.describe(),
+            crate::model::text::printable(command),
+            cfg.record.freq,
+            cfg.record.call_graph.describe(),
             if stream { "streamed" } else { "perf.data" },
             limit / 1_000_000
         )
@@ -278,7 +262,7 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
     // The program's debug info and the kernel's symbols are read while it
     // runs: sent here once the program is known.
     let (prefetch_to, prefetched) = std::sync::mpsc::channel::<Prefetch>();
-    let in_process = !opts.stacks.perf_script;
+    let in_process = !cfg.perf_script;
     let mut command = String::new();
     let profiled = match pid {
         Some(pid) => {
@@ -306,13 +290,13 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         }
     };
     if stream {
-        let stack_opts = opts.stack_options();
+        let stack_opts = cfg.stacks;
         let (recording, folded) = record::record_streaming(
             &perf,
             &record_opts,
             profiled,
             limit,
-            opts.verbose,
+            cfg.verbose,
             move |input| stacks::from_pipe(input, stack_opts, prefetched.recv().ok()),
         )?;
         let started = Instant::now();
@@ -335,14 +319,14 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
             old,
             started,
         };
-        return match write_results(opts, &out, profile) {
+        return match write_results(cfg, &out, profile) {
             // The output folder filled up (or went away) after the start-up
             // check: the stacks are what cannot be had again, so keep them.
-            Err(err) if Exit::of(&err) == Exit::Output => Err(keep_stacks(&out, &kept, opts, err)),
+            Err(err) if Exit::of(&err) == Exit::Output => Err(keep_stacks(&out, &kept, cfg, err)),
             result => result.map(Some),
         };
     }
-    let recording = record::record(&perf, &record_opts, &data, profiled, limit, opts.verbose)?;
+    let recording = record::record(&perf, &record_opts, &data, profiled, limit, cfg.verbose)?;
     if !data.exists() {
         return Err(Exit::Perf.error(format!(
             "perf record wrote no data ({}): see its message above",
@@ -355,7 +339,7 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         "rust-flamegraph: reading {:.1} MB of samples",
         size as f64 / 1e6,
     );
-    let folded = stacks_of(&data, opts, prefetched.try_recv().ok()).map_err(|e| {
+    let folded = stacks_of(&data, cfg, prefetched.try_recv().ok()).map_err(|e| {
         // Written by perf moments ago: unreadable means perf could not finish it.
         Exit::Perf.error(format!(
             "perf could not finish the recording (see its messages above; is {} full?): \
@@ -368,14 +352,14 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
         command,
         recording: Some(recording),
         folded,
-        perf_data: opts.keep_perf_data.then(|| data.clone()),
+        perf_data: cfg.keep_perf_data.then(|| data.clone()),
         old,
         started,
     };
-    match write_results(opts, &out, profile) {
+    match write_results(cfg, &out, profile) {
         // The output folder filled up (or went away) after the start-up
         // check: the recording is what cannot be had again, so keep it.
-        Err(err) if Exit::of(&err) == Exit::Output => Err(keep_recording(&out, &data, opts, err)),
+        Err(err) if Exit::of(&err) == Exit::Output => Err(keep_recording(&out, &data, cfg, err)),
         result => result.map(Some),
     }
 }
@@ -383,14 +367,14 @@ fn record_and_write(opts: &Options, pid: Option<u32>) -> Result<Option<Report>> 
 /// Moves the recording out of the scratch folder (which goes when the run
 /// ends) to a private folder ([`OutDir::put_aside`]) and says how to render
 /// it again.
-fn keep_recording(out: &OutDir, data: &Path, opts: &Options, err: anyhow::Error) -> anyhow::Error {
+fn keep_recording(out: &OutDir, data: &Path, cfg: &Config, err: anyhow::Error) -> anyhow::Error {
     match out.put_aside(artifacts::PERF_DATA, artifacts::Keep::File(data)) {
         Ok(kept) => err.context(format!(
             "the recording is kept at {shown}: once there is room, draw it with \
              `rust-flamegraph --perfdata {shown} --out {out}` (and delete it after){gone}",
             shown = artifacts::shown(&kept),
             gone = goes_with_container(out, &kept),
-            out = opts.out.display()
+            out = cfg.out.display()
         )),
         Err(e) => err.context(lost("recording", out, &e)),
     }
@@ -398,14 +382,14 @@ fn keep_recording(out: &OutDir, data: &Path, opts: &Options, err: anyhow::Error)
 
 /// Keeps a streamed run's folded stacks ([`OutDir::put_aside`]: the scratch
 /// folder goes when the run ends) and says how to render them again.
-fn keep_stacks(out: &OutDir, text: &[u8], opts: &Options, err: anyhow::Error) -> anyhow::Error {
+fn keep_stacks(out: &OutDir, text: &[u8], cfg: &Config, err: anyhow::Error) -> anyhow::Error {
     match out.put_aside(artifacts::FOLDED, artifacts::Keep::Bytes(text)) {
         Ok(kept) => err.context(format!(
             "the stacks are kept at {shown}: once there is room, draw them with \
              `rust-flamegraph --from-folded {shown} --out {out}` (and delete the file after){gone}",
             shown = artifacts::shown(&kept),
             gone = goes_with_container(out, &kept),
-            out = opts.out.display()
+            out = cfg.out.display()
         )),
         Err(e) => err.context(lost("stacks", out, &e)),
     }
@@ -414,7 +398,7 @@ fn keep_stacks(out: &OutDir, text: &[u8], opts: &Options, err: anyhow::Error) ->
 /// In a container, data kept outside the (full) output folder is in the
 /// container's own files: said plainly, since `docker run --rm` removes them.
 fn goes_with_container(out: &OutDir, kept: &Path) -> String {
-    if crate::container::in_container() && !kept.starts_with(out.path()) {
+    if crate::sys::container::in_container() && !kept.starts_with(out.path()) {
         format!(
             "; it is inside the container, since {} is full: it is gone once the container is \
              removed, as `--rm` does (copy it out first with `docker cp`, or free space and \
@@ -429,7 +413,7 @@ fn goes_with_container(out: &OutDir, kept: &Path) -> String {
 /// Says plainly that `what` could not be kept either.
 fn lost(what: &str, out: &OutDir, e: &std::io::Error) -> String {
     let are = if what.ends_with('s') { "are" } else { "is" };
-    if crate::container::in_container() {
+    if crate::sys::container::in_container() {
         format!(
             "the {what} could not be kept beside the results either ({e}), and the container's \
              own folders go with it: the {what} {are} lost; free some space in {} and record again",
@@ -445,24 +429,24 @@ fn lost(what: &str, out: &OutDir, e: &std::io::Error) -> String {
 }
 
 /// The stacks of a recording: read in-process, or by `perf script` with `--perf-script`.
-fn stacks_of(data: &Path, opts: &Options, prefetch: Option<Prefetch>) -> Result<Folded> {
-    if opts.stacks.perf_script {
+fn stacks_of(data: &Path, cfg: &Config, prefetch: Option<Prefetch>) -> Result<Folded> {
+    if cfg.perf_script {
         let perf = Perf::locate()?;
         return perf_script::collapse_recording(
             &perf,
             data,
-            opts.target.symfs.as_deref(),
-            opts.stack_options(),
-            opts.verbose,
+            cfg.symfs.as_deref(),
+            cfg.stacks,
+            cfg.verbose,
         );
     }
-    stacks::from_file(data, opts.stack_options(), prefetch)
+    stacks::from_file(data, cfg.stacks, prefetch)
 }
 
 /// Checks the stacks, then writes folded stacks, the SVG and (optionally)
 /// perf.data as one set, holding the output folder's lock so that concurrent
 /// runs into one folder each leave a matching set.
-fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Report> {
+fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report> {
     let Profile {
         command,
         recording,
@@ -473,10 +457,10 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
     } = profile;
     // --skip-after, then --post-process, as `cargo flamegraph` applies them.
     let mut folded = folded;
-    if !opts.stacks.skip_after.is_empty() {
-        folded.text = folded::skip_after(&folded.text, &opts.stacks.skip_after);
+    if !cfg.skip_after.is_empty() {
+        folded.text = folded::skip_after(&folded.text, &cfg.skip_after);
     }
-    if let Some(command) = &opts.stacks.post_process {
+    if let Some(command) = &cfg.post_process {
         folded.text = folded::post_process(&folded.text, command)?;
     }
     let text = String::from_utf8_lossy(&folded.text);
@@ -503,8 +487,8 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
                         n => format!("only {n} samples"),
                     },
                     rec.wall.as_secs_f64() * 1e3,
-                    (opts.record.freq * 10).min(100_000),
-                    opts.record.freq
+                    (cfg.record.freq * 10).min(100_000),
+                    cfg.record.freq
                 ),
             ),
             (None, None) => Exit::NoSamples.error(format!(
@@ -515,13 +499,13 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
         });
     }
     let labels = Labels {
-        title: opts.render.title.clone().unwrap_or_else(|| command.clone()),
+        title: cfg.title.clone().unwrap_or_else(|| command.clone()),
         subtitle: match &recording {
             Some(rec) => format!(
                 "{} samples at {} Hz, cpu-clock, {} stacks{}",
                 summary.samples,
-                opts.record.freq,
-                opts.record.call_graph.describe(),
+                cfg.record.freq,
+                cfg.record.call_graph.describe(),
                 if rec.stopped { " (stopped early)" } else { "" }
             ),
             None => format!("{} samples", summary.samples),
@@ -530,10 +514,10 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
     // Every file is written in full before any replaces an earlier one.
     // Drawn first, so that a drawing error is not taken for a write error.
     let mut svg = Vec::new();
-    render::render_svg(&folded.text, &opts.render.options(), &labels, &mut svg)
+    svg::render_svg(&folded.text, &cfg.render, &labels, &mut svg)
         .context("cannot draw the flamegraph from these stacks")?;
     let mut extra = Extra::draw(
-        opts,
+        cfg,
         old,
         &folded.text,
         &labels,
@@ -556,41 +540,18 @@ fn write_results(opts: &Options, out: &OutDir, profile: Profile) -> Result<Repor
     }
     let written = set.commit()?;
     Ok(Report {
-        call_graph: recording.as_ref().map(|_| opts.record.call_graph),
+        call_graph: recording.as_ref().map(|_| cfg.record.call_graph),
         command,
         recording,
         summary,
-        warnings: folded.warnings,
+        warnings: {
+            let mut warnings = folded.warnings;
+            if folded.kernel_names_hidden {
+                warnings.push(summary::kernel_names_hidden(crate::sys::container::engine()));
+            }
+            warnings
+        },
         written,
         postprocess: started.elapsed(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    fn mode(args: &[&str]) -> RunMode {
-        RunMode::of(&Options::parse_from(
-            std::iter::once("rust-flamegraph").chain(args.iter().copied()),
-        ))
-    }
-
-    #[test]
-    fn each_set_of_options_is_one_mode() {
-        assert_eq!(mode(&[]), RunMode::Launch);
-        assert_eq!(mode(&["--exec", "--", "./x"]), RunMode::Launch);
-        assert_eq!(mode(&["--build-only"]), RunMode::Build);
-        assert_eq!(mode(&["--build-only", "--bin", "demo"]), RunMode::Build);
-        assert_eq!(mode(&["--pid", "42"]), RunMode::Attach(42));
-        assert_eq!(
-            mode(&["--perfdata", "p.data"]),
-            RunMode::RenderRecording("p.data".into())
-        );
-        assert_eq!(
-            mode(&["--from-folded", "s.folded"]),
-            RunMode::RenderFolded("s.folded".into())
-        );
-    }
 }

@@ -8,10 +8,10 @@ use anyhow::{Context, Result};
 use inferno::collapse::perf::{Folder, Options as CollapseOptions};
 use inferno::collapse::Collapse;
 
-use crate::folded::{parse_line, Folded};
-use crate::interrupt;
-use crate::perf::{self, Perf};
-use crate::stacks::StackOptions;
+use crate::collect::stacks::StackOptions;
+use crate::model::folded::{parse_line, Folded};
+use crate::record::perf::{self, Perf};
+use crate::sys::interrupt;
 
 /// Runs `perf script` on `data` and collapses its output as it streams.
 pub fn collapse_recording(
@@ -30,7 +30,7 @@ pub fn collapse_recording(
         crate::say!(
             "rust-flamegraph: running {} {}",
             perf.path.display(),
-            crate::target::join_args(&args)
+            crate::model::text::join_args(&args)
         );
     }
     let reader = duct::cmd(&perf.path, &args)
@@ -69,6 +69,7 @@ pub fn collapse_recording(
     Ok(Folded {
         text,
         warnings,
+        kernel_names_hidden: false,
         timeline: None,
     })
 }
@@ -211,7 +212,7 @@ impl<R: BufRead> std::io::Read for EscapeNonAscii<R> {
 mod tests {
     use super::*;
 
-    const FIXTURE: &str = include_str!("../tests/fixtures/demo.perf-script");
+    const FIXTURE: &str = include_str!("../../tests/fixtures/demo.perf-script");
 
     #[test]
     fn collapses_the_recorded_fixture_into_demo_stacks() {

@@ -41,7 +41,7 @@ use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::exit::Exit;
-use crate::interrupt;
+use crate::sys::interrupt;
 
 /// Name of the flamegraph in the output folder.
 pub const SVG: &str = "flamegraph.svg";
@@ -60,19 +60,6 @@ pub const PPROF: &str = "profile.pb.gz";
 /// run's results; add a name here when a run starts writing a new file.
 pub const RESULTS: &[&str] = &[FOLDED, SVG, REPORT, PERF_DATA, DIFF_SVG, PPROF];
 
-/// What `--format` asks for: the flamegraph and the folded stacks are always
-/// written (the SVG is the result; the stacks are what `--from-folded` and
-/// `--diff-against` read back), so these name what is added to them.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// flamegraph.svg (always written).
-    Svg,
-    /// stacks.folded (always written).
-    Folded,
-    /// profile.pb.gz: pprof's gzipped protobuf, for `go tool pprof`,
-    /// Grafana Pyroscope and Parca.
-    Pprof,
-}
 /// Start of our staging folders' names: `.rust-flamegraph.<pid>.<random>`.
 pub const STAGING_PREFIX: &str = ".rust-flamegraph.";
 /// Files put in an output folder of ours so that cargo and git leave it out
@@ -107,7 +94,7 @@ pub const MARKERS: &[(&str, &str)] = &[
 /// "(your mounted folder)", since the host's name for it is not visible
 /// from inside.
 pub fn shown(path: &Path) -> String {
-    if crate::container::in_container() && path.starts_with("/out") {
+    if crate::sys::container::in_container() && path.starts_with("/out") {
         format!("{} (your mounted folder)", path.display())
     } else {
         path.display().to_string()
@@ -118,7 +105,7 @@ pub fn shown(path: &Path) -> String {
 /// `open` on macOS-like systems), without waiting for it. In a container
 /// nothing can be shown: says where the file is on the host instead.
 pub fn open(file: &Path) {
-    if crate::container::in_container() {
+    if crate::sys::container::in_container() {
         crate::say!(
             "rust-flamegraph: --open: a container cannot open a browser on your desktop; \
              open {} from the host",
@@ -250,10 +237,10 @@ impl OutDir {
         // A Cargo.toml is ours only with our text: else the folder is a package.
         // Read without blocking (a FIFO) and at most a few KB (a sparse
         // file of gigabytes): anything else there is not our marker.
-        let package = match crate::safe_fs::open_file_in(&self.inner.dir, "Cargo.toml", 4096) {
+        let package = match crate::sys::safe_fs::open_file_in(&self.inner.dir, "Cargo.toml", 4096) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(_) => true,
-            Ok(file) => crate::safe_fs::read_bounded(file, 4096).map_or(true, |text| {
+            Ok(file) => crate::sys::safe_fs::read_bounded(file, 4096).map_or(true, |text| {
                 MARKERS
                     .iter()
                     .all(|(name, ours)| *name != "Cargo.toml" || text != ours.as_bytes())
@@ -503,7 +490,7 @@ impl OutDir {
     /// ([`KEPT_PREFIX`]), created with `O_EXCL|O_NOFOLLOW`, mode 0600, the
     /// folder owner's.
     pub fn put_aside(&self, name: &str, keep: Keep<'_>) -> io::Result<PathBuf> {
-        self.put_aside_in(crate::container::in_container(), name, keep)
+        self.put_aside_in(crate::sys::container::in_container(), name, keep)
     }
 
     fn put_aside_in(&self, in_container: bool, name: &str, keep: Keep<'_>) -> io::Result<PathBuf> {
@@ -550,7 +537,7 @@ impl OutDir {
         rustix::fs::fchmod(&file, Mode::from_raw_mode(0o600))?;
         // The user who ran sudo renders it with their rights: theirs, once
         // complete (the folder last: until then only root can reach in).
-        if let Some((uid, gid)) = crate::safe_fs::invoking_user() {
+        if let Some((uid, gid)) = crate::sys::safe_fs::invoking_user() {
             let (uid, gid) = (
                 Some(rustix::fs::Uid::from_raw(uid)),
                 Some(rustix::fs::Gid::from_raw(gid)),
@@ -1006,7 +993,7 @@ fn describe_holder(pid: Option<u32>) -> String {
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     format!(
         "pid {pid} ({}), which is not a rust-flamegraph run,",
-        crate::summary::printable(comm.trim())
+        crate::model::text::printable(comm.trim())
     )
 }
 
@@ -1043,15 +1030,15 @@ fn lock_holder(dev: u64, ino: u64) -> Option<u32> {
 }
 
 /// Creates `path` if needed and opens it as a folder.
-/// Never follows a symlink that another user made ([`crate::safe_fs`]): the
+/// Never follows a symlink that another user made ([`crate::sys::safe_fs`]): the
 /// folder, or one above it, swapped for a symlink is refused.
 fn open_folder(path: &Path) -> Result<OwnedFd> {
-    crate::safe_fs::open_folder(path, true).map_err(|e| folder_error(path, &e))
+    crate::sys::safe_fs::open_folder(path, true).map_err(|e| folder_error(path, &e))
 }
 
 /// What to do about an output folder we cannot write, in or out of a container.
 fn hint() -> &'static str {
-    if crate::perf::in_container() {
+    if crate::sys::container::in_container() {
         "mount a writable host folder there (docker run … -v ./fg:/out), \
          or choose another folder with --out"
     } else {
@@ -1064,7 +1051,7 @@ fn folder_error(path: &Path, e: &io::Error) -> anyhow::Error {
     let shown = path.display();
     let errno = Errno::from_io_error(e);
     if path.is_file() || (errno == Some(Errno::NOTDIR) && !path.is_dir() && path.exists()) {
-        let fix = if crate::perf::in_container() {
+        let fix = if crate::sys::container::in_container() {
             "mount a host folder there, not a file (docker run … -v ./fg:/out), or choose \
              another folder with --out"
         } else {
@@ -1094,7 +1081,7 @@ fn folder_error(path: &Path, e: &io::Error) -> anyhow::Error {
 /// Files cannot be created in the output folder.
 fn write_error(path: &Path, what: &str, e: &io::Error) -> anyhow::Error {
     let fix = match Errno::from_io_error(e) {
-        Some(Errno::ROFS) if crate::perf::in_container() => {
+        Some(Errno::ROFS) if crate::sys::container::in_container() => {
             "it is mounted read-only: mount a writable host folder there \
              (docker run … -v ./fg:/out, without :ro; in compose, without read_only)"
         }
@@ -1380,7 +1367,7 @@ mod tests {
             message.starts_with("cannot write to the output folder /out: Read-only file system"),
             "{message}"
         );
-        if crate::perf::in_container() {
+        if crate::sys::container::in_container() {
             assert!(message.contains("-v ./fg:/out, without :ro"), "{message}");
         } else {
             assert!(message.contains("remount it read-write"), "{message}");

@@ -1,12 +1,63 @@
 //! The short report printed after a run: samples, stack completeness and the
 //! hottest functions by self time.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 
-use crate::folded::parse_line;
-use crate::stacks::is_thread_root;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::exit::Exit;
+use crate::model::counts::{is_thread_root, percent, self_time};
+use crate::model::folded::parse_line;
+use crate::model::text::printable;
+use crate::record::{CallGraph, Recording};
+use crate::sys::container::Engine;
+
+/// The outcome of a profiling run.
+#[derive(Debug)]
+pub struct Report {
+    /// What was profiled, as shown in the title.
+    pub command: String,
+    /// How the recording went (`None` when re-rendering a file).
+    pub recording: Option<Recording>,
+    /// Figures from the stacks.
+    pub summary: Summary,
+    /// What perf or the input's parser warned about.
+    pub warnings: Vec<String>,
+    /// How stacks were walked (`None` when re-rendering a file).
+    pub call_graph: Option<CallGraph>,
+    /// Files written, in order.
+    pub written: Vec<PathBuf>,
+    /// Time from the end of the recording to the files written (perf script,
+    /// collapse, render).
+    pub postprocess: Duration,
+}
+
+impl Report {
+    /// The exit code: [`Exit::Workload`] when the program failed, unless ignored.
+    pub fn exit(&self, ignore_status: bool) -> Option<Exit> {
+        let failed = self
+            .recording
+            .as_ref()
+            .and_then(Recording::failure)
+            .is_some();
+        (failed && !ignore_status).then_some(Exit::Workload)
+    }
+}
+
+/// The warning for kernel frames that read `[kernel]`, with the fix for where
+/// we run (`engine`: the container engine, if any).
+pub fn kernel_names_hidden(engine: Option<Engine>) -> String {
+    let fix = match engine {
+        Some(engine) => format!(
+            "add --cap-add=SYSLOG to `{} run` (or `cap_add: [SYSLOG]` to the compose service) \
+             to name them",
+            engine.command()
+        ),
+        None => "run as root, or `sudo sysctl kernel.kptr_restrict=0`, to name them".to_string(),
+    };
+    format!("kernel frames show as [kernel]: kernel symbols are hidden here (kptr_restrict); {fix}")
+}
 
 /// Figures computed from folded stacks.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -19,21 +70,7 @@ pub struct Summary {
     /// Functions by self time (samples where they are the leaf), hottest first.
     pub hottest: Vec<(String, u64)>,
     /// With `--diff-against`: the functions whose share changed most.
-    pub changed: Option<crate::diff::Changes>,
-}
-
-/// Samples per leaf frame (self time), and the total. Counts come from
-/// files anyone can write: they saturate, never overflow.
-pub(crate) fn self_time(folded: &str) -> (HashMap<&str, u64>, u64) {
-    let mut total = 0u64;
-    let mut by_leaf: HashMap<&str, u64> = HashMap::new();
-    for (frames, count) in folded.lines().filter_map(parse_line) {
-        total = total.saturating_add(count);
-        let leaf = frames.rsplit(';').next().unwrap_or(frames);
-        let entry = by_leaf.entry(leaf).or_default();
-        *entry = entry.saturating_add(count);
-    }
-    (by_leaf, total)
+    pub changed: Option<crate::output::diff::Changes>,
 }
 
 impl Summary {
@@ -66,28 +103,11 @@ impl Summary {
     }
 }
 
-/// `text` as it may reach a terminal: every control character (escape
-/// sequences, line breaks, C1 controls) shown as a visible escape (`\x1b`,
-/// `\u{9b}`), as in the SVG. For whatever came from a recording, a binary or
-/// a file: a function named `\x1b]0;…\x07` must not retitle the window.
-pub fn printable(text: &str) -> Cow<'_, str> {
-    crate::render::xml_safe(text)
-}
-
 /// `text` of several lines, each [`printable`].
 fn printable_lines(text: &str) -> String {
     text.lines()
         .map(|l| printable(l).into_owned() + "\n")
         .collect()
-}
-
-/// `part` of `whole` in percent (0 when `whole` is 0).
-pub fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
 }
 
 impl fmt::Display for Summary {
@@ -114,7 +134,7 @@ impl fmt::Display for Summary {
     }
 }
 
-impl fmt::Display for crate::pipeline::Report {
+impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.summary;
         writeln!(
@@ -141,11 +161,11 @@ impl fmt::Display for crate::pipeline::Report {
             .map_or("none lost".into(), |w| printable(w));
         writeln!(f, "  samples              {} ({lost})", s.samples)?;
         let advice = match self.call_graph {
-            Some(crate::cli::CallGraph::Fp) if s.complete_share() < 90.0 => {
+            Some(crate::record::CallGraph::Fp) if s.complete_share() < 90.0 => {
                 " (the rest stop in code without frame pointers, e.g. libc; \
                  --call-graph dwarf recovers them)"
             }
-            Some(crate::cli::CallGraph::Dwarf) if s.complete_share() < 90.0 => {
+            Some(crate::record::CallGraph::Dwarf) if s.complete_share() < 90.0 => {
                 " (the rest are deeper than the 16 KB of stack perf copies, \
                  or run code without unwind tables)"
             }

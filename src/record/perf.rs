@@ -6,12 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::cli::CallGraph;
-use crate::container::{self, Engine};
+use super::options::{CallGraph, RecordOptions};
 use crate::exit::Exit;
-use crate::record::RecordOptions;
-
-use crate::defaults::DWARF_STACK_BYTES;
+use crate::sys::container::{self, Engine};
 
 /// A working `perf` binary.
 #[derive(Debug, Clone)]
@@ -179,10 +176,6 @@ fn open_cpu_clock_event() -> io::Result<()> {
     Ok(())
 }
 
-/// Whether we run inside a Docker or Podman container ([`container::engine`]
-/// tells which).
-pub use crate::container::in_container;
-
 fn paranoid() -> Option<i32> {
     std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
         .ok()?
@@ -221,7 +214,7 @@ pub fn record_args(opts: &RecordOptions, data: &Path, subject: &Subject) -> Vec<
     args.push("--call-graph".into());
     args.push(match opts.call_graph {
         CallGraph::Fp => "fp".into(),
-        CallGraph::Dwarf => format!("dwarf,{DWARF_STACK_BYTES}").into(),
+        CallGraph::Dwarf => format!("dwarf,{}", opts.dwarf_stack_bytes).into(),
     });
     let own_regs = opts
         .cmd
@@ -409,5 +402,13 @@ mod tests {
                 && rootless.contains("`sudo podman`"),
             "{rootless}"
         );
+    }
+
+    #[test]
+    fn perf_versions_are_read() {
+        assert_eq!(version_of("perf version 6.1.187\n"), Some((6, 1)));
+        assert_eq!(version_of("perf version 5.4.0-rc3"), Some((5, 4)));
+        assert_eq!(version_of("perf version 6.8.12.g1c2e0d\n"), Some((6, 8)));
+        assert_eq!(version_of("nonsense"), None);
     }
 }

@@ -17,20 +17,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::safe_fs::Accept;
-
-/// Folded stacks and what perf said while producing them.
-#[derive(Debug, Default)]
-pub struct Folded {
-    /// `frame;frame;… count` lines, as inferno writes them.
-    pub text: Vec<u8>,
-    /// What the user should know: perf's warnings (lost events, unreadable
-    /// data), or the lines of a folded file that were skipped.
-    pub warnings: Vec<String>,
-    /// When each stack was sampled, for report.html's heatmap: `None` for
-    /// `--from-folded` and the `--perf-script` fallback (no times).
-    pub timeline: Option<crate::report::Timeline>,
-}
+use crate::model::folded::{parse_line, Folded};
+use crate::sys::safe_fs::Accept;
 
 /// Lines longer than this (1 MiB) are skipped with a warning, and never held
 /// whole in memory. perf's stacks are at most a few hundred frames deep, so a
@@ -105,7 +93,7 @@ pub enum Order {
 /// file with no stack at all, or mostly garbage, is an error.
 ///
 /// The file is opened with the rights of the user who ran sudo, never
-/// through another user's symlink ([`crate::safe_fs::open_input`]); a pipe
+/// through another user's symlink ([`crate::sys::safe_fs::open_input`]); a pipe
 /// or a device is read only if it is root's or the user's (`/dev/stdin`,
 /// `<(command)`), never one planted in someone else's folder.
 pub fn read_folded(path: &Path) -> Result<Folded> {
@@ -128,7 +116,7 @@ pub fn read_folded_in_order(path: &Path) -> Result<Folded> {
 
 fn read_folded_with(path: &Path, order: Order, accept: Accept) -> Result<Folded> {
     let context = || format!("cannot read folded stacks from {}", path.display());
-    let file = crate::safe_fs::open_input(path, accept).with_context(context)?;
+    let file = crate::sys::safe_fs::open_input(path, accept).with_context(context)?;
     let regular = file.metadata().is_ok_and(|m| m.is_file());
     let limits = Limits {
         max_read: (!regular).then_some(MAX_STREAM),
@@ -270,16 +258,9 @@ pub fn read_folded_from<R: BufRead>(
     Ok(Folded {
         text: stacks.into_text(),
         warnings,
+        kernel_names_hidden: false,
         timeline: None,
     })
-}
-
-/// One line of folded stacks: its frames (root first) and sample count.
-/// Returns `None` for lines that are not `frames count`.
-pub fn parse_line(line: &str) -> Option<(&str, u64)> {
-    let (frames, count) = line.trim_end().rsplit_once(' ')?;
-    let count = count.parse().ok()?;
-    (!frames.is_empty()).then_some((frames, count))
 }
 
 /// What a line of a folded file is.

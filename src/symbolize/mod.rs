@@ -151,7 +151,7 @@ impl Binary {
         };
         // Not through a symlink someone else planted, not a FIFO (which
         // would block us for good): a regular file, or no file.
-        let Ok(file) = crate::safe_fs::open_file(path, MAX_MAPPED) else {
+        let Ok(file) = crate::sys::safe_fs::open_file(path, MAX_MAPPED) else {
             return binary;
         };
         // SAFETY: the file is mapped read-only; a binary rewritten while we
@@ -443,7 +443,7 @@ pub(crate) struct SymbolTable {
 impl SymbolTable {
     /// The function symbols of the ELF file at `path`.
     fn read(path: &Path) -> Option<SymbolTable> {
-        let file = crate::safe_fs::open_file(path, MAX_MAPPED).ok()?;
+        let file = crate::sys::safe_fs::open_file(path, MAX_MAPPED).ok()?;
         // SAFETY: mapped read-only, for the duration of this call.
         let map = unsafe { Mmap::map(&file) }.ok()?;
         SymbolTable::of(&map)
@@ -576,8 +576,8 @@ impl Kernel {
     /// read with the invoking user's rights, a regular file only, at most
     /// 256 MiB (a kernel's is about 10).
     pub fn load_given(path: &Path) -> Kernel {
-        let text = crate::safe_fs::open_input(path, crate::safe_fs::Accept::Regular)
-            .and_then(|file| crate::safe_fs::read_bounded(file, 256 << 20))
+        let text = crate::sys::safe_fs::open_input(path, crate::sys::safe_fs::Accept::Regular)
+            .and_then(|file| crate::sys::safe_fs::read_bounded(file, 256 << 20))
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .unwrap_or_default();
@@ -710,12 +710,12 @@ mod tests {
         let sym = object::Object::symbols(&obj)
             .find(|s| {
                 object::ObjectSymbol::name(s)
-                    .is_ok_and(|n| demangle(n).ends_with("symbols::demangle"))
+                    .is_ok_and(|n| demangle(n).ends_with("symbolize::demangle"))
             })
             .expect("demangle is in the symbol table");
         let frames = binary.frames(object::ObjectSymbol::address(&sym), true);
         assert!(
-            frames.iter().any(|f| f.ends_with("symbols::demangle")),
+            frames.iter().any(|f| f.ends_with("symbolize::demangle")),
             "{frames:?}"
         );
     }

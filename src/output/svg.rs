@@ -2,7 +2,7 @@
 //!
 //! Around inferno:
 //!
-//! - Names are made safe first ([`xml_safe`]): inferno escapes only markup
+//! - Names are made safe first ([`printable`]): inferno escapes only markup
 //!   (`<>&"'`), so a control character in a thread or function name (a BEL,
 //!   an ESC) would reach the SVG, which XML forbids: browsers then refuse the
 //!   whole file ("Invalid character U+0007"). Lines are also kept from being
@@ -20,7 +20,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::folded::parse_line;
+use crate::model::folded::parse_line;
+use crate::model::text::printable;
 
 /// How the flamegraph is drawn.
 #[derive(Debug, Clone)]
@@ -112,9 +113,9 @@ fn render(
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut options = inferno::flamegraph::Options::default();
-    options.title = xml_safe(&labels.title).into_owned();
+    options.title = printable(&labels.title).into_owned();
     let subtitle = opts.subtitle.as_deref().unwrap_or(&labels.subtitle);
-    options.subtitle = Some(xml_safe(subtitle).into_owned());
+    options.subtitle = Some(printable(subtitle).into_owned());
     options.notes = opts.notes.as_deref().map_or_else(String::new, comment_safe);
     options.image_width = opts.image_width;
     options.deterministic = opts.deterministic;
@@ -361,7 +362,7 @@ fn prune_narrow(text: &str, min_width: f64) -> Option<String> {
 /// `text` fit for inside an XML comment (inferno puts the notes in one): no
 /// `--`, no `-` before the closing `-->`, and [`xml_safe`].
 fn comment_safe(text: &str) -> String {
-    let mut text = xml_safe(text).into_owned();
+    let mut text = printable(text).into_owned();
     while text.contains("--") {
         text = text.replace("--", "- -");
     }
@@ -385,39 +386,6 @@ enum Item<'a> {
     },
 }
 
-/// `text` with every character that XML 1.0 forbids, and every other control
-/// character (invisible in a flamegraph anyway), replaced by a visible escape:
-/// `\x07` for ASCII, `\u{85}` beyond. Everything else is left as it is
-/// (inferno escapes markup itself), so names that are fine do not change.
-/// Borrowed when nothing needed escaping.
-pub fn xml_safe(text: &str) -> Cow<'_, str> {
-    // Bytes that start what needs escaping: C0 and DEL, then the lead bytes
-    // of U+0080..U+00BF (C1) and of U+F000..U+FFFF (U+FFFE, U+FFFF).
-    let suspect = |b: &u8| *b < 0x20 || *b == 0x7f || *b == 0xc2 || *b == 0xef;
-    if !text.as_bytes().iter().any(suspect) || !text.chars().any(needs_escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if !needs_escape(c) {
-            out.push(c);
-        } else if c.is_ascii() {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Control characters (C0, DEL, C1: tab and line breaks included) and the two
-/// characters outside XML 1.0's `Char` that a Rust string can hold besides
-/// them, U+FFFE and U+FFFF. (Surrogates cannot occur in a `str`; other
-/// noncharacters are allowed by XML.)
-fn needs_escape(c: char) -> bool {
-    c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}'
-}
-
 /// Folded text as inferno should see it.
 struct Prepared<'a> {
     /// Borrowed when no line needed a change (the usual case: no copy).
@@ -428,7 +396,7 @@ struct Prepared<'a> {
 
 /// Rewrites the lines of `text` that inferno would draw wrongly or not at all:
 ///
-/// - control characters are escaped ([`xml_safe`]);
+/// - control characters are escaped ([`printable`]);
 /// - a stack whose last frame ends in a number (`worker 3`) would be read as
 ///   a differential flamegraph's two counts: that last space becomes a
 ///   no-break space, which looks the same;
@@ -495,7 +463,7 @@ fn for_inferno(text: &str) -> Prepared<'_> {
 
 /// The frames of one stack, fixed as [`for_inferno`] says.
 fn fix_frames(frames: &str) -> Cow<'_, str> {
-    let mut frames = xml_safe(frames);
+    let mut frames = printable(frames);
     // inferno trims the line, then takes a last word of digits (and dots) as a count.
     let trimmed = frames.trim_end();
     if let Some((i, word)) = trimmed.rfind(' ').map(|i| (i, &trimmed[i + 1..])) {
@@ -663,13 +631,16 @@ mod tests {
 
     #[test]
     fn control_characters_become_visible_escapes() {
-        assert_eq!(xml_safe("main"), Cow::Borrowed("main"));
-        assert_eq!(xml_safe("a <b> é 漢 🦀"), "a <b> é 漢 🦀");
-        assert_eq!(xml_safe("bell\x07"), "bell\\x07");
-        assert_eq!(xml_safe("\x1b[31mred\0\t\r"), "\\x1b[31mred\\x00\\x09\\x0d");
-        assert_eq!(xml_safe("\u{7f}\u{85}\u{9f}"), "\\x7f\\u{85}\\u{9f}");
+        assert_eq!(printable("main"), Cow::Borrowed("main"));
+        assert_eq!(printable("a <b> é 漢 🦀"), "a <b> é 漢 🦀");
+        assert_eq!(printable("bell\x07"), "bell\\x07");
         assert_eq!(
-            xml_safe("\u{fffe}\u{ffff}\u{fffd}"),
+            printable("\x1b[31mred\0\t\r"),
+            "\\x1b[31mred\\x00\\x09\\x0d"
+        );
+        assert_eq!(printable("\u{7f}\u{85}\u{9f}"), "\\x7f\\u{85}\\u{9f}");
+        assert_eq!(
+            printable("\u{fffe}\u{ffff}\u{fffd}"),
             "\\u{fffe}\\u{ffff}\u{fffd}"
         );
         let svg = svg_of(

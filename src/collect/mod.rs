@@ -1,0 +1,9 @@
+//! Samples → folded stacks, one file per input: a perf.data read in-process
+//! (`perf_data`, unwound by `unwind`, turned into stacks by [`stacks`]),
+//! `perf script`'s text ([`perf_script`]), or folded stacks ([`folded`]).
+
+pub mod folded;
+pub(crate) mod perf_data;
+pub mod perf_script;
+pub mod stacks;
+pub(crate) mod unwind;

@@ -1,0 +1,8 @@
+//! The data the stages pass on: folded stacks, the timeline, the figures
+//! computed over them, and text made safe to show. Imports nothing else of
+//! this crate, so every stage may use it.
+
+pub mod counts;
+pub mod folded;
+pub mod text;
+pub mod timeline;
