@@ -14,32 +14,12 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
 use common::*;
 use rust_flamegraph::collect::stacks::{self, Prefetch, StackOptions};
 use rust_flamegraph::output::summary::Summary;
-
-/// The fixture unpacked into `dir`: `perf.data`, `vm.folded` and `root/`.
-fn unpack(from: &Path, dir: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().into_string().unwrap();
-        let path = entry.path();
-        if path.is_dir() {
-            std::fs::create_dir_all(dir.join(&name)).unwrap();
-            unpack(&path, &dir.join(&name));
-        } else if let Some(name) = name.strip_suffix(".gz") {
-            let mut bytes = Vec::new();
-            flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
-                .read_to_end(&mut bytes)
-                .unwrap();
-            std::fs::write(dir.join(name), bytes).unwrap();
-        }
-    }
-}
 
 /// Folded lines of the profiled program. Left out: the exec helper's few
 /// samples before it becomes the program (named from our own binary, which
@@ -58,7 +38,7 @@ fn programs_lines(folded: &str) -> Vec<&str> {
 #[test]
 fn an_arm64_recording_is_unwound_and_named_here_as_on_arm64() {
     let dir = tempfile::tempdir().unwrap();
-    unpack(&repo().join("tests/fixtures/arm64"), dir.path());
+    unpack_gz(&repo().join("tests/fixtures/arm64"), dir.path());
     let root = dir.path().join("root");
     let opts = StackOptions {
         inline: false,

@@ -166,6 +166,27 @@ pub fn image_ready() -> bool {
     }
 }
 
+/// A committed fixture unpacked into `dir`: each `NAME.gz` under `from`
+/// (folders too) written to `dir` as `NAME`; other files are left out.
+pub fn unpack_gz(from: &Path, dir: &Path) {
+    use std::io::Read;
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            std::fs::create_dir_all(dir.join(&name)).unwrap();
+            unpack_gz(&path, &dir.join(&name));
+        } else if let Some(name) = name.strip_suffix(".gz") {
+            let mut bytes = Vec::new();
+            flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+                .read_to_end(&mut bytes)
+                .unwrap();
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
+
 /// Runs a command, returning its output; panics only if it cannot start.
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd
