@@ -385,6 +385,10 @@ pub struct RecordArgs {
     /// ("record -F 499 -g"), whose frequency and call-graph mode are taken.
     #[arg(short, long, value_name = "ARGS", allow_hyphen_values = true)]
     pub cmd: Option<String>,
+
+    /// No progress line while recording (elapsed time, samples, data rate).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The stack copy's size from `--cmd "record --call-graph dwarf,N"`.
     #[arg(skip)]
     pub dwarf_stack_bytes: Option<u32>,
@@ -496,6 +500,7 @@ impl RecordArgs {
             cmd: self.cmd.clone(),
             // Decided with the target: see `Options::target_options`.
             privileges: crate::sys::privilege::Privileges::Keep,
+            progress: crate::record::progress::Mode::for_stderr(self.quiet),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the stages (target → recording → stacks → artifacts) in order.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -291,13 +292,21 @@ fn record_and_write(cfg: &Config, pid: Option<u32>) -> Result<Option<Report>> {
     };
     if stream {
         let stack_opts = cfg.stacks;
+        // Counted as they are read, for the progress line.
+        let samples = AtomicU64::new(0);
         let (recording, folded) = record::record_streaming(
             &perf,
             &record_opts,
             profiled,
             limit,
             cfg.verbose,
-            move |input| stacks::from_pipe(input, stack_opts, prefetched.recv().ok()),
+            Some(&samples),
+            {
+                let samples = &samples;
+                move |input| {
+                    stacks::from_pipe(input, stack_opts, prefetched.recv().ok(), Some(samples))
+                }
+            },
         )?;
         let started = Instant::now();
         crate::say!(

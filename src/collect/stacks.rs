@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -91,12 +92,15 @@ pub fn from_file(path: &Path, opts: StackOptions, prefetch: Option<Prefetch>) ->
 
 /// Reads perf's pipe format from `input` (`perf record -o -`) into folded
 /// stacks, as it streams; `prefetch`, if given, holds what was read ahead.
+/// `seen`, if given, counts the samples as they are read (for a progress line).
 pub fn from_pipe<R: Read>(
     input: R,
     opts: StackOptions,
     prefetch: Option<Prefetch>,
+    seen: Option<&AtomicU64>,
 ) -> Result<Folded> {
     let mut collector = Collector::new(opts, prefetch);
+    collector.seen = seen;
     let outcome = perf_data::read_pipe(input, |r| collector.record(r))?;
     Ok(collector.finish(outcome.truncated))
 }
@@ -127,8 +131,10 @@ impl Names {
     }
 }
 
-struct Collector {
+struct Collector<'a> {
     opts: StackOptions,
+    /// Counts samples as they are read, for the progress line.
+    seen: Option<&'a AtomicU64>,
     procs: Processes,
     /// `/proc/kallsyms`, read on the other core while samples are read;
     /// kernel frames are named once it is in, at the end.
@@ -166,8 +172,8 @@ struct Collector {
     foreign_arch: Option<String>,
 }
 
-impl Collector {
-    fn new(opts: StackOptions, prefetch: Option<Prefetch>) -> Collector {
+impl Collector<'_> {
+    fn new(opts: StackOptions, prefetch: Option<Prefetch>) -> Self {
         let prefetch = prefetch.unwrap_or_else(|| Prefetch::start(&[]));
         let mut procs = Processes::new();
         procs.set_root(&prefetch.root);
@@ -176,6 +182,7 @@ impl Collector {
         }
         Collector {
             opts,
+            seen: None,
             procs,
             kernel: Some(prefetch.kernel),
             kernel_frames: HashMap::default(),
@@ -241,6 +248,9 @@ impl Collector {
 
     fn sample(&mut self, s: Sample) {
         self.samples += 1;
+        if let Some(seen) = self.seen {
+            seen.fetch_add(1, Ordering::Relaxed);
+        }
         let root = self.root(s.pid, s.tid);
         // A sample without a stack copy is its call chain: one seen before
         // is the same stack.

@@ -6,6 +6,7 @@
 //! - [`stop`]: when it stops (signals, `--duration`, size), and ending a
 //!   program that will not;
 //! - [`perf_stderr`]: perf's messages, relayed without its noise;
+//! - [`progress`]: the line that shows a recording is alive;
 //! - [`exec_helper`](mod@exec_helper): our binary as perf's workload, execing the program;
 //! - [`scratch`]: the temporary folder for perf.data.
 
@@ -13,6 +14,7 @@ pub mod exec_helper;
 pub mod options;
 pub mod perf;
 pub mod perf_stderr;
+pub mod progress;
 pub mod scratch;
 pub mod session;
 pub mod stop;

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::progress;
 use crate::sys::privilege::Privileges;
 
 /// How stacks are walked: perf's `--call-graph` mode.
@@ -63,6 +64,8 @@ pub struct RecordOptions {
     /// How the program runs (through the exec helper): as root, without
     /// capabilities, as [`crate::sys::privilege`] decides.
     pub privileges: Privileges,
+    /// The progress line while recording.
+    pub progress: progress::Mode,
 }
 
 impl Default for RecordOptions {
@@ -75,6 +78,7 @@ impl Default for RecordOptions {
             max_perf_data: None,
             cmd: None,
             privileges: Privileges::Keep,
+            progress: progress::Mode::Off,
         }
     }
 }

@@ -37,6 +37,7 @@ use super::exec_helper::{helper_available, helper_command, HelperFds};
 use super::options::RecordOptions;
 use super::perf::{self, Perf, Subject};
 use super::perf_stderr::{perf_failure, Relay};
+use super::progress::Progress;
 use super::stop::{inherit, program_name, Escalation, Monitor, Size, StopReason, POLL};
 use crate::exit::Exit;
 use crate::sys::interrupt::{self, Stage};
@@ -146,6 +147,7 @@ pub fn record_streaming<T: Send>(
     profiled: Profiled,
     limit: u64,
     verbose: bool,
+    samples: Option<&AtomicU64>,
     read: impl FnOnce(&mut dyn Read) -> T + Send,
 ) -> Result<(Recording, T)> {
     let (reader, writer) = std::io::pipe().context("cannot create a pipe for perf's samples")?;
@@ -173,7 +175,11 @@ pub fn record_streaming<T: Send>(
             });
         let (result, reading) = match reading {
             Ok(handle) => {
-                let sink = Sink::Stream { writer, streamed };
+                let sink = Sink::Stream {
+                    writer,
+                    streamed,
+                    samples,
+                };
                 let result = run_perf(perf, opts, sink, profiled, limit, verbose);
                 (result, Some(handle))
             }
@@ -206,6 +212,8 @@ enum Sink<'a> {
     Stream {
         writer: PipeWriter,
         streamed: &'a AtomicU64,
+        /// Samples read so far, for the progress line.
+        samples: Option<&'a AtomicU64>,
     },
 }
 
@@ -235,9 +243,11 @@ fn run_perf(
         return Err(Exit::Interrupted
             .error("interrupted before the recording started; nothing was written"));
     }
-    let size = match &sink {
-        Sink::File(data) => Size::File(data),
-        Sink::Stream { streamed, .. } => Size::Streamed(streamed),
+    let (size, samples) = match &sink {
+        Sink::File(data) => (Size::File(data), None),
+        Sink::Stream {
+            streamed, samples, ..
+        } => (Size::Streamed(streamed), *samples),
     };
     let (command, prepare);
     let subject = match profiled {
@@ -283,6 +293,7 @@ fn run_perf(
         limit,
         start: running.start,
         warned: false,
+        progress: Progress::new(opts.progress, samples),
     };
     let (waited, stop) = running.wait(monitor, &program);
     let wall = running.start.elapsed();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 
 use super::options::{RecordOptions, MAX_DEFAULT_LIMIT};
+use super::progress::Progress;
 use crate::sys::interrupt::{self};
 
 /// Why the recording ended before the program did.
@@ -40,16 +41,26 @@ pub(crate) struct Monitor<'a> {
     pub(crate) limit: u64,
     pub(crate) start: Instant,
     pub(crate) warned: bool,
+    pub(crate) progress: Progress<'a>,
 }
 
 impl Monitor<'_> {
     pub(crate) fn check(&mut self) -> Option<StopReason> {
+        let stop = self.reason();
+        if stop.is_some() {
+            self.progress.finish();
+        }
+        stop
+    }
+
+    fn reason(&mut self) -> Option<StopReason> {
         if interrupt::interrupted() {
             // The signal thread has said so.
             return Some(StopReason::Interrupted);
         }
         if let Some(d) = self.opts.duration {
             if self.start.elapsed() >= d {
+                self.progress.finish();
                 crate::say!(
                     "rust-flamegraph: --duration {:.1}s reached: stopping the recording",
                     d.as_secs_f64()
@@ -61,6 +72,11 @@ impl Monitor<'_> {
             Size::File(data) => std::fs::metadata(data).map(|m| m.len()).unwrap_or(0),
             Size::Streamed(streamed) => streamed.load(Ordering::Relaxed),
         };
+        if self.warned || size < self.limit / 2 {
+            self.progress.tick(size);
+        } else {
+            self.progress.finish();
+        }
         // The warning always comes first, even when one step crosses both marks.
         if !self.warned && size >= self.limit / 2 {
             self.warned = true;
