@@ -236,6 +236,7 @@ fn a_wrong_old_is_exit_1_naming_the_flag_and_nothing_is_written() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_wrong_old_fails_before_the_program_is_built_or_run() {
     if !perf_available() {
         return; // perf is checked first
@@ -423,6 +424,7 @@ fn pprof_holds_the_folded_stacks_and_composes_with_the_other_formats() {
 }
 
 #[test]
+#[ignore = "needs go: cargo test -- --include-ignored"]
 fn go_tool_pprof_lists_the_summarys_hottest_functions() {
     if !go_available() {
         return;
@@ -454,6 +456,7 @@ fn thousands(n: u64) -> String {
 /// by insertion sort, with the allocator and formatting costs of every
 /// iteration). What changed is computed here from the two stacks.folded.
 #[test]
+#[ignore = "needs perf and go: cargo test -- --include-ignored"]
 fn two_demo_runs_of_different_sizes_diff_and_go_agrees_with_the_summary() {
     if !perf_available() {
         return;

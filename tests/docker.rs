@@ -1,6 +1,6 @@
 //! End to end through the real image and the real engine, with the commands
-//! of the README and docs/containers.md. Skips loudly without a Docker
-//! engine (fails under CI=true).
+//! of the README and docs/containers.md. Ignored unless asked for
+//! (`-- --include-ignored`); then failing without a Docker engine.
 
 mod common;
 
@@ -42,6 +42,7 @@ fn assert_owned_by_folder_owner(fg: &Path) {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn readme_command_with_the_seeds_flags_writes_the_flamegraph() {
     if !image_ready() {
         return;
@@ -65,6 +66,7 @@ fn readme_command_with_the_seeds_flags_writes_the_flamegraph() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn readme_default_run_profiles_the_default_demo() {
     if !image_ready() {
         return;
@@ -83,6 +85,7 @@ fn readme_default_run_profiles_the_default_demo() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn cap_sys_admin_alone_suffices_and_profiler_options_go_before_the_double_dash() {
     if !image_ready() {
         return;
@@ -99,6 +102,7 @@ fn cap_sys_admin_alone_suffices_and_profiler_options_go_before_the_double_dash()
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn cap_perfmon_works_where_the_engine_knows_it() {
     if !image_ready() {
         return;
@@ -120,6 +124,7 @@ fn cap_perfmon_works_where_the_engine_knows_it() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn without_capabilities_the_error_names_the_flags_to_add() {
     if !image_ready() {
         return;
@@ -136,6 +141,7 @@ fn without_capabilities_the_error_names_the_flags_to_add() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn the_demos_usage_error_reaches_the_user_and_no_svg_is_written() {
     if !image_ready() {
         return;
@@ -150,6 +156,7 @@ fn the_demos_usage_error_reaches_the_user_and_no_svg_is_written() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn a_forgotten_output_mount_is_named() {
     if !image_ready() {
         return;
@@ -173,6 +180,7 @@ fn compose() -> Command {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn compose_run_and_up_write_the_same_flamegraph() {
     if !image_ready() {
         return;
@@ -211,6 +219,7 @@ fn compose_run_and_up_write_the_same_flamegraph() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn a_mounted_crate_is_built_into_the_cache_volume_and_profiled() {
     if !image_ready() {
         return;
@@ -269,6 +278,7 @@ fn a_mounted_crate_is_built_into_the_cache_volume_and_profiled() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn a_mounted_folder_without_cargo_toml_is_named() {
     if !image_ready() {
         return;
@@ -286,6 +296,7 @@ fn a_mounted_folder_without_cargo_toml_is_named() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn docker_stop_still_writes_the_flamegraph_within_the_grace_period() {
     if !image_ready() {
         return;
@@ -329,6 +340,7 @@ fn docker_stop_still_writes_the_flamegraph_within_the_grace_period() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn a_read_only_output_is_refused_before_the_workload_runs() {
     if !image_ready() {
         return;
@@ -348,6 +360,7 @@ fn a_read_only_output_is_refused_before_the_workload_runs() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn a_full_output_disk_fails_cleanly_without_truncated_files() {
     if !image_ready() {
         return;
@@ -384,6 +397,7 @@ fn a_full_output_disk_fails_cleanly_without_truncated_files() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and root: cargo test -- --include-ignored"]
 fn an_unprivileged_user_can_profile_where_the_kernel_allows_it() {
     if !image_ready() {
         return;

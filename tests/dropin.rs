@@ -306,6 +306,7 @@ fn compiled(out: &Output, package: &str) -> bool {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn the_seeds_cargo_flamegraph_commands_work_natively() {
     if !perf_available() {
         return;
@@ -396,6 +397,7 @@ fn assert_second_run_does_not_rebuild(dir: &Path, what: &str) {
 }
 
 #[test]
+#[ignore = "needs perf and git: cargo test -- --include-ignored"]
 fn a_second_run_of_an_unchanged_crate_does_not_rebuild_it() {
     if !perf_available() {
         return;
@@ -436,6 +438,7 @@ fn docker_run(dir: &Path, cache: &Path, args: &[&str]) -> Output {
 }
 
 #[test]
+#[ignore = "needs a Docker engine: cargo test -- --include-ignored"]
 fn the_image_answers_version_and_help_without_any_mount() {
     if !image_ready() {
         return;
@@ -456,6 +459,7 @@ fn the_image_answers_version_and_help_without_any_mount() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine: cargo test -- --include-ignored"]
 fn the_seeds_cargo_flamegraph_commands_work_in_the_image() {
     if !image_ready() {
         return;

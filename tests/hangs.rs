@@ -187,6 +187,7 @@ fn close_after_first_line(stderr: ChildStderr) -> String {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_closed_stderr_neither_hangs_nor_loses_the_run_with_duration() {
     if !perf_available() {
         return;
@@ -207,6 +208,7 @@ fn a_closed_stderr_neither_hangs_nor_loses_the_run_with_duration() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_closed_stderr_does_not_stop_the_perf_data_limit() {
     if !perf_available() {
         return;
@@ -231,6 +233,7 @@ fn a_closed_stderr_does_not_stop_the_perf_data_limit() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_closed_stderr_does_not_stop_sigterm_from_working() {
     if !perf_available() {
         return;
@@ -252,6 +255,7 @@ fn a_closed_stderr_does_not_stop_sigterm_from_working() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_program_ignoring_sigint_and_sigterm_is_ended_after_a_grace_period() {
     if !perf_available() {
         return;
@@ -285,6 +289,7 @@ fn a_program_ignoring_sigint_and_sigterm_is_ended_after_a_grace_period() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn docker_stop_of_a_program_ignoring_sigterm_ends_inside_the_grace_period() {
     if !perf_available() {
         return;
@@ -364,16 +369,19 @@ fn background_child_run(stop: &str) {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_background_child_of_the_program_does_not_outlive_duration() {
     background_child_run("duration");
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_background_child_of_the_program_does_not_outlive_ctrl_c() {
     background_child_run("ctrl-c");
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn kill_9_of_the_profiler_takes_perf_and_the_program_and_the_next_run_reclaims_the_space() {
     if !perf_available() {
         return;
@@ -421,6 +429,7 @@ fn run_cmd(cmd: &mut Command) -> std::process::Output {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn sighup_is_handled_like_sigterm() {
     if !perf_available() {
         return;
@@ -444,6 +453,7 @@ fn sighup_is_handled_like_sigterm() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn one_sigterm_after_the_recording_does_not_lose_it() {
     if !perf_available() {
         return;
@@ -478,6 +488,7 @@ fn one_sigterm_after_the_recording_does_not_lose_it() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_failing_perf_record_is_reported_with_its_reason_and_not_post_processed() {
     if !perf_available() {
         return;

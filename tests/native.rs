@@ -5,6 +5,7 @@ mod common;
 use common::*;
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn profiles_the_demo_into_svg_and_folded_stacks() {
     if !perf_available() {
         return;
@@ -34,6 +35,7 @@ fn profiles_the_demo_into_svg_and_folded_stacks() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn frame_pointer_stacks_and_a_kept_perf_data_that_renders_again_alike() {
     if !perf_available() {
         return;
@@ -71,6 +73,7 @@ fn frame_pointer_stacks_and_a_kept_perf_data_that_renders_again_alike() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_run_too_short_to_sample_says_how_to_fix_it() {
     if !perf_available() {
         return;
@@ -84,6 +87,7 @@ fn a_run_too_short_to_sample_says_how_to_fix_it() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn the_demos_usage_error_is_shown_and_no_svg_written() {
     if !perf_available() {
         return;
@@ -99,6 +103,7 @@ fn the_demos_usage_error_is_shown_and_no_svg_written() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn an_unwritable_output_is_refused_before_anything_runs() {
     if !perf_available() {
         return; // perf is checked first
@@ -133,6 +138,7 @@ fn bad_values_are_usage_errors() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn flamechart_keeps_samples_in_time_order() {
     if !perf_available() {
         return;

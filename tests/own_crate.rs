@@ -125,6 +125,7 @@ fn samples_in(folded: &str, function: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "needs perf and crates.io: cargo test -- --include-ignored"]
 fn every_kind_of_cargo_target_is_profiled_with_its_own_functions() {
     if !perf_available() {
         return;
@@ -185,6 +186,7 @@ fn every_kind_of_cargo_target_is_profiled_with_its_own_functions() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn the_default_target_dir_leaves_the_users_builds_alone() {
     if !perf_available() {
         return;
@@ -241,6 +243,7 @@ fn the_default_target_dir_leaves_the_users_builds_alone() {
 }
 
 #[test]
+#[ignore = "needs perf and crates.io: cargo test -- --include-ignored"]
 fn choices_and_failures_explain_themselves() {
     let krate = multi_crate("choices");
     let manifest = krate.join("Cargo.toml");
@@ -281,6 +284,7 @@ fn choices_and_failures_explain_themselves() {
 }
 
 #[test]
+#[ignore = "needs perf and crates.io: cargo test -- --include-ignored"]
 fn a_build_error_shows_cargos_message_and_a_failing_program_still_renders() {
     if !perf_available() {
         return;
@@ -328,6 +332,7 @@ fn a_build_error_shows_cargos_message_and_a_failing_program_still_renders() {
 }
 
 #[test]
+#[ignore = "needs perf and crates.io: cargo test -- --include-ignored"]
 fn threads_appear_and_split_per_thread() {
     if !perf_available() {
         return;
@@ -400,6 +405,7 @@ fn threads_appear_and_split_per_thread() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn attaches_to_a_running_process_by_pid() {
     if !perf_available() {
         return;

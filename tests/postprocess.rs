@@ -108,6 +108,7 @@ fn core_names_agree_across_manglings() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn stacks_agree_with_perf_script_on_a_frame_pointer_recording() {
     if !perf_available() {
         return;
@@ -145,6 +146,7 @@ fn stacks_agree_with_perf_script_on_a_frame_pointer_recording() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn the_default_run_has_complete_named_stacks_with_inlined_frames() {
     if !perf_available() {
         return;
@@ -216,6 +218,7 @@ fn the_default_run_has_complete_named_stacks_with_inlined_frames() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_run_with_too_few_samples_keeps_the_earlier_results() {
     if !perf_available() {
         return;
@@ -259,6 +262,7 @@ impl Drop for Mounted {
 }
 
 #[test]
+#[ignore = "needs perf and root: cargo test -- --include-ignored"]
 fn an_output_folder_that_fills_up_keeps_what_was_recorded_and_says_how_to_draw_it() {
     if !perf_available() || !as_root("mounting a small tmpfs") {
         return;
@@ -313,6 +317,7 @@ fn an_output_folder_that_fills_up_keeps_what_was_recorded_and_says_how_to_draw_i
 }
 
 #[test]
+#[ignore = "needs perf and root: cargo test -- --include-ignored"]
 fn a_tmpdir_without_room_is_refused_before_recording() {
     if !perf_available() || !as_root("mounting a small tmpfs") {
         return;
@@ -350,6 +355,7 @@ fn a_tmpdir_without_room_is_refused_before_recording() {
 }
 
 #[test]
+#[ignore = "needs perf and root: cargo test -- --include-ignored"]
 fn a_kept_recording_in_a_users_folder_renders_again() {
     if !perf_available() || !as_root("giving the output folder to another user") {
         return;

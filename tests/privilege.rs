@@ -6,8 +6,8 @@
 //! takes cargo and its build scripts with it, and names from a recording
 //! reach the terminal escaped.
 //!
-//! These run the real binary as root; each skips loudly without root or
-//! perf (and fails under CI=true).
+//! These run the real binary as root: ignored unless asked for
+//! (`-- --include-ignored`), then failing without root or perf.
 
 mod common;
 
@@ -124,6 +124,7 @@ fn profile(cmd: &mut Command) -> Output {
 /// Item 8: a build script cannot mount, and neither it nor the program has
 /// a capability; `--keep-root` gives the program root's.
 #[test]
+#[ignore = "needs root and perf: cargo test -- --include-ignored"]
 fn the_build_and_the_program_run_without_capabilities() {
     if !as_root("the privilege tests") || !perf_available() {
         return;
@@ -221,6 +222,7 @@ fn spinning_shell(report: &Path) -> Vec<String> {
 /// ids, no other groups, no capabilities), and perf, as root, still
 /// samples it; `--keep-root` runs it as root.
 #[test]
+#[ignore = "needs root and perf: cargo test -- --include-ignored"]
 fn the_program_runs_as_the_invoking_user_and_perf_still_samples_it() {
     if !as_root("the privilege tests") || !perf_available() {
         return;
@@ -315,6 +317,7 @@ fn with_reachable_toolchain(cmd: &mut Command, toolchain: &Path) -> Option<()> {
 /// (the target dir) are theirs, its build script has no capabilities, and
 /// the next run does not rebuild.
 #[test]
+#[ignore = "needs root, perf and unshare: cargo test -- --include-ignored"]
 fn the_build_runs_as_the_invoking_user_and_its_files_are_theirs() {
     if !as_root("the privilege tests") || !perf_available() {
         return;
@@ -391,6 +394,7 @@ fn the_build_runs_as_the_invoking_user_and_its_files_are_theirs() {
 /// Item 7: run under `nohup` (SIGHUP ignored), a hangup stops nothing: the
 /// recording runs to its `--duration`.
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn nohup_keeps_sighup_ignored() {
     use std::os::unix::process::CommandExt;
     if !perf_available() {
@@ -469,6 +473,7 @@ fn slow_build_crate(dir: &Path) {
 /// Item 7: `kill -9` of the profiler during a build takes cargo, the build
 /// script and what the script started (as it would rustc) with it.
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn kill_9_during_a_build_leaves_no_cargo_or_build_script() {
     use std::os::unix::process::CommandExt;
     if !perf_available() {

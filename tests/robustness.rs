@@ -111,6 +111,7 @@ fn assert_stopped_early_profile(out: &Path) {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn ctrl_c_stops_the_workload_and_still_renders() {
     if !perf_available() {
         return;
@@ -132,6 +133,7 @@ fn ctrl_c_stops_the_workload_and_still_renders() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn sigterm_to_the_profiler_alone_is_handled_like_docker_stop() {
     if !perf_available() {
         return;
@@ -153,6 +155,7 @@ fn sigterm_to_the_profiler_alone_is_handled_like_docker_stop() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_second_signal_aborts_at_once_and_leaves_nothing() {
     if !perf_available() {
         return;
@@ -184,6 +187,7 @@ fn a_second_signal_aborts_at_once_and_leaves_nothing() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn duration_stops_a_long_run() {
     if !perf_available() {
         return;
@@ -209,6 +213,7 @@ fn duration_stops_a_long_run() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_growing_perf_data_is_stopped_at_the_limit() {
     if !perf_available() {
         return;
@@ -236,6 +241,7 @@ fn a_growing_perf_data_is_stopped_at_the_limit() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn crashing_programs_still_get_their_flamegraph_and_their_status() {
     if !perf_available() {
         return;
@@ -262,6 +268,7 @@ fn crashing_programs_still_get_their_flamegraph_and_their_status() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn concurrent_runs_into_one_folder_leave_a_matching_pair() {
     if !perf_available() {
         return;
@@ -319,6 +326,7 @@ fn hostile_folded_stacks_render_safely_or_are_refused() {
 }
 
 #[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
 fn a_truncated_perf_data_is_an_error_or_a_partial_render_never_a_crash() {
     if !perf_available() {
         return;

@@ -138,6 +138,7 @@ fn attack(out: PathBuf, victims: [PathBuf; 2], stop: Arc<AtomicBool>, deadline: 
 }
 
 #[test]
+#[ignore = "needs root: cargo test -- --include-ignored"]
 fn the_folder_owner_swapping_temporary_files_for_symlinks_reaches_nothing_outside() {
     if !as_root("root (to chown the folder and attack as another user)") {
         return;
@@ -190,6 +191,7 @@ fn the_folder_owner_swapping_temporary_files_for_symlinks_reaches_nothing_outsid
 }
 
 #[test]
+#[ignore = "needs root: cargo test -- --include-ignored"]
 fn a_folder_moved_away_and_replaced_by_a_symlink_does_not_redirect_the_results() {
     let scene = Scene::new(None);
     let other = scene.base.path().join("other");
@@ -253,6 +255,7 @@ fn a_failing_second_file_leaves_the_earlier_pair_untouched_and_no_temporary() {
 }
 
 #[test]
+#[ignore = "needs root: cargo test -- --include-ignored"]
 fn a_set_without_perf_data_removes_the_earlier_runs_perf_data() {
     let root = rustix::process::geteuid().is_root();
     let scene = Scene::new(root.then_some(USER));
@@ -294,6 +297,7 @@ fn a_set_without_perf_data_removes_the_earlier_runs_perf_data() {
 }
 
 #[test]
+#[ignore = "needs root: cargo test -- --include-ignored"]
 fn staging_folders_of_dead_runs_are_removed_and_live_ones_kept() {
     let scene = Scene::new(None);
     let dir = scene.out();
@@ -413,6 +417,7 @@ impl Drop for Mount {
 }
 
 #[test]
+#[ignore = "needs root (it mounts a tmpfs): cargo test -- --include-ignored"]
 fn a_read_only_folder_is_refused_with_the_fix() {
     let scene = Scene::new(None);
     let mounted = std::process::Command::new("mount")

@@ -1,5 +1,6 @@
-//! Shared by the end-to-end tests: finding the tools they need (skipping
-//! loudly without them, failing under CI=true), and checking results.
+//! Shared by the end-to-end tests: finding the tools they need (a test that
+//! needs one is `#[ignore = "needs …"]`, and fails without it when run), and
+//! checking results.
 #![allow(dead_code)] // each test binary uses part of this
 
 use std::path::{Path, PathBuf};
@@ -74,24 +75,87 @@ pub fn total_samples(folded: &str) -> u64 {
     stacks(folded).iter().map(|&(_, count)| count).sum()
 }
 
-/// `Err(reason)` from a probe becomes a loud skip, or a failure under CI=true.
+/// The ignored tests were asked for (`cargo test -- --include-ignored` or
+/// `-- --ignored`, as CI runs them), or `CI=true`.
+pub fn asked_for_everything() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::args().any(|a| a == "--include-ignored" || a == "--ignored")
+}
+
+/// How to get `what`, as a test names it to [`require`].
+fn fix_for(what: &str) -> &'static str {
+    const FIXES: &[(&str, &str)] = &[
+        (
+            "perf",
+            "apt-get install linux-perf (Debian; linux-tools-$(uname -r) on Ubuntu), \
+             and without root: sysctl kernel.perf_event_paranoid=1",
+        ),
+        (
+            "a Docker engine",
+            "apt-get install docker.io, start it, and let this user use it",
+        ),
+        ("Podman", "apt-get install podman"),
+        ("podman-compose", "apt-get install podman-compose"),
+        (
+            "headless Chromium",
+            "apt-get install chromium-headless-shell (or chromium), or set CHROMIUM",
+        ),
+        (
+            "chromium and chromedriver",
+            "apt-get install chromium chromium-driver",
+        ),
+        ("go ", "apt-get install golang-go"),
+        ("git", "apt-get install git"),
+        (
+            "the Debian archive",
+            "network access to deb.debian.org from a container",
+        ),
+        (
+            "a private mount namespace",
+            "run as root, with util-linux's unshare and a rustup toolchain",
+        ),
+    ];
+    FIXES
+        .iter()
+        .find(|(name, _)| what == name.trim_end() || what.starts_with(name))
+        .map_or("install it", |(_, fix)| fix)
+}
+
+/// `Err(reason)` from a probe fails the test, naming `what` is missing and
+/// how to get it: never a pass. A test that needs a tool is
+/// `#[ignore = "needs …"]`, so that `cargo test` lists it as ignored and
+/// `cargo test -- --include-ignored` (what CI runs) runs it; so it gets here
+/// without the tool only when asked for.
 pub fn require(what: &str, probe: Result<(), String>) -> bool {
     match probe {
         Ok(()) => true,
-        Err(reason) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{what} is required under CI=true but unavailable: {reason}")
-        }
-        Err(reason) => {
-            loud(&format!(
-                "SKIPPED: {what} is unavailable ({reason}); this test did not run"
-            ));
-            false
-        }
+        Err(reason) => unavailable(what, &reason, fix_for(what)),
     }
 }
 
+/// Fails the test: `what` is missing (`reason`), and `fix` gets it.
+fn unavailable(what: &str, reason: &str, fix: &str) -> ! {
+    if asked_for_everything() {
+        panic!(
+            "{what} is required by this test but unavailable: {reason}\n\
+             Fix: {fix}. Or leave out the tests that need it: plain `cargo test` \
+             lists them as ignored."
+        );
+    }
+    // Run without --include-ignored, yet needing a tool: the test lacks its
+    // `#[ignore = "needs …"]`. A test that did not run must not pass.
+    loud(&format!(
+        "{what} is unavailable ({reason}); this test did not run"
+    ));
+    panic!(
+        "{what} is unavailable ({reason}), and this test is not marked \
+         #[ignore = \"needs {what}: cargo test -- --include-ignored\"]: mark it so. \
+         Fix: {fix}."
+    )
+}
+
 /// Prints past the test harness's capture (it captures `eprintln!`, not the
-/// stderr handle), so that skips show in a passing run.
+/// stderr handle), so that a note shows in a passing run.
 pub fn loud(message: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "\n!!!! {message} !!!!\n");
@@ -334,15 +398,21 @@ pub fn write(root: &Path, files: &[(&str, String)]) {
     }
 }
 
-/// Running as root (needed to chown folders and act as another user);
-/// otherwise a loud skip, or a failure under CI=true.
+/// Running as root (needed to chown folders and act as another user), for
+/// `what`; otherwise a failure, as [`require`]'s.
 pub fn as_root(what: &str) -> bool {
-    let probe = if rustix::process::geteuid().is_root() {
-        Ok(())
-    } else {
-        Err("not running as root".to_string())
-    };
-    require(what, probe)
+    if !rustix::process::geteuid().is_root() {
+        let what = match what.starts_with("root") {
+            true => what.to_string(),
+            false => format!("root ({what})"),
+        };
+        unavailable(
+            &what,
+            "not running as root",
+            "run the tests as root: sudo -E cargo test -- --include-ignored",
+        );
+    }
+    true
 }
 
 /// The names in `dir`, sorted, but for the markers an output folder of ours
