@@ -15,11 +15,6 @@ use crate::run::{Config, RunMode};
 /// instead (`--root` only when not root), as printed.
 pub const REFUSED: &[(&str, &str)] = &[
     (
-        "-z, --compression-level",
-        "-z/--compression-level: perf.data is a temporary file here, read once then \
-         deleted, so compressing it only costs time; --max-perf-data bounds its size",
-    ),
-    (
         "--root",
         "--root: rust-flamegraph does not run perf with sudo: run it as root \
          (`sudo -E rust-flamegraph …`), or let users profile with \
@@ -91,9 +86,10 @@ pub struct Options {
     #[arg(help_heading = "Run", long, value_name = "SUDO FLAGS", num_args = 0..=1, default_missing_value = "", allow_hyphen_values = true)]
     pub root: Option<String>,
 
-    /// Refused: `cargo flamegraph`'s compressed perf.data (see REFUSED).
-    #[arg(short = 'z', long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "", hide = true)]
-    pub compression_level: Option<String>,
+    /// Compress the perf.data kept by --keep-perf-data (zstd, level 1–22;
+    /// `-z` alone is 1). Without --keep-perf-data there is nothing to compress.
+    #[arg(short = 'z', long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "1", value_parser = clap::value_parser!(u32).range(1..=22))]
+    pub compression_level: Option<u32>,
 
     /// Arguments for the profiled program (with --exec: the program and its arguments).
     #[arg(last = true, value_name = "ARGS")]
@@ -237,12 +233,15 @@ impl Options {
                 .error(clap::error::ErrorKind::ValueValidation, message)
         };
         opts.record.perf_command().map_err(usage)?;
-        if opts.compression_level.is_some() {
-            return Err(usage(REFUSED[0].1.into()));
+        if opts.compression_level.is_some() && !opts.keep_perf_data {
+            crate::say!(
+                "rust-flamegraph: note: -z: nothing to compress, since perf.data is not kept \
+                 (add --keep-perf-data to keep it, compressed)"
+            );
         }
         if opts.root.is_some() {
             if !rustix::process::geteuid().is_root() {
-                return Err(usage(REFUSED[1].1.into()));
+                return Err(usage(REFUSED[0].1.into()));
             }
             if crate::sys::container::in_container() {
                 crate::say!("rust-flamegraph: --root: the image already runs as root");
@@ -261,6 +260,7 @@ impl Options {
             record: RecordOptions {
                 // Who builds and runs the program, decided once for both.
                 privileges: target.privileges.clone(),
+                compression: self.compression_level.filter(|_| self.keep_perf_data),
                 ..self.record.options()
             },
             target,
@@ -501,6 +501,8 @@ impl RecordArgs {
             // Decided with the target: see `Options::target_options`.
             privileges: crate::sys::privilege::Privileges::Keep,
             progress: crate::record::progress::Mode::for_stderr(self.quiet),
+            // Set with --keep-perf-data: see `Options::into_config`.
+            compression: None,
         }
     }
 }
@@ -826,5 +828,29 @@ mod tests {
             let err = Options::from_args(["rf", "-c", &cmd]).unwrap_err();
             assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
         }
+    }
+
+    #[test]
+    fn z_compresses_the_kept_perf_data_only() {
+        let record = |args: &[&str]| {
+            let opts = Options::from_args(std::iter::once("rf").chain(args.iter().copied()));
+            opts.unwrap().into_config().record
+        };
+        assert_eq!(record(&["-z", "--keep-perf-data"]).compression, Some(1));
+        assert_eq!(record(&["-z", "7", "--keep-perf-data"]).compression, Some(7));
+        assert_eq!(record(&["--compression-level=3"]).compression, None);
+        let args = crate::record::perf::record_args(
+            &record(&["-z", "7", "--keep-perf-data"]),
+            std::path::Path::new("p.data"),
+            &crate::record::perf::Subject::Attach(1),
+        );
+        assert!(args.iter().any(|a| a == "--compression-level=7"), "{args:?}");
+        let streamed = crate::record::perf::record_args(
+            &record(&["-z", "7", "--keep-perf-data"]),
+            std::path::Path::new("-"),
+            &crate::record::perf::Subject::Attach(1),
+        );
+        assert!(!streamed.iter().any(|a| a.to_string_lossy().contains("compression")));
+        assert!(Options::from_args(["rf", "-z", "23"]).is_err());
     }
 }

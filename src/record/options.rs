@@ -66,6 +66,9 @@ pub struct RecordOptions {
     pub privileges: Privileges,
     /// The progress line while recording.
     pub progress: progress::Mode,
+    /// perf.data compressed with zstd at this level (`-z`; a file only, as
+    /// `--keep-perf-data` writes).
+    pub compression: Option<u32>,
 }
 
 impl Default for RecordOptions {
@@ -79,6 +82,7 @@ impl Default for RecordOptions {
             cmd: None,
             privileges: Privileges::Keep,
             progress: progress::Mode::Off,
+            compression: None,
         }
     }
 }

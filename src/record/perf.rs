@@ -232,6 +232,10 @@ pub fn record_args(opts: &RecordOptions, data: &Path, subject: &Subject) -> Vec<
     args.push("--no-buildid".into());
     args.push("-o".into());
     args.push(data.into());
+    // A file only: the stream (`-o -`) is read as it comes, never kept.
+    if let (Some(level), false) = (opts.compression, data == Path::new("-")) {
+        args.push(format!("--compression-level={level}").into());
+    }
     if let Some(extra) = &opts.cmd {
         args.extend(extra.split_whitespace().map(OsString::from));
     }
