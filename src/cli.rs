@@ -13,14 +13,12 @@ use crate::run::{Config, RunMode};
 
 /// The flags of `cargo flamegraph` refused with a message saying what to use
 /// instead (`--root` only when not root), as printed.
-pub const REFUSED: &[(&str, &str)] = &[
-    (
-        "--root",
-        "--root: rust-flamegraph does not run perf with sudo: run it as root \
+pub const REFUSED: &[(&str, &str)] = &[(
+    "--root",
+    "--root: rust-flamegraph does not run perf with sudo: run it as root \
          (`sudo -E rust-flamegraph …`), or let users profile with \
          `sudo sysctl kernel.perf_event_paranoid=1`",
-    ),
-];
+)];
 
 /// The name under which cargo runs this binary as `cargo flamegraph`.
 pub const SUBCOMMAND: &str = "cargo-flamegraph";
@@ -169,14 +167,10 @@ pub struct TargetArgs {
     #[arg(long)]
     pub no_default_features: bool,
 
-    /// Cargo profile to build with.
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = defaults::PROFILE,
-        conflicts_with = "dev"
-    )]
-    pub profile: String,
+    /// Cargo profile to build with [default: release; bench with --bench and
+    /// --unit-bench, as `cargo bench`]
+    #[arg(long, value_name = "NAME", conflicts_with = "dev")]
+    pub profile: Option<String>,
 
     /// Build with the dev profile (shorthand for --profile dev).
     #[arg(long)]
@@ -337,10 +331,14 @@ impl Options {
             exec: t.exec,
             features: t.features.clone(),
             no_default_features: t.no_default_features,
-            profile: if t.dev {
-                "dev".into()
-            } else {
-                t.profile.clone()
+            profile: match (&t.profile, t.dev) {
+                (Some(profile), _) => profile.clone(),
+                (None, true) => "dev".into(),
+                // As `cargo bench` (and `cargo flamegraph --bench`) builds them.
+                (None, false) if t.bench.is_some() || t.unit_bench.is_some() => {
+                    defaults::BENCH_PROFILE.into()
+                }
+                (None, false) => defaults::PROFILE.into(),
             },
             target_dir: t.target_dir.clone(),
             triple: t.triple.clone(),
@@ -785,6 +783,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_bench_builds_with_the_bench_profile_as_cargo_bench_does() {
+        let profile = |args: &[&str]| parse(args).unwrap().target_options().profile;
+        assert_eq!(profile(&["--bench", "b"]), "bench");
+        assert_eq!(profile(&["--unit-bench"]), "bench");
+        assert_eq!(
+            profile(&["--bench", "b", "--profile", "release"]),
+            "release"
+        );
+        assert_eq!(profile(&["--bench", "b", "--dev"]), "dev");
+        assert_eq!(profile(&["--bin", "b"]), "release");
+    }
+
     fn mode(args: &[&str]) -> RunMode {
         parse(args).unwrap().mode()
     }
@@ -837,20 +848,28 @@ mod tests {
             opts.unwrap().into_config().record
         };
         assert_eq!(record(&["-z", "--keep-perf-data"]).compression, Some(1));
-        assert_eq!(record(&["-z", "7", "--keep-perf-data"]).compression, Some(7));
+        assert_eq!(
+            record(&["-z", "7", "--keep-perf-data"]).compression,
+            Some(7)
+        );
         assert_eq!(record(&["--compression-level=3"]).compression, None);
         let args = crate::record::perf::record_args(
             &record(&["-z", "7", "--keep-perf-data"]),
             std::path::Path::new("p.data"),
             &crate::record::perf::Subject::Attach(1),
         );
-        assert!(args.iter().any(|a| a == "--compression-level=7"), "{args:?}");
+        assert!(
+            args.iter().any(|a| a == "--compression-level=7"),
+            "{args:?}"
+        );
         let streamed = crate::record::perf::record_args(
             &record(&["-z", "7", "--keep-perf-data"]),
             std::path::Path::new("-"),
             &crate::record::perf::Subject::Attach(1),
         );
-        assert!(!streamed.iter().any(|a| a.to_string_lossy().contains("compression")));
+        assert!(!streamed
+            .iter()
+            .any(|a| a.to_string_lossy().contains("compression")));
         assert!(Options::from_args(["rf", "-z", "23"]).is_err());
     }
 }

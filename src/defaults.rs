@@ -12,6 +12,8 @@ pub const CALL_GRAPH: &str = "dwarf";
 pub const DWARF_STACK_BYTES: u32 = 16384;
 /// Cargo profile the target is built with (`--profile`).
 pub const PROFILE: &str = "release";
+/// Cargo profile a bench is built with (`--bench`, `--unit-bench`), as `cargo bench` does.
+pub const BENCH_PROFILE: &str = "bench";
 /// Frames narrower than this many pixels are omitted (`--min-width`).
 pub const MIN_WIDTH: f64 = 0.1;
 /// inferno palette (`--palette`).

@@ -93,15 +93,29 @@ mod select {
         let t = Target {
             program: "/x/target/release/demo".into(),
             args: vec!["--iters".into(), "5".into()],
+            name: None,
         };
         assert_eq!(t.display(), "demo --iters 5");
         assert_eq!(t.command().len(), 3);
+        // A bench is shown by its target's name, not its hashed file name,
+        // and arguments as a shell needs them.
+        let t = Target {
+            program: "/x/target/release/deps/bench-81b3293c4d0d2df2".into(),
+            args: vec!["--bench".into(), "fn [a-z_]+\\(".into()],
+            name: Some("bench".into()),
+        };
+        assert_eq!(t.display(), "bench --bench 'fn [a-z_]+\\('");
     }
 }
 
 mod build {
     use super::opts;
-    use crate::model::text::join_args;
+
+    /// The arguments joined by spaces, unquoted, to look for parts in.
+    fn plain(args: &[std::ffi::OsString]) -> String {
+        let words: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+        words.join(" ")
+    }
     use crate::target::build::*;
     use crate::target::options::*;
 
@@ -161,7 +175,7 @@ mod build {
             std::path::Path::new("/w/target/rust-flamegraph"),
             None,
         );
-        let s = join_args(&args);
+        let s = plain(&args);
         for part in [
             "build --message-format=json-render-diagnostics --manifest-path /w/Cargo.toml",
             "--target-dir /w/target/rust-flamegraph -p app --example ex --profile dev",
@@ -187,7 +201,7 @@ mod build {
             std::path::Path::new("T"),
             Some("-C target-cpu=native"),
         );
-        let s = join_args(&args);
+        let s = plain(&args);
         assert!(
             s.starts_with("test --no-run") && s.contains("--lib --profile release"),
             "{s}"

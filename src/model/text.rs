@@ -1,7 +1,6 @@
 //! Text as it may be shown: in a terminal, an SVG or a title.
 
 use std::borrow::Cow;
-use std::ffi::OsString;
 
 /// `text` with every character that XML 1.0 forbids, and every other control
 /// character (invisible in a flamegraph anyway), replaced by a visible escape:
@@ -40,10 +39,25 @@ fn needs_escape(c: char) -> bool {
     c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}'
 }
 
-/// Arguments joined for display.
-pub fn join_args(args: &[OsString]) -> String {
-    args.iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Arguments joined for display, each quoted as a shell would need it
+/// (`rg -c 'fn [a-z_]+\('`), so that a command shown can be run again.
+pub fn join_args<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    let words: Vec<std::borrow::Cow<'_, str>> =
+        args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    shell_words::join(words.iter().map(|w| w.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_quoted_as_a_shell_needs() {
+        assert_eq!(
+            join_args(&["rg", "-c", "fn [a-z_]+\\("]),
+            "rg -c 'fn [a-z_]+\\('"
+        );
+        assert_eq!(join_args(&["demo", "--iters", "5"]), "demo --iters 5");
+        assert_eq!(join_args(&["echo", "it's", ""]), "echo 'it'\\''s' ''");
+    }
 }

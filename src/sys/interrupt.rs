@@ -582,7 +582,8 @@ mod tests {
             .unwrap();
         let pid = sh.id();
         let mut found = Vec::new();
-        for _ in 0..100 {
+        // Up to 10 s: on a loaded machine sh may take seconds to fork.
+        for _ in 0..500 {
             found = children(pid);
             if !found.is_empty() {
                 break;

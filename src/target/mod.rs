@@ -30,6 +30,7 @@ pub fn prepare(opts: &TargetOptions) -> Result<Target> {
         return Ok(Target {
             program: program.into(),
             args: args.to_vec(),
+            name: None,
         });
     }
     let metadata = select::metadata(opts)?;
@@ -38,6 +39,7 @@ pub fn prepare(opts: &TargetOptions) -> Result<Target> {
     Ok(Target {
         program,
         args: program_args(chosen.kind, opts),
+        name: Some(chosen.name),
     })
 }
 

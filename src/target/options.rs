@@ -54,6 +54,8 @@ pub struct Target {
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<OsString>,
+    /// The cargo target it was built from (`None` for `--exec`).
+    pub name: Option<String>,
 }
 
 impl Target {
@@ -64,14 +66,19 @@ impl Target {
             .collect()
     }
 
-    /// A short human-readable form: the program's file name and its arguments.
+    /// A short human-readable form, as a shell would take it: the cargo
+    /// target's name (a bench's or test's file name carries a hash), else the
+    /// program's file name, and its arguments.
     pub fn display(&self) -> String {
-        let name = self.program.file_name().unwrap_or(self.program.as_os_str());
-        std::iter::once(name)
-            .chain(self.args.iter().map(|a| a.as_os_str()))
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
+        let name = match &self.name {
+            Some(name) => name.as_ref(),
+            None => self.program.file_name().unwrap_or(self.program.as_os_str()),
+        };
+        crate::model::text::join_args(
+            &std::iter::once(name)
+                .chain(self.args.iter().map(|a| a.as_os_str()))
+                .collect::<Vec<_>>(),
+        )
     }
 }
 
