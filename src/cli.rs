@@ -221,7 +221,7 @@ impl Options {
         if as_subcommand && args.get(1).is_some_and(|a| a == "flamegraph") {
             args.remove(1);
         }
-        let mut opts = Options::try_parse_from(args)?;
+        let mut opts = Options::try_parse_from(&args).map_err(|e| forgot_double_dash(e, &args))?;
         let usage = |message: String| {
             <Options as clap::CommandFactory>::command()
                 .error(clap::error::ErrorKind::ValueValidation, message)
@@ -655,6 +655,39 @@ impl RenderArgs {
     }
 }
 
+/// An unknown option that is likely the program's (`rust-flamegraph --iters
+/// 100`): says to put it after `--` first, instead of clap's nearest option
+/// of ours (`--notes`).
+fn forgot_double_dash(err: clap::Error, args: &[OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument || args.iter().any(|a| a == "--") {
+        return err;
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    let flag = arg.split('=').next().unwrap_or(arg);
+    let at = args
+        .iter()
+        .position(|a| a.to_string_lossy().split('=').next() == Some(flag));
+    let (ours, program) = args.split_at(at.unwrap_or(args.len()));
+    let suggested = crate::model::text::join_args(
+        &ours
+            .iter()
+            .skip(1)
+            .chain(std::iter::once(&OsString::from("--")))
+            .chain(program)
+            .collect::<Vec<_>>(),
+    );
+    <Options as clap::CommandFactory>::command().error(
+        ErrorKind::UnknownArgument,
+        format!(
+            "unexpected argument '{flag}': not an option of rust-flamegraph. Arguments for the \
+             profiled program go after `--`: rust-flamegraph {suggested}"
+        ),
+    )
+}
+
 fn parse_freq(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(f) if (1..=100_000).contains(&f) => Ok(f),
@@ -871,5 +904,27 @@ mod tests {
             .iter()
             .any(|a| a.to_string_lossy().contains("compression")));
         assert!(Options::from_args(["rf", "-z", "23"]).is_err());
+    }
+
+    #[test]
+    fn a_programs_option_without_double_dash_says_where_it_goes() {
+        let err =
+            Options::from_args(["rust-flamegraph", "--iters", "100", "--size", "5"]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("rust-flamegraph -- --iters 100 --size 5"),
+            "{text}"
+        );
+        assert!(!text.contains("--notes"), "{text}");
+        assert_eq!(err.exit_code(), 2);
+        let err = Options::from_args(["rf", "--bin", "demo", "--iters=3"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("rust-flamegraph --bin demo -- '--iters=3'"),
+            "{err}"
+        );
+        // A typo of ours after `--` is the program's: clap's own message stays.
+        let err = Options::from_args(["rf", "--nots", "x", "--", "a"]).unwrap_err();
+        assert!(!err.to_string().contains("not an option of rust-flamegraph"));
     }
 }

@@ -103,7 +103,10 @@ pub fn run(cfg: &Config) -> Result<Option<Report>> {
     match cfg.mode.clone() {
         RunMode::Build => {
             let target = target::prepare(&cfg.target.clone())?;
-            crate::say!("rust-flamegraph: built {}", target.program.display());
+            crate::say!(
+                "rust-flamegraph: the program is {}",
+                target.program.display()
+            );
             Ok(None)
         }
         RunMode::RenderFolded(file) => {
@@ -491,10 +494,7 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
             (Some(rec), None) => Exit::NoSamples.error(format!(
                     "{}: `{command}` ran for {:.0} ms, too short to draw. Make it \
                      run longer, or sample more often (--freq {}, now {}); nothing was written{kept}",
-                    match summary.samples {
-                        0 => "perf recorded no samples".to_string(),
-                        n => format!("only {n} samples"),
-                    },
+                    recorded(summary.samples),
                     rec.wall.as_secs_f64() * 1e3,
                     (cfg.record.freq * 10).min(100_000),
                     cfg.record.freq
@@ -563,4 +563,25 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
         written,
         postprocess: started.elapsed(),
     })
+}
+
+/// How many samples perf recorded, when they are too few: `only 1 sample`.
+fn recorded(samples: u64) -> String {
+    match samples {
+        0 => "perf recorded no samples".to_string(),
+        1 => "only 1 sample".to_string(),
+        n => format!("only {n} samples"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_few_samples_are_counted_in_words() {
+        assert_eq!(recorded(0), "perf recorded no samples");
+        assert_eq!(recorded(1), "only 1 sample");
+        assert_eq!(recorded(7), "only 7 samples");
+    }
 }

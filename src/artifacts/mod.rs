@@ -89,6 +89,16 @@ pub const MARKERS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The folder of the cargo package that `dir` is part of (the nearest
+/// ancestor with a Cargo.toml), if any.
+fn enclosing_package(dir: &Path) -> Option<PathBuf> {
+    let dir = std::path::absolute(dir).ok()?;
+    dir.ancestors()
+        .skip(1)
+        .find(|a| a.join("Cargo.toml").is_file())
+        .map(Path::to_path_buf)
+}
+
 /// `path` as the user finds it: in a container, a path under `/out` (the
 /// image's output folder, a host folder mounted there) is followed by
 /// "(your mounted folder)", since the host's name for it is not visible
@@ -246,7 +256,27 @@ impl OutDir {
                     .all(|(name, ours)| *name != "Cargo.toml" || text != ours.as_bytes())
             }),
         };
-        if package || !dir.flatten().all(|e| ours(e.file_name().to_bytes())) {
+        if package {
+            return;
+        }
+        let foreign: Vec<String> = dir
+            .flatten()
+            .filter(|e| !ours(e.file_name().to_bytes()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if let Some(first) = foreign.first() {
+            if let Some(package) = enclosing_package(&self.inner.path) {
+                crate::say!(
+                    "rust-flamegraph: note: {} holds files that are not results (`{}`), so it \
+                     is not marked as a results folder: cargo counts new results as changes to \
+                     the package in {}, and rebuilds it on the next run if a build script has \
+                     no rerun-if-changed; use an empty or new folder for --out, or add its name \
+                     to `exclude` under [package]",
+                    shown(&self.inner.path),
+                    crate::model::text::printable(first),
+                    package.display()
+                );
+            }
             return;
         }
         for (name, text) in MARKERS {

@@ -216,4 +216,18 @@ mod build {
             )]
         );
     }
+
+    #[test]
+    fn a_build_that_compiled_nothing_says_so() {
+        let what = "binary `demo` of package `demo`";
+        let took = std::time::Duration::from_millis(12_340);
+        assert_eq!(
+            built(what, false, took),
+            "binary `demo` of package `demo` is up to date"
+        );
+        assert_eq!(
+            built(what, true, took),
+            "built binary `demo` of package `demo` in 12.3 s"
+        );
+    }
 }

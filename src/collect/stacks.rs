@@ -385,10 +385,7 @@ impl Collector<'_> {
     fn finish(mut self, truncated: Option<String>) -> Folded {
         let mut warnings = Vec::new();
         if self.lost > 0 {
-            warnings.push(format!(
-                "perf lost {} records (its buffer was full): lower --freq",
-                self.lost
-            ));
+            warnings.push(lost_warning(self.lost, self.samples));
         }
         if let Some(why) = truncated {
             warnings.push(format!(
@@ -459,6 +456,20 @@ impl Collector<'_> {
     }
 }
 
+/// What is said of `lost` records next to `samples` kept: below 1 % they
+/// change nothing worth acting on (a busy machine drops a few), so no advice.
+fn lost_warning(lost: u64, samples: u64) -> String {
+    let share = lost as f64 * 100.0 / (lost + samples).max(1) as f64;
+    if share < 1.0 {
+        format!("perf lost {lost} records, {share:.1}% of them: too few to change the picture")
+    } else {
+        format!(
+            "perf lost {lost} records, {share:.0}% of them (its buffer was full): lower --freq, \
+             or use --call-graph fp"
+        )
+    }
+}
+
 /// Words (8 bytes) the call-chain cache holds at most, 8 MiB: past that it
 /// starts over, so that memory stays bounded when nearly every chain is new
 /// (a chain can hold thousands of addresses in a crafted recording).
@@ -503,6 +514,20 @@ fn clean(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_few_lost_records_are_noise_not_advice() {
+        let few = lost_warning(2, 2_795);
+        assert!(
+            few.contains("lost 2 records") && !few.contains("--freq"),
+            "{few}"
+        );
+        let many = lost_warning(300, 2_700);
+        assert!(
+            many.contains("10%") && many.contains("lower --freq"),
+            "{many}"
+        );
+    }
     use crate::model::counts::is_thread_root;
     use crate::symbolize::demangle;
 

@@ -111,14 +111,17 @@ pub(crate) fn build(
     let rustflags = std::env::var("RUSTFLAGS").ok();
     let (args, env) = build_command(target, opts, &manifest, &target_dir, rustflags.as_deref());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    crate::say!(
-        "rust-flamegraph: building {} `{}` of package `{}` ({} profile, with symbols \
-         and frame pointers)",
+    let what = format!(
+        "{} `{}` of package `{}`",
         target.kind.describe(),
         crate::model::text::printable(&target.name),
         crate::model::text::printable(&target.package),
+    );
+    crate::say!(
+        "rust-flamegraph: cargo build of {what} ({} profile, with symbols and frame pointers)",
         crate::model::text::printable(&opts.profile),
     );
+    let started = std::time::Instant::now();
     if opts.verbose {
         crate::say!(
             "rust-flamegraph: running {} {}",
@@ -178,10 +181,15 @@ pub(crate) fn build(
         (None, _) => crate::sys::interrupt::watch_child(cargo_pid, false),
     };
     let mut executable = None;
+    let mut compiled = false;
     for message in Message::parse_stream(BufReader::new(&reader)) {
-        if let Message::CompilerArtifact(artifact) =
-            message.context("reading cargo's build messages")?
-        {
+        let message = message.context("reading cargo's build messages")?;
+        compiled |= match &message {
+            Message::CompilerArtifact(artifact) => !artifact.fresh,
+            Message::BuildScriptExecuted(_) => true,
+            _ => false,
+        };
+        if let Message::CompilerArtifact(artifact) = message {
             if artifact.target.name == target.name
                 && artifact.executable.is_some()
                 && target
@@ -205,6 +213,10 @@ pub(crate) fn build(
             unwritable_hint(&target_dir)
         )));
     }
+    crate::say!(
+        "rust-flamegraph: {}",
+        built(&what, compiled, started.elapsed())
+    );
     executable.ok_or_else(|| {
         Exit::Build.error(format!(
             "cargo built `{}` but reported no executable for it; \
@@ -270,6 +282,16 @@ fn toolchain_note(root: &Path, privileges: &crate::sys::privilege::Privileges) -
 
 /// The channel a toolchain file names: `channel = "…"` in its `[toolchain]`
 /// table, or the whole of a legacy one-line file.
+/// What the build did: `built … in 12.3 s`, or `… is up to date` when cargo
+/// compiled nothing.
+pub(crate) fn built(what: &str, compiled: bool, took: std::time::Duration) -> String {
+    if compiled {
+        format!("built {what} in {:.1} s", took.as_secs_f64())
+    } else {
+        format!("{what} is up to date")
+    }
+}
+
 pub(crate) fn toolchain_channel(text: &str) -> Option<String> {
     let text = text.trim();
     if !text.contains('=') && !text.contains('[') {

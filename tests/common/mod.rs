@@ -49,7 +49,7 @@ pub fn demo_binary() -> PathBuf {
             assert!(build.status.success(), "{log}");
             let path = log
                 .lines()
-                .find_map(|l| l.strip_prefix("rust-flamegraph: built "))
+                .find_map(|l| l.strip_prefix("rust-flamegraph: the program is "))
                 .unwrap_or_else(|| panic!("--build-only did not say what it built: {log}"));
             let path = PathBuf::from(path.trim());
             assert!(path.is_file(), "{} was not built: {log}", path.display());
