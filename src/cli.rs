@@ -20,6 +20,16 @@ pub const REFUSED: &[(&str, &str)] = &[(
          `sudo sysctl kernel.perf_event_paranoid=1`",
 )];
 
+/// What `--help` ends with: the exit codes, and the image's folders.
+fn after_help() -> String {
+    format!(
+        "{}\n\nIn the Docker image: results go to /out (mount a host folder there: \
+         -v ./fg:/out); a crate mounted at /src is profiled instead of the bundled demo \
+         (-v \"$PWD\":/src), and its builds are kept in /cache (-v rust-flamegraph-cache:/cache).",
+        crate::exit::Exit::help_table()
+    )
+}
+
 /// The name under which cargo runs this binary as `cargo flamegraph`.
 pub const SUBCOMMAND: &str = "cargo-flamegraph";
 
@@ -29,7 +39,7 @@ pub const SUBCOMMAND: &str = "cargo-flamegraph";
 /// release mode (with symbols and frame pointers), runs it with ARGS under
 /// `perf record` and writes `flamegraph.svg` and `stacks.folded` to --out.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "rust-flamegraph", version, after_help = crate::exit::Exit::help_table())]
+#[command(name = "rust-flamegraph", version, after_help = after_help())]
 pub struct Options {
     /// Where the results go: a folder (created if missing), or a file ending
     /// in `.svg` for the flamegraph itself, the other files beside it named

@@ -422,3 +422,105 @@ fn an_unprivileged_user_can_profile_where_the_kernel_allows_it() {
     assert_demo_profile(&fg);
     assert_owned_by_folder_owner(&fg);
 }
+
+/// The README's commands for one's own crate, verbatim, from the crate's
+/// folder, which has no `fg/` yet: `docker run`, then `docker compose` (its
+/// `crate` service). Both write into the crate's `fg/`, which belongs to the
+/// crate's owner, and share one cache volume (the second does not compile
+/// the crate again).
+#[test]
+#[ignore = "needs a Docker engine, docker-compose and root: cargo test -- --include-ignored"]
+fn readme_own_crate_commands_work_verbatim_from_the_crates_folder() {
+    if !image_ready() {
+        return;
+    }
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Your own crate in the image").unwrap()..];
+    let block = section.split("```bash\n").nth(1).unwrap();
+    let docker_run = block[..block.find("```").unwrap()]
+        .trim()
+        .replace("\\\n", " ");
+    let compose_line = readme
+        .lines()
+        .find(|l| l.contains("run --rm crate"))
+        .expect("the README's compose command for one's own crate");
+    assert!(docker_run.contains("--bin my_binary -- --input big.json --mode hot"));
+
+    // A crate of a host user (not root) with the README's binary and arguments.
+    let krate = tempfile::tempdir().unwrap();
+    let name = format!("readme_crate_{}", std::process::id());
+    write(
+        krate.path(),
+        &[
+            (
+                "Cargo.toml",
+                format!(
+                    "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                     [[bin]]\nname = \"my_binary\"\npath = \"src/main.rs\"\n"
+                ),
+            ),
+            (
+                "src/main.rs",
+                format!(
+                    "{}\nfn main() {{\n    let args: Vec<String> = std::env::args().collect();\n    \
+                     assert_eq!(args[1..], [\"--input\", \"big.json\", \"--mode\", \"hot\"]);\n    \
+                     readme_hot();\n}}\n",
+                    spin("readme_hot", 800)
+                ),
+            ),
+        ],
+    );
+    let owner = Some(OWNER);
+    for entry in ["", "Cargo.toml", "src", "src/main.rs"] {
+        std::os::unix::fs::chown(krate.path().join(entry), owner, owner).unwrap();
+    }
+    let fg = krate.path().join("fg");
+
+    let out = run(Command::new("sh")
+        .args(["-c", &docker_run])
+        .current_dir(krate.path()));
+    assert!(out.status.success(), "{docker_run}\n{}", text(&out));
+    let folded = std::fs::read_to_string(fg.join("stacks.folded")).unwrap();
+    assert!(folded.contains("readme_hot"), "{folded}");
+    assert!(std::fs::read_to_string(fg.join("flamegraph.svg"))
+        .unwrap()
+        .contains("readme_hot"));
+    let meta = fg.metadata().unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (OWNER, OWNER),
+        "fg/ is the crate owner's"
+    );
+    assert_owned_by_folder_owner(&fg);
+
+    // compose: `docker compose` where installed, else `docker-compose`, as
+    // the README says; RF is this checkout.
+    std::fs::remove_dir_all(&fg).unwrap();
+    let v2 = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let compose_line = match v2 {
+        true => compose_line.to_string(),
+        false => compose_line.replace("docker compose", "docker-compose"),
+    };
+    let out = run(Command::new("sh")
+        .args(["-c", &compose_line])
+        .env("RF", repo())
+        .current_dir(krate.path()));
+    assert!(out.status.success(), "{compose_line}\n{}", text(&out));
+    assert!(
+        !text(&out).contains(&format!("Compiling {name}")),
+        "compose uses the cache volume docker run filled: {}",
+        text(&out)
+    );
+    let folded = std::fs::read_to_string(fg.join("stacks.folded")).unwrap();
+    assert!(folded.contains("readme_hot"), "{folded}");
+    let meta = fg.metadata().unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (OWNER, OWNER),
+        "fg/ is the crate owner's"
+    );
+    assert_owned_by_folder_owner(&fg);
+}
