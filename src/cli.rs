@@ -273,6 +273,7 @@ impl Options {
             symfs: self.target.symfs.clone(),
             skip_after: self.stacks.skip_after.clone(),
             post_process: self.stacks.post_process.clone(),
+            short_names: self.stacks.short_names,
             render: self.render.options(),
             title: self.render.title.clone(),
             diff_against: self.render.diff_against.clone(),
@@ -370,7 +371,7 @@ pub struct RecordArgs {
     #[arg(short = 'F', long, default_value_t = defaults::FREQ, value_parser = clap::value_parser!(u32).range(1..=100_000), allow_negative_numbers = true)]
     pub freq: u32,
 
-    /// How stacks are walked: `dwarf` (perf copies 16 KB of stack per sample and
+    /// How stacks are walked: `dwarf` (perf copies 64 KB of stack per sample and
     /// we unwind it: complete stacks, through libc too) or `fp` (the kernel
     /// follows frame pointers: ~100x less data, but callers of code without
     /// frame pointers, such as libc's malloc, are lost).
@@ -646,6 +647,12 @@ pub struct StackArgs {
     /// stdin and writes the new ones on stdout (e.g. "sed -e s/foo/bar/").
     #[arg(long, value_name = "COMMAND")]
     pub post_process: Option<String>,
+
+    /// Frames without their generic arguments (`Vec<T>::push` reads
+    /// `Vec::push`): deep generic code (rayon, iterator chains) has frame
+    /// names of hundreds of bytes, and stacks.folded of 80 KB per line.
+    #[arg(long)]
+    pub short_names: bool,
 }
 
 impl RenderArgs {

@@ -8,8 +8,11 @@ pub const OUT: &str = "fg";
 pub const FREQ: u32 = 997;
 /// How stacks are walked (`--call-graph`): a name [`crate::record::CallGraph::parse`] reads.
 pub const CALL_GRAPH: &str = "dwarf";
-/// Bytes of stack perf copies per sample with `--call-graph dwarf`.
-pub const DWARF_STACK_BYTES: u32 = 16384;
+/// Bytes of stack perf copies per sample with `--call-graph dwarf`: perf's
+/// most (64 KiB less 8 bytes). Deep Rust stacks need it: at 16 KiB 2 % of
+/// ripgrep's and 85 % of a rayon program's stacks were cut, at 64 KiB none
+/// (benches/RESULTS.md, "DWARF stack-copy size"), for about 5 points more CPU.
+pub const DWARF_STACK_BYTES: u32 = 65528;
 /// Cargo profile the target is built with (`--profile`).
 pub const PROFILE: &str = "release";
 /// Cargo profile a bench is built with (`--bench`, `--unit-bench`), as `cargo bench` does.

@@ -53,6 +53,8 @@ pub struct Config {
     pub skip_after: Vec<String>,
     /// A command the folded stacks go through (`--post-process`).
     pub post_process: Option<String>,
+    /// Frames without their generic arguments (`--short-names`).
+    pub short_names: bool,
     /// How the flamegraph is drawn.
     pub render: RenderOptions,
     /// The title (default: the profiled command).
@@ -246,7 +248,7 @@ fn record_and_write(cfg: &Config, pid: Option<u32>) -> Result<Option<Report>> {
     if limit < MIN_PERF_DATA_ROOM && !stream {
         return Err(Exit::Other.error(format!(
             "{} has {:.1} MB free: too little for perf.data (a DWARF recording takes about \
-                 16 MB per second, a frame-pointer one 0.15 MB): set TMPDIR to a folder with \
+                 60 MB per second, a frame-pointer one 0.15 MB): set TMPDIR to a folder with \
                  room",
             std::env::temp_dir().display(),
             limit as f64 * 2.0 / 1e6
@@ -474,6 +476,12 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
     }
     if let Some(command) = &cfg.post_process {
         folded.text = folded::post_process(&folded.text, command)?;
+    }
+    if cfg.short_names {
+        folded.text = folded::short_names(&folded.text);
+        for stack in folded.timeline.iter_mut().flat_map(|t| t.stacks.iter_mut()) {
+            *stack = folded::short_stack(stack);
+        }
     }
     let text = String::from_utf8_lossy(&folded.text);
     let mut summary = Summary::from_folded(&text, HOTTEST);

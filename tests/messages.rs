@@ -79,3 +79,30 @@ fn a_programs_option_before_the_double_dash_says_where_it_goes() {
     assert!(said.contains("rust-flamegraph -- --iters 100"), "{said}");
     assert!(!said.contains("--notes"), "{said}");
 }
+
+#[test]
+fn short_names_drop_generic_arguments_from_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.folded");
+    let deep = "main;rayon_core::join::join_context::<rayon::iter::plumbing::bridge<u64, fn(u8) -> u8>::{closure#0}, u64>::{closure#0};<alloc::vec::Vec<u8> as core::ops::drop::Drop>::drop";
+    std::fs::write(&input, format!("{deep} 30\nmain;demo::work 10\n")).unwrap();
+    let out = run(profiler()
+        .arg("--short-names")
+        .arg("--from-folded")
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.path().join("fg")));
+    assert!(out.status.success(), "{}", text(&out));
+    let folded = std::fs::read_to_string(dir.path().join("fg/stacks.folded")).unwrap();
+    assert!(
+        folded.contains(
+            "main;rayon_core::join::join_context::{closure#0};<alloc::vec::Vec as core::ops::drop::Drop>::drop 30"
+        ),
+        "{folded}"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("fg/flamegraph.svg")).unwrap();
+    assert!(
+        !svg.contains("plumbing::bridge"),
+        "the SVG has the short names"
+    );
+}

@@ -554,6 +554,39 @@ pub fn skip_after(text: &[u8], functions: &[String]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// `--short-names`: every frame without its generic arguments
+/// ([`crate::symbolize::short_name`]); lines that become equal are not merged
+/// (the renderer and the summary add them up).
+pub fn short_names(text: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(text);
+    let mut out = String::with_capacity(text.len() / 4);
+    for line in text.lines() {
+        match parse_line(line) {
+            Some((frames, count)) => {
+                out.push_str(&short_stack(frames));
+                out.push_str(&format!(" {count}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out.into_bytes()
+}
+
+/// `frame;frame;…` with each frame's [`crate::symbolize::short_name`].
+pub fn short_stack(frames: &str) -> String {
+    let mut out = String::with_capacity(frames.len() / 4);
+    for (i, frame) in frames.split(';').enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(&crate::symbolize::short_name(frame));
+    }
+    out
+}
+
 /// `--post-process COMMAND`: the folded stacks rewritten by a shell command
 /// (`sh -c COMMAND`), which reads them on stdin and writes the new ones on
 /// stdout, as `cargo flamegraph` runs it.

@@ -286,7 +286,7 @@ mod tests {
             "-F",
             "997",
             "--call-graph",
-            "dwarf,16384",
+            "dwarf,65528",
         ];
         if cfg!(target_arch = "aarch64") {
             expected.push(ARM64_UNWIND_REGS);
@@ -338,7 +338,7 @@ mod tests {
         };
         let args = record_args(&opts, Path::new("d"), &Subject::Attach(42));
         let s = strings(&args);
-        assert!(s.contains(&"dwarf,16384"));
+        assert!(s.contains(&"dwarf,65528"));
         assert!(
             s.ends_with(&["--mmap-pages", "64", "-q", "-p", "42"]),
             "{s:?}"

@@ -544,6 +544,55 @@ fn separate_debug_file(root: &Path, build_id: &[u8]) -> Option<PathBuf> {
 /// arguments kept, the hash dropped.
 /// glibc's internal aliases (`__GI___libc_free`) read as the public name.
 pub fn demangle(name: &str) -> String {
+    demangled(name)
+}
+
+/// `name` without its generic arguments (`--short-names`):
+/// `rayon_core::join::join_context::<…>::{closure#0}` reads
+/// `rayon_core::join::join_context::{closure#0}`, `alloc::vec::Vec<T>::push`
+/// reads `alloc::vec::Vec::push`. A qualified path keeps its qualifier,
+/// shortened too: `<alloc::vec::Vec<u8> as core::ops::Drop>::drop` reads
+/// `<alloc::vec::Vec as core::ops::Drop>::drop`. Deep generic Rust code has
+/// names of hundreds of bytes, nearly all of them arguments.
+pub fn short_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.contains('<') {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars().peekable();
+    let mut previous = None;
+    while let Some(c) = chars.next() {
+        let generic = c == '<'
+            && (previous.is_some_and(|p: char| p.is_alphanumeric() || p == '_')
+                || out.ends_with("::"));
+        if !generic {
+            out.push(c);
+            previous = Some(c);
+            continue;
+        }
+        // Skip the balanced argument list (`->` inside is not a bracket).
+        let mut depth = 1;
+        let mut last = c;
+        for c in chars.by_ref() {
+            match c {
+                '<' => depth += 1,
+                '>' if last != '-' => depth -= 1,
+                _ => {}
+            }
+            last = c;
+            if depth == 0 {
+                break;
+            }
+        }
+        if out.ends_with("::") {
+            out.truncate(out.len() - 2);
+        }
+        previous = out.chars().last();
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn demangled(name: &str) -> String {
     match rustc_demangle::try_demangle(name) {
         Ok(d) => format!("{d:#}"),
         Err(_) => name
@@ -644,6 +693,26 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_names_drop_generic_arguments_and_keep_qualifiers() {
+        for (full, short) in [
+            ("demo::main", "demo::main"),
+            ("alloc::vec::Vec<T>::push", "alloc::vec::Vec::push"),
+            (
+                "rayon_core::join::join_context::<rayon::iter::plumbing::bridge<u64, fn(u8) -> u8>::{closure#0}, u64>::{closure#0}",
+                "rayon_core::join::join_context::{closure#0}",
+            ),
+            (
+                "<alloc::vec::Vec<u8> as core::ops::drop::Drop>::drop",
+                "<alloc::vec::Vec as core::ops::drop::Drop>::drop",
+            ),
+            ("core::ptr::drop_in_place::<std::thread::Packet<()>>", "core::ptr::drop_in_place"),
+            ("[kernel]", "[kernel]"),
+        ] {
+            assert_eq!(short_name(full), short, "{full}");
+        }
+    }
 
     #[test]
     fn rust_names_keep_paths_and_generics_without_the_hash() {
