@@ -299,29 +299,7 @@ impl OutDir {
             watch: Some(watch),
             names: Vec::new(),
             failed: false,
-            single: false,
         })
-    }
-
-    /// Writes one file on its own (no other file replaced or removed).
-    /// Transitional: runs write their results with [`OutDir::start_set`].
-    pub fn write(
-        &self,
-        name: &str,
-        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-    ) -> Result<PathBuf> {
-        let mut set = self.start_set()?;
-        set.single = true;
-        set.add(name, write)?;
-        Ok(set.put_in_place(false)?.remove(0))
-    }
-
-    /// Copies `source` in as `name`, on its own. Transitional, see [`OutDir::write`].
-    pub fn copy_in(&self, source: &Path, name: &str) -> Result<PathBuf> {
-        let mut set = self.start_set()?;
-        set.single = true;
-        set.add_copy(source, name)?;
-        Ok(set.put_in_place(false)?.remove(0))
     }
 
     /// Locks the folder against other rust-flamegraph runs until the guard
@@ -611,8 +589,6 @@ pub struct Set<'a> {
     names: Vec<String>,
     /// A file failed: the set must not be committed.
     failed: bool,
-    /// Written by [`OutDir::write`]: messages speak of the one file.
-    single: bool,
 }
 
 impl Set<'_> {
@@ -661,7 +637,7 @@ impl Set<'_> {
     /// between renames (not seen in practice: same folder, same file system,
     /// folders in the way refused beforehand) says which files were replaced.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
-        self.put_in_place(true)
+        self.put_in_place()
     }
 
     fn create(&mut self, name: &str) -> Result<File> {
@@ -684,7 +660,7 @@ impl Set<'_> {
             return Err(Exit::Output.error(format!(
                 "cannot write {name:?} in {}: it {problem}; {}",
                 self.out.path().display(),
-                self.unchanged(name)
+                self.unchanged()
             )));
         }
         let staging = self.staging.as_ref().expect("a set before its commit");
@@ -710,15 +686,11 @@ impl Set<'_> {
     }
 
     /// What the output folder looks like after a failure before the commit.
-    fn unchanged(&self, name: &str) -> String {
-        if self.single {
-            format!("the earlier {name}, if any, is untouched")
-        } else {
-            format!(
-                "nothing in {} was changed (the earlier results are untouched)",
-                self.out.path().display()
-            )
-        }
+    fn unchanged(&self) -> String {
+        format!(
+            "nothing in {} was changed (the earlier results are untouched)",
+            self.out.path().display()
+        )
     }
 
     fn write_failed(&self, name: &str, e: &io::Error) -> anyhow::Error {
@@ -729,7 +701,7 @@ impl Set<'_> {
         Exit::Output.error(format!(
             "cannot write {name} in {}: {e}; {}{}",
             self.out.path().display(),
-            self.unchanged(name),
+            self.unchanged(),
             if space {
                 ". Free some space, or choose another folder with --out"
             } else {
@@ -738,15 +710,15 @@ impl Set<'_> {
         ))
     }
 
-    /// Renames the staged files into the folder; with `whole_set`, under the
-    /// folder's lock and removing earlier results not in the set.
-    fn put_in_place(&mut self, whole_set: bool) -> Result<Vec<PathBuf>> {
+    /// Renames the staged files into the folder, under the folder's lock,
+    /// and removes earlier results not in the set.
+    fn put_in_place(&mut self) -> Result<Vec<PathBuf>> {
         let out = self.out;
         let folder = out.path().display().to_string();
         if self.failed {
             return Err(Exit::Output.error(format!(
                 "a file of this set could not be written; {}",
-                self.unchanged(self.names.first().map_or("file", |n| n))
+                self.unchanged()
             )));
         }
         // A folder where a result goes cannot be replaced by a file: refuse
@@ -759,16 +731,12 @@ impl Set<'_> {
                     return Err(Exit::Output.error(format!(
                         "cannot write {name} in {folder}: a folder has that name; move it \
                              away. {}",
-                        self.unchanged(name)
+                        self.unchanged()
                     )));
                 }
             }
         }
-        let _lock = if whole_set {
-            out.lock_for_commit()?
-        } else {
-            None
-        };
+        let _lock = out.lock_for_commit()?;
         // From here an abort must not remove the staged files one by one
         // under our feet; the exit waits for the renames instead. (Dropping
         // the watch blocks for good if the abort has begun: then we exit
@@ -787,7 +755,7 @@ impl Set<'_> {
                 rustix::fs::renameat(&staging.fd, name.as_str(), &out.inner.dir, name.as_str())
             {
                 let state = if done == 0 {
-                    self.unchanged(name)
+                    self.unchanged()
                 } else {
                     format!(
                         "{} replaced, the rest not: {folder} holds a mixed set, run again",
@@ -799,20 +767,18 @@ impl Set<'_> {
                 );
             }
         }
-        if whole_set {
-            for stale in RESULTS.iter().map(|r| out.file_name(r)) {
-                let stale = stale.as_str();
-                if self.names.iter().any(|n| n == stale) {
-                    continue;
-                }
-                // unlinkat removes a symlink itself, never what it points to.
-                match rustix::fs::unlinkat(&out.inner.dir, stale, AtFlags::empty()) {
-                    Ok(()) | Err(Errno::NOENT | Errno::ISDIR | Errno::PERM) => {}
-                    Err(e) => crate::say!(
-                        "rust-flamegraph: warning: cannot remove the earlier run's {stale} from \
-                         {folder}: {e}"
-                    ),
-                }
+        for stale in RESULTS.iter().map(|r| out.file_name(r)) {
+            let stale = stale.as_str();
+            if self.names.iter().any(|n| n == stale) {
+                continue;
+            }
+            // unlinkat removes a symlink itself, never what it points to.
+            match rustix::fs::unlinkat(&out.inner.dir, stale, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT | Errno::ISDIR | Errno::PERM) => {}
+                Err(e) => crate::say!(
+                    "rust-flamegraph: warning: cannot remove the earlier run's {stale} from \
+                     {folder}: {e}"
+                ),
             }
         }
         drop(renaming);
@@ -1317,14 +1283,18 @@ mod tests {
     fn write_is_atomic_and_leaves_no_temporary_behind() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutDir::prepare(dir.path()).unwrap();
-        let path = out.write("a.txt", |w| w.write_all(b"first")).unwrap();
+        let mut set = out.start_set().unwrap();
+        set.add("a.txt", |w| w.write_all(b"first")).unwrap();
+        let path = set.commit().unwrap().remove(0);
         assert_eq!(fs::read_to_string(&path).unwrap(), "first");
-        let err = out
-            .write("a.txt", |w| {
+        let mut set = out.start_set().unwrap();
+        let err = set
+            .add("a.txt", |w| {
                 w.write_all(b"partial")?;
                 Err(io::Error::other("disk full"))
             })
             .unwrap_err();
+        assert!(set.commit().is_err(), "a failed set is not committed");
         assert_eq!(Exit::of(&err), Exit::Output);
         assert!(err.to_string().contains("disk full"), "{err}");
         assert!(err.to_string().contains("a.txt"), "{err}");
