@@ -73,23 +73,12 @@ impl Recording {
         }
         Some(match (self.status.code(), self.status.signal()) {
             (Some(code), _) => format!("exited with status {code}"),
-            (_, Some(sig)) => format!("was killed by signal {sig} ({})", signal_name(sig)),
+            (_, Some(sig)) => format!(
+                "was killed by signal {sig} ({})",
+                interrupt::signal_name(sig)
+            ),
             _ => self.status.to_string(),
         })
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGABRT => "SIGABRT: abort",
-        libc::SIGSEGV => "SIGSEGV: segmentation fault",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL: out of memory?",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        _ => "signal",
     }
 }
 

@@ -58,8 +58,8 @@ type Killer = Arc<dyn Fn() + Send + Sync>;
 
 enum Victim {
     /// A pid registered with [`watch_child`]: SIGKILLed with its descendants.
-    Tree { pid: u32, graceful: bool },
-    /// A process group we created ([`own_group`]): SIGKILLed whole.
+    Tree(u32),
+    /// A process group registered with [`watch_group`]: SIGKILLed whole.
     Group(u32),
     /// Whatever the registrant knows how to kill safely (a duct handle).
     Kill(Killer),
@@ -138,56 +138,42 @@ pub fn enter(stage: Stage) {
     state().stage = stage;
 }
 
-/// The current stage.
-pub fn stage() -> Stage {
-    state().stage
-}
-
 /// Whether a SIGINT, SIGTERM or SIGHUP has arrived.
 pub fn interrupted() -> bool {
     state().signals > 0
 }
 
-/// A signal's name as people know it.
+/// A signal's name as people know it: the ones that stop us (Ctrl-C,
+/// `docker stop`, a closed terminal) and the ones a program dies of.
 pub fn signal_name(signal: i32) -> &'static str {
     match signal {
         SIGINT => "Ctrl-C (SIGINT)",
         SIGTERM => "SIGTERM",
         SIGHUP => "SIGHUP",
+        libc::SIGABRT => "SIGABRT: abort",
+        libc::SIGSEGV => "SIGSEGV: segmentation fault",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL: out of memory?",
         _ => "a signal",
     }
 }
 
 fn on_signal(signal: i32) {
-    let (action, graceful) = {
+    let action = {
         let mut st = state();
         st.signals += 1;
         st.last_signal = signal;
-        let graceful: Vec<u32> = st
-            .victims
-            .iter()
-            .filter_map(|(_, v)| match v {
-                Victim::Tree {
-                    pid,
-                    graceful: true,
-                } => Some(*pid),
-                _ => None,
-            })
-            .collect();
-        (action(st.stage, st.signals), graceful)
+        action(st.stage, st.signals)
     };
     match action {
-        Action::StopRecording => {
-            crate::say!(
-                "\nrust-flamegraph: {}: stopping the recording; the flamegraph of what was \
-                 recorded follows (a second Ctrl-C or SIGTERM aborts)",
-                signal_name(signal)
-            );
-            // Registrations of the old API; `record` forwards the stop to perf itself.
-            for pid in graceful {
-                send(pid, libc::SIGINT);
-            }
-        }
+        // `record` sees `interrupted()` and stops perf itself.
+        Action::StopRecording => crate::say!(
+            "\nrust-flamegraph: {}: stopping the recording; the flamegraph of what was \
+             recorded follows (a second Ctrl-C or SIGTERM aborts)",
+            signal_name(signal)
+        ),
         Action::Finish => crate::say!(
             "\nrust-flamegraph: {}: the recording is complete; finishing the flamegraph \
              (a second Ctrl-C or SIGTERM aborts, losing it)",
@@ -204,7 +190,7 @@ fn abort(signal: i32) -> ! {
     let st = state();
     for (_, victim) in &st.victims {
         match victim {
-            Victim::Tree { pid, .. } => kill_tree(*pid),
+            Victim::Tree(pid) => kill_tree(*pid),
             Victim::Group(pgid) => kill_group(*pgid),
             Victim::Kill(kill) => kill(),
         }
@@ -255,13 +241,12 @@ fn register(victim: Option<Victim>, path: Option<PathBuf>) -> Watch {
 }
 
 /// Registers a running child by pid: an abort SIGKILLs it and its
-/// descendants. With `graceful`, the first signal during the recording also
-/// sends it SIGINT.
+/// descendants.
 ///
 /// Prefer [`watch_kill`] with a duct handle's `kill` (which cannot hit a
-/// reused pid) or [`own_group`] + [`watch_group`].
-pub fn watch_child(pid: u32, graceful: bool) -> Watch {
-    register(Some(Victim::Tree { pid, graceful }), None)
+/// reused pid) or a [`Guard`]'s group with [`watch_group`].
+pub fn watch_child(pid: u32) -> Watch {
+    register(Some(Victim::Tree(pid)), None)
 }
 
 /// Registers how to kill a running child, e.g. `move || { let _ = handle.kill(); }`
@@ -270,8 +255,8 @@ pub fn watch_kill(kill: impl Fn() + Send + Sync + 'static) -> Watch {
     register(Some(Victim::Kill(Arc::new(kill))), None)
 }
 
-/// Registers a process group started with [`own_group`] (its leader's pid):
-/// an abort SIGKILLs the whole group.
+/// Registers a process group (its leader's pid, e.g. a [`Guard`]'s): an
+/// abort SIGKILLs the whole group.
 pub fn watch_group(pgid: u32) -> Watch {
     register(Some(Victim::Group(pgid)), None)
 }
@@ -279,22 +264,6 @@ pub fn watch_group(pgid: u32) -> Watch {
 /// Registers a file or folder that must not survive an abort (a temporary output).
 pub fn watch_partial(path: PathBuf) -> Watch {
     register(None, Some(path))
-}
-
-/// `expr` run in a process group of its own that an abort can kill whole
-/// ([`watch_group`] with its pid), and that is SIGKILLed if we die
-/// (`kill -9`). For children that do not read the terminal (cargo, say): a
-/// background process group is stopped if it does.
-///
-/// Spawn it from a thread that lives as long as the child (the main thread):
-/// the kernel sends the death signal when the spawning *thread* exits.
-pub fn own_group(expr: &duct::Expression) -> duct::Expression {
-    expr.before_spawn(|cmd| {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-        die_with_us(cmd);
-        Ok(())
-    })
 }
 
 /// The hidden first argument that runs our binary as a [`Guard`]'s watchdog.
@@ -610,10 +579,14 @@ mod tests {
     }
 
     #[test]
-    fn an_own_group_child_is_killed_whole() {
-        let expr = duct::cmd!("sh", "-c", "sleep 30 & sleep 30 & wait").unchecked();
-        let handle = own_group(&expr).start().unwrap();
-        let pgid = handle.pids()[0];
+    fn a_group_is_killed_whole() {
+        use std::os::unix::process::CommandExt;
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = sh.id();
         // Both sleeps are in sh's new group.
         let deadline = Instant::now() + Duration::from_secs(10);
         while children(pgid).len() < 2 && Instant::now() < deadline {
@@ -626,8 +599,7 @@ mod tests {
             assert_eq!(pg.as_raw_nonzero().get() as u32, pgid);
         }
         kill_group(pgid);
-        let out = handle.wait().unwrap();
-        assert!(!out.status.success());
+        assert!(!sh.wait().unwrap().success());
         // The sleeps died too (they were sh's: init or a subreaper reaps them).
         let dead = |s: u32| {
             let stat = std::fs::read_to_string(format!("/proc/{s}/stat")).unwrap_or_default();

@@ -175,7 +175,7 @@ pub(crate) fn build(
             crate::sys::interrupt::watch_group(cargo_pid)
         }
         (Some(guard), false) => crate::sys::interrupt::watch_group(guard.pgid()),
-        (None, _) => crate::sys::interrupt::watch_child(cargo_pid, false),
+        (None, _) => crate::sys::interrupt::watch_child(cargo_pid),
     };
     let mut executable = None;
     for message in Message::parse_stream(BufReader::new(&reader)) {
