@@ -12,18 +12,27 @@ use rustix::process::{Pid, Signal};
 use super::options::{RecordOptions, MAX_DEFAULT_LIMIT};
 use crate::sys::interrupt::{self};
 
-/// Why the recording ended before the program did.
+/// Why the recording ended, when the program's own end did not end it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// Ctrl-C, SIGTERM or SIGHUP.
-    Interrupted,
-    /// `--duration` elapsed.
-    Duration,
-    /// perf.data reached its limit.
-    SizeLimit,
-    /// perf was attached to a running process (`--pid`), which is never ours
-    /// to run to its end: it exited, or perf was stopped.
-    Detached,
+    /// Ctrl-C, SIGTERM or SIGHUP: the signal's number.
+    Interrupted(i32),
+    /// `--duration` elapsed: that duration.
+    Duration(Duration),
+    /// perf.data (or the stream) reached its limit, in bytes.
+    SizeLimit(u64),
+    /// perf was attached to this running process (`--pid`), and nothing
+    /// stopped the recording before perf ended: the process exited (or perf
+    /// did). Its exit status is not perf's, so not ours to judge.
+    Detached(u32),
+}
+
+impl StopReason {
+    /// Whether the recording was cut short, before the program ended:
+    /// everything but [`StopReason::Detached`].
+    pub fn early(self) -> bool {
+        !matches!(self, StopReason::Detached(_))
+    }
 }
 
 /// How long a program has to end once asked to stop, before it is sent
@@ -44,9 +53,9 @@ pub(crate) struct Monitor<'a> {
 
 impl Monitor<'_> {
     pub(crate) fn check(&mut self) -> Option<StopReason> {
-        if interrupt::interrupted() {
+        if let Some(signal) = interrupt::signal() {
             // The signal thread has said so.
-            return Some(StopReason::Interrupted);
+            return Some(StopReason::Interrupted(signal));
         }
         if let Some(d) = self.opts.duration {
             if self.start.elapsed() >= d {
@@ -54,7 +63,7 @@ impl Monitor<'_> {
                     "rust-flamegraph: --duration {:.1}s reached: stopping the recording",
                     d.as_secs_f64()
                 );
-                return Some(StopReason::Duration);
+                return Some(StopReason::Duration(d));
             }
         }
         let size = match self.size {
@@ -78,7 +87,7 @@ impl Monitor<'_> {
                 Size::Streamed(_) => None,
             };
             crate::say!("{}", limit_message(self.opts, dir, size));
-            return Some(StopReason::SizeLimit);
+            return Some(StopReason::SizeLimit(self.limit));
         }
         None
     }

@@ -68,7 +68,7 @@ enum Victim {
 struct State {
     stage: Stage,
     signals: u32,
-    last_signal: i32,
+    first_signal: i32,
     next_id: u64,
     victims: Vec<(u64, Victim)>,
     /// Files or folders to delete if we abort.
@@ -78,7 +78,7 @@ struct State {
 static STATE: Mutex<State> = Mutex::new(State {
     stage: Stage::Build,
     signals: 0,
-    last_signal: 0,
+    first_signal: 0,
     next_id: 0,
     victims: Vec::new(),
     partial: Vec::new(),
@@ -143,6 +143,13 @@ pub fn interrupted() -> bool {
     state().signals > 0
 }
 
+/// The first SIGINT, SIGTERM or SIGHUP that arrived, if any (a second one
+/// aborts the run).
+pub fn signal() -> Option<i32> {
+    let st = state();
+    (st.signals > 0).then_some(st.first_signal)
+}
+
 /// A signal's name as people know it: the ones that stop us (Ctrl-C,
 /// `docker stop`, a closed terminal) and the ones a program dies of.
 pub fn signal_name(signal: i32) -> &'static str {
@@ -164,7 +171,9 @@ fn on_signal(signal: i32) {
     let action = {
         let mut st = state();
         st.signals += 1;
-        st.last_signal = signal;
+        if st.signals == 1 {
+            st.first_signal = signal;
+        }
         action(st.stage, st.signals)
     };
     match action {
