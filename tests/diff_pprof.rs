@@ -25,7 +25,8 @@ fn frames(svg: &str) -> Vec<(String, String, (u8, u8, u8))> {
                 title = Some(title.unwrap_or_default() + &text);
             }
             Event::GeneralRef(r) if in_title => {
-                let text = match r.as_ref() {
+                let name: &[u8] = r.as_ref();
+                let text = match name {
                     b"lt" => "<",
                     b"gt" => ">",
                     b"amp" => "&",

@@ -25,7 +25,7 @@ impl Perf {
     pub fn locate() -> Result<Perf> {
         let path = match std::env::var_os("PERF") {
             Some(p) => PathBuf::from(p),
-            None => find_on_path("perf").ok_or_else(|| {
+            None => which::which("perf").map_err(|_| {
                 Exit::Perf.error(format!("perf is not installed. {}", install_hint()))
             })?,
         };
@@ -65,13 +65,6 @@ fn install_hint() -> &'static str {
     "Install it: `apt-get install linux-perf` (Debian), \
      `apt-get install linux-tools-generic linux-tools-$(uname -r)` (Ubuntu), \
      `dnf install perf` (Fedora); or set PERF=/path/to/perf."
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
 }
 
 /// Checks that this process may open a sampling event, before anything is
