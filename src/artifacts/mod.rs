@@ -41,7 +41,7 @@ use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::exit::Exit;
-use crate::sys::interrupt;
+use crate::sys::{interrupt, proc};
 
 /// Name of the flamegraph in the output folder.
 pub const SVG: &str = "flamegraph.svg";
@@ -327,7 +327,7 @@ impl OutDir {
             Err(Errno::WOULDBLOCK) => {
                 let pid = rustix::fs::fstat(&fd)
                     .ok()
-                    .and_then(|st| lock_holder(st.st_dev, st.st_ino));
+                    .and_then(|st| proc::flock_holder(st.st_dev, st.st_ino));
                 let holder = describe_holder(pid);
                 report(&format!(
                     "rust-flamegraph: {holder} holds the lock of {}; waiting for it to let go \
@@ -942,57 +942,16 @@ fn describe_holder(pid: Option<u32>) -> String {
     let Some(pid) = pid else {
         return "a process we cannot see (another container's run, or another program)".to_string();
     };
-    let same_exe = match (
-        fs::metadata(format!("/proc/{pid}/exe")),
-        fs::metadata("/proc/self/exe"),
-    ) {
-        (Ok(a), Ok(b)) => {
-            use std::os::unix::fs::MetadataExt;
-            (a.dev(), a.ino()) == (b.dev(), b.ino())
-        }
-        _ => false,
-    };
+    let same_exe = proc::exe_id(Some(pid)).is_some_and(|id| Some(id) == proc::exe_id(None));
     // Our own pid: another `OutDir` of this process (the library's user).
     if same_exe || pid == std::process::id() {
         return format!("another rust-flamegraph run (pid {pid})");
     }
-    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let comm = proc::comm(pid).unwrap_or_default();
     format!(
         "pid {pid} ({}), which is not a rust-flamegraph run,",
         crate::model::text::printable(comm.trim())
     )
-}
-
-/// The pid holding an flock on the file (`dev`, `ino`), from /proc/locks.
-fn lock_holder(dev: u64, ino: u64) -> Option<u32> {
-    let locks = fs::read_to_string("/proc/locks").ok()?;
-    let exact = format!(
-        "{:02x}:{:02x}:{ino}",
-        rustix::fs::major(dev),
-        rustix::fs::minor(dev)
-    );
-    let same_ino = format!(":{ino}");
-    let mut by_ino = Vec::new();
-    for line in locks.lines() {
-        // "1: FLOCK  ADVISORY  WRITE 4711 08:01:1234 0 EOF"; waiters have "->".
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (Some(&"FLOCK"), Some(pid), Some(id)) = (fields.get(1), fields.get(4), fields.get(5))
-        else {
-            continue;
-        };
-        let Some(pid) = pid.parse::<u32>().ok().filter(|&p| p > 0) else {
-            continue;
-        };
-        if *id == exact {
-            return Some(pid);
-        }
-        // Some file systems (btrfs, overlay) show another device than stat.
-        if id.ends_with(&same_ino) {
-            by_ino.push(pid);
-        }
-    }
-    by_ino.dedup();
-    (by_ino.len() == 1).then(|| by_ino[0])
 }
 
 /// Creates `path` if needed and opens it as a folder.
@@ -1490,6 +1449,9 @@ mod tests {
         let out = OutDir::prepare(dir.path()).unwrap();
         let _lock = out.lock().unwrap();
         let st = rustix::fs::fstat(&out.inner.dir).unwrap();
-        assert_eq!(lock_holder(st.st_dev, st.st_ino), Some(std::process::id()));
+        assert_eq!(
+            proc::flock_holder(st.st_dev, st.st_ino),
+            Some(std::process::id())
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 
 use super::options::{RecordOptions, MAX_DEFAULT_LIMIT};
-use crate::sys::interrupt::{self};
+use crate::sys::{interrupt, proc};
 
 /// Why the recording ended, when the program's own end did not end it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,18 +163,18 @@ pub(crate) struct Workload {
 impl Workload {
     /// perf's child, if it still has one. perf is our unreaped child.
     pub(crate) fn of(perf: u32) -> Option<Workload> {
-        interrupt::children(perf).into_iter().find_map(|pid| {
+        proc::children(perf).into_iter().find_map(|pid| {
             let pidfd = Pid::from_raw(i32::try_from(pid).ok()?).and_then(|p| {
                 rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
             });
             // perf may have reaped it and the pid been reused before pidfd_open.
-            (parent_of(pid) == Some(perf)).then_some(Workload { pid, pidfd })
+            (proc::stat(pid).map(|st| st.ppid) == Some(perf)).then_some(Workload { pid, pidfd })
         })
     }
 
     /// Sends `signal` unless the process has exited; whether it was sent.
     pub(crate) fn signal(&self, signal: Signal) -> bool {
-        if state_of(self.pid).is_none_or(|s| s == 'Z' || s == 'X') {
+        if proc::stat(self.pid).is_none_or(|st| st.exited()) {
             return false;
         }
         match &self.pidfd {
@@ -186,16 +186,6 @@ impl Workload {
             }
         }
     }
-}
-
-use crate::sys::interrupt::stat_fields;
-
-pub(crate) fn state_of(pid: u32) -> Option<char> {
-    stat_fields(pid)?.first()?.chars().next()
-}
-
-pub(crate) fn parent_of(pid: u32) -> Option<u32> {
-    stat_fields(pid)?.get(1)?.parse().ok()
 }
 
 pub(crate) fn program_name(cmd: &[OsString]) -> String {

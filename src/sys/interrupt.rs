@@ -21,6 +21,8 @@ use rustix::process::{Pid, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use super::proc;
+
 /// Where the run is, which decides what the first signal does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -402,10 +404,8 @@ fn kill_sessions(sessions: &[u32]) {
     }
     for _ in 0..20 {
         let mut found = false;
-        for pid in all_pids() {
-            let in_session = stat_fields(pid)
-                .and_then(|f| f.get(3).and_then(|s| s.parse::<u32>().ok()))
-                .is_some_and(|sid| sessions.contains(&sid));
+        for pid in proc::pids() {
+            let in_session = proc::stat(pid).is_some_and(|st| sessions.contains(&st.session));
             if in_session {
                 found = true;
                 send(pid, libc::SIGKILL);
@@ -416,24 +416,6 @@ fn kill_sessions(sessions: &[u32]) {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-}
-
-/// Every process id in /proc.
-fn all_pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The fields of `/proc/PID/stat` after the command's name: state, ppid,
-/// process group, session, …
-pub(crate) fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    Some(rest.split_whitespace().map(String::from).collect())
 }
 
 /// Makes `cmd`'s process receive SIGKILL when the thread spawning it exits
@@ -477,31 +459,15 @@ fn kill_group(pgid: u32) {
 
 /// SIGKILLs `pid` and every descendant (for [`watch_child`]'s registrations).
 fn kill_tree(pid: u32) {
-    for child in children(pid) {
+    for child in proc::children(pid) {
         kill_tree(child);
     }
     send(pid, libc::SIGKILL);
 }
 
-/// The children of `pid` (of all its threads), from `/proc`.
-pub fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
-
 /// Our own children (zombies included: they are ours until reaped).
 pub(crate) fn our_children() -> Vec<u32> {
-    children(std::process::id())
+    proc::children(std::process::id())
 }
 
 /// SIGKILLs and reaps our children other than `keep`, again and again until
@@ -561,7 +527,7 @@ mod tests {
         let pid = sh.id();
         let mut found = Vec::new();
         for _ in 0..100 {
-            found = children(pid);
+            found = proc::children(pid);
             if !found.is_empty() {
                 break;
             }
@@ -571,7 +537,7 @@ mod tests {
         kill_tree(pid);
         let status = sh.wait().unwrap();
         assert!(!status.success());
-        assert!(children(pid).is_empty());
+        assert!(proc::children(pid).is_empty());
     }
 
     #[test]
@@ -598,10 +564,10 @@ mod tests {
         let pgid = sh.id();
         // Both sleeps are in sh's new group.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while children(pgid).len() < 2 && Instant::now() < deadline {
+        while proc::children(pgid).len() < 2 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let sleeps = children(pgid);
+        let sleeps = proc::children(pgid);
         assert_eq!(sleeps.len(), 2);
         for &s in &sleeps {
             let pg = rustix::process::getpgid(pid_of(s)).unwrap();
@@ -610,11 +576,7 @@ mod tests {
         kill_group(pgid);
         assert!(!sh.wait().unwrap().success());
         // The sleeps died too (they were sh's: init or a subreaper reaps them).
-        let dead = |s: u32| {
-            let stat = std::fs::read_to_string(format!("/proc/{s}/stat")).unwrap_or_default();
-            let state = stat.rsplit_once(") ").map(|(_, r)| r[..1].to_string());
-            matches!(state.as_deref(), None | Some("Z") | Some("X"))
-        };
+        let dead = |s: u32| proc::stat(s).is_none_or(|st| st.exited());
         let deadline = Instant::now() + Duration::from_secs(10);
         while !sleeps.iter().all(|&s| dead(s)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
