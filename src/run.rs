@@ -523,7 +523,11 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
                 summary.samples,
                 cfg.record.freq,
                 cfg.record.call_graph.describe(),
-                if rec.stopped { " (stopped early)" } else { "" }
+                if rec.stopped_early() {
+                    " (stopped early)"
+                } else {
+                    ""
+                }
             ),
             None => format!("{} samples", summary.samples),
         },

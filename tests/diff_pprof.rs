@@ -25,7 +25,8 @@ fn frames(svg: &str) -> Vec<(String, String, (u8, u8, u8))> {
                 title = Some(title.unwrap_or_default() + &text);
             }
             Event::GeneralRef(r) if in_title => {
-                let text = match r.as_ref() {
+                let name: &[u8] = r.as_ref();
+                let text = match name {
                     b"lt" => "<",
                     b"gt" => ">",
                     b"amp" => "&",
@@ -370,7 +371,13 @@ fn pprof_holds_the_folded_stacks_and_composes_with_the_other_formats() {
         let bytes = std::fs::read(out.join("profile.pb.gz")).expect("profile.pb.gz written");
         assert_eq!(&bytes[..2], [0x1f, 0x8b], "gzipped");
         assert!(out.join("flamegraph.svg").exists() && out.join("stacks.folded").exists());
-        let p = rust_flamegraph::output::pprof::read(&bytes).unwrap();
+        let p = {
+            use libdd_profiling_protobuf::prost_impls::{Message, Profile};
+            let mut raw = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut raw)
+                .unwrap();
+            Profile::decode(raw.as_slice()).unwrap()
+        };
         let name = |loc: u64| {
             let l = p.locations.iter().find(|l| l.id == loc).unwrap();
             let f = p

@@ -327,7 +327,7 @@ fn without_a_capability_docker_is_told_its_own_flags() {
         3,
         &[
             "perf is not permitted in this Docker container",
-            "add --cap-add PERFMON (Docker 23+) or --cap-add SYS_ADMIN to `docker run`",
+            "add --cap-add=SYS_ADMIN (or, from Docker 23, --cap-add=PERFMON) to `docker run`",
         ],
     );
     let log = text(&out);

@@ -201,8 +201,11 @@ fn a_folder_moved_away_and_replaced_by_a_symlink_does_not_redirect_the_results()
     fs::rename(scene.out(), &moved).unwrap();
     std::os::unix::fs::symlink(&other, scene.out()).unwrap();
 
-    commit_pair(&out, "main 1\n", "<svg/>");
-    out.write("extra.txt", |w| w.write_all(b"x")).unwrap();
+    let mut set = out.start_set().unwrap();
+    set.add(FOLDED, |w| w.write_all(b"main 1\n")).unwrap();
+    set.add(SVG, |w| w.write_all(b"<svg/>")).unwrap();
+    set.add("extra.txt", |w| w.write_all(b"x")).unwrap();
+    set.commit().unwrap();
 
     assert!(
         names_in(&other).is_empty(),

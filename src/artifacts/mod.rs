@@ -41,7 +41,7 @@ use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::exit::Exit;
-use crate::sys::interrupt;
+use crate::sys::{interrupt, proc};
 
 /// Name of the flamegraph in the output folder.
 pub const SVG: &str = "flamegraph.svg";
@@ -329,29 +329,7 @@ impl OutDir {
             watch: Some(watch),
             names: Vec::new(),
             failed: false,
-            single: false,
         })
-    }
-
-    /// Writes one file on its own (no other file replaced or removed).
-    /// Transitional: runs write their results with [`OutDir::start_set`].
-    pub fn write(
-        &self,
-        name: &str,
-        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-    ) -> Result<PathBuf> {
-        let mut set = self.start_set()?;
-        set.single = true;
-        set.add(name, write)?;
-        Ok(set.put_in_place(false)?.remove(0))
-    }
-
-    /// Copies `source` in as `name`, on its own. Transitional, see [`OutDir::write`].
-    pub fn copy_in(&self, source: &Path, name: &str) -> Result<PathBuf> {
-        let mut set = self.start_set()?;
-        set.single = true;
-        set.add_copy(source, name)?;
-        Ok(set.put_in_place(false)?.remove(0))
     }
 
     /// Locks the folder against other rust-flamegraph runs until the guard
@@ -379,7 +357,7 @@ impl OutDir {
             Err(Errno::WOULDBLOCK) => {
                 let pid = rustix::fs::fstat(&fd)
                     .ok()
-                    .and_then(|st| lock_holder(st.st_dev, st.st_ino));
+                    .and_then(|st| proc::flock_holder(st.st_dev, st.st_ino));
                 let holder = describe_holder(pid);
                 report(&format!(
                     "rust-flamegraph: {holder} holds the lock of {}; waiting for it to let go \
@@ -641,8 +619,6 @@ pub struct Set<'a> {
     names: Vec<String>,
     /// A file failed: the set must not be committed.
     failed: bool,
-    /// Written by [`OutDir::write`]: messages speak of the one file.
-    single: bool,
 }
 
 impl Set<'_> {
@@ -691,7 +667,7 @@ impl Set<'_> {
     /// between renames (not seen in practice: same folder, same file system,
     /// folders in the way refused beforehand) says which files were replaced.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
-        self.put_in_place(true)
+        self.put_in_place()
     }
 
     fn create(&mut self, name: &str) -> Result<File> {
@@ -714,7 +690,7 @@ impl Set<'_> {
             return Err(Exit::Output.error(format!(
                 "cannot write {name:?} in {}: it {problem}; {}",
                 self.out.path().display(),
-                self.unchanged(name)
+                self.unchanged()
             )));
         }
         let staging = self.staging.as_ref().expect("a set before its commit");
@@ -740,15 +716,11 @@ impl Set<'_> {
     }
 
     /// What the output folder looks like after a failure before the commit.
-    fn unchanged(&self, name: &str) -> String {
-        if self.single {
-            format!("the earlier {name}, if any, is untouched")
-        } else {
-            format!(
-                "nothing in {} was changed (the earlier results are untouched)",
-                self.out.path().display()
-            )
-        }
+    fn unchanged(&self) -> String {
+        format!(
+            "nothing in {} was changed (the earlier results are untouched)",
+            self.out.path().display()
+        )
     }
 
     fn write_failed(&self, name: &str, e: &io::Error) -> anyhow::Error {
@@ -759,7 +731,7 @@ impl Set<'_> {
         Exit::Output.error(format!(
             "cannot write {name} in {}: {e}; {}{}",
             self.out.path().display(),
-            self.unchanged(name),
+            self.unchanged(),
             if space {
                 ". Free some space, or choose another folder with --out"
             } else {
@@ -768,15 +740,15 @@ impl Set<'_> {
         ))
     }
 
-    /// Renames the staged files into the folder; with `whole_set`, under the
-    /// folder's lock and removing earlier results not in the set.
-    fn put_in_place(&mut self, whole_set: bool) -> Result<Vec<PathBuf>> {
+    /// Renames the staged files into the folder, under the folder's lock,
+    /// and removes earlier results not in the set.
+    fn put_in_place(&mut self) -> Result<Vec<PathBuf>> {
         let out = self.out;
         let folder = out.path().display().to_string();
         if self.failed {
             return Err(Exit::Output.error(format!(
                 "a file of this set could not be written; {}",
-                self.unchanged(self.names.first().map_or("file", |n| n))
+                self.unchanged()
             )));
         }
         // A folder where a result goes cannot be replaced by a file: refuse
@@ -789,16 +761,12 @@ impl Set<'_> {
                     return Err(Exit::Output.error(format!(
                         "cannot write {name} in {folder}: a folder has that name; move it \
                              away. {}",
-                        self.unchanged(name)
+                        self.unchanged()
                     )));
                 }
             }
         }
-        let _lock = if whole_set {
-            out.lock_for_commit()?
-        } else {
-            None
-        };
+        let _lock = out.lock_for_commit()?;
         // From here an abort must not remove the staged files one by one
         // under our feet; the exit waits for the renames instead. (Dropping
         // the watch blocks for good if the abort has begun: then we exit
@@ -817,7 +785,7 @@ impl Set<'_> {
                 rustix::fs::renameat(&staging.fd, name.as_str(), &out.inner.dir, name.as_str())
             {
                 let state = if done == 0 {
-                    self.unchanged(name)
+                    self.unchanged()
                 } else {
                     format!(
                         "{} replaced, the rest not: {folder} holds a mixed set, run again",
@@ -829,20 +797,18 @@ impl Set<'_> {
                 );
             }
         }
-        if whole_set {
-            for stale in RESULTS.iter().map(|r| out.file_name(r)) {
-                let stale = stale.as_str();
-                if self.names.iter().any(|n| n == stale) {
-                    continue;
-                }
-                // unlinkat removes a symlink itself, never what it points to.
-                match rustix::fs::unlinkat(&out.inner.dir, stale, AtFlags::empty()) {
-                    Ok(()) | Err(Errno::NOENT | Errno::ISDIR | Errno::PERM) => {}
-                    Err(e) => crate::say!(
-                        "rust-flamegraph: warning: cannot remove the earlier run's {stale} from \
-                         {folder}: {e}"
-                    ),
-                }
+        for stale in RESULTS.iter().map(|r| out.file_name(r)) {
+            let stale = stale.as_str();
+            if self.names.iter().any(|n| n == stale) {
+                continue;
+            }
+            // unlinkat removes a symlink itself, never what it points to.
+            match rustix::fs::unlinkat(&out.inner.dir, stale, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT | Errno::ISDIR | Errno::PERM) => {}
+                Err(e) => crate::say!(
+                    "rust-flamegraph: warning: cannot remove the earlier run's {stale} from \
+                     {folder}: {e}"
+                ),
             }
         }
         drop(renaming);
@@ -1006,57 +972,16 @@ fn describe_holder(pid: Option<u32>) -> String {
     let Some(pid) = pid else {
         return "a process we cannot see (another container's run, or another program)".to_string();
     };
-    let same_exe = match (
-        fs::metadata(format!("/proc/{pid}/exe")),
-        fs::metadata("/proc/self/exe"),
-    ) {
-        (Ok(a), Ok(b)) => {
-            use std::os::unix::fs::MetadataExt;
-            (a.dev(), a.ino()) == (b.dev(), b.ino())
-        }
-        _ => false,
-    };
+    let same_exe = proc::exe_id(Some(pid)).is_some_and(|id| Some(id) == proc::exe_id(None));
     // Our own pid: another `OutDir` of this process (the library's user).
     if same_exe || pid == std::process::id() {
         return format!("another rust-flamegraph run (pid {pid})");
     }
-    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let comm = proc::comm(pid).unwrap_or_default();
     format!(
         "pid {pid} ({}), which is not a rust-flamegraph run,",
         crate::model::text::printable(comm.trim())
     )
-}
-
-/// The pid holding an flock on the file (`dev`, `ino`), from /proc/locks.
-fn lock_holder(dev: u64, ino: u64) -> Option<u32> {
-    let locks = fs::read_to_string("/proc/locks").ok()?;
-    let exact = format!(
-        "{:02x}:{:02x}:{ino}",
-        rustix::fs::major(dev),
-        rustix::fs::minor(dev)
-    );
-    let same_ino = format!(":{ino}");
-    let mut by_ino = Vec::new();
-    for line in locks.lines() {
-        // "1: FLOCK  ADVISORY  WRITE 4711 08:01:1234 0 EOF"; waiters have "->".
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (Some(&"FLOCK"), Some(pid), Some(id)) = (fields.get(1), fields.get(4), fields.get(5))
-        else {
-            continue;
-        };
-        let Some(pid) = pid.parse::<u32>().ok().filter(|&p| p > 0) else {
-            continue;
-        };
-        if *id == exact {
-            return Some(pid);
-        }
-        // Some file systems (btrfs, overlay) show another device than stat.
-        if id.ends_with(&same_ino) {
-            by_ino.push(pid);
-        }
-    }
-    by_ino.dedup();
-    (by_ino.len() == 1).then(|| by_ino[0])
 }
 
 /// Creates `path` if needed and opens it as a folder.
@@ -1347,14 +1272,18 @@ mod tests {
     fn write_is_atomic_and_leaves_no_temporary_behind() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutDir::prepare(dir.path()).unwrap();
-        let path = out.write("a.txt", |w| w.write_all(b"first")).unwrap();
+        let mut set = out.start_set().unwrap();
+        set.add("a.txt", |w| w.write_all(b"first")).unwrap();
+        let path = set.commit().unwrap().remove(0);
         assert_eq!(fs::read_to_string(&path).unwrap(), "first");
-        let err = out
-            .write("a.txt", |w| {
+        let mut set = out.start_set().unwrap();
+        let err = set
+            .add("a.txt", |w| {
                 w.write_all(b"partial")?;
                 Err(io::Error::other("disk full"))
             })
             .unwrap_err();
+        assert!(set.commit().is_err(), "a failed set is not committed");
         assert_eq!(Exit::of(&err), Exit::Output);
         assert!(err.to_string().contains("disk full"), "{err}");
         assert!(err.to_string().contains("a.txt"), "{err}");
@@ -1550,6 +1479,9 @@ mod tests {
         let out = OutDir::prepare(dir.path()).unwrap();
         let _lock = out.lock().unwrap();
         let st = rustix::fs::fstat(&out.inner.dir).unwrap();
-        assert_eq!(lock_holder(st.st_dev, st.st_ino), Some(std::process::id()));
+        assert_eq!(
+            proc::flock_holder(st.st_dev, st.st_ino),
+            Some(std::process::id())
+        );
     }
 }

@@ -133,6 +133,19 @@ mod build {
     }
 
     #[test]
+    fn a_comment_after_the_channel_is_not_part_of_it() {
+        assert_eq!(
+            toolchain_channel("[toolchain]\nchannel = \"1.80.0\" # pinned\n").as_deref(),
+            Some("1.80.0")
+        );
+        assert_eq!(
+            toolchain_channel("# for the CI\n[toolchain]\nchannel = 'stable'\n").as_deref(),
+            Some("stable")
+        );
+        assert_eq!(toolchain_channel("[toolchain]\nchannel = \"broken\n"), None);
+    }
+
+    #[test]
     fn a_target_dir_that_cannot_be_written_is_named() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(unwritable_hint(&dir.path().join("a/b")), "");

@@ -38,7 +38,7 @@ pub fn collapse_recording(
         .unchecked()
         .reader()
         .with_context(|| format!("cannot run {} script", perf.path.display()))?;
-    let _watch = interrupt::watch_child(reader.pids()[0], false);
+    let _watch = interrupt::watch_child(reader.pids()[0]);
     let mut text = Vec::new();
     let input = BufReader::with_capacity(1 << 16, &reader);
     if opts.time_order {

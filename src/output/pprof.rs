@@ -172,14 +172,6 @@ pub fn encode(folded: &[u8], meta: &Meta) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Reads a `profile.pb.gz` back (for tests and checks).
-pub fn read(gzipped: &[u8]) -> std::io::Result<Profile> {
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gzipped), &mut bytes)?;
-    Profile::decode(bytes.as_slice())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +192,13 @@ thread 3;spin 4
             duration: Some(std::time::Duration::from_millis(1500)),
             comment: "demo".into(),
         }
+    }
+
+    /// Reads a `profile.pb.gz` back.
+    fn read(gzipped: &[u8]) -> Profile {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gzipped), &mut bytes).unwrap();
+        Profile::decode(bytes.as_slice()).unwrap()
     }
 
     /// (leaf-first names, values) of each sample.
@@ -230,8 +229,7 @@ thread 3;spin 4
             let mut out = Vec::new();
             write(&profile(FOLDED, &meta()), &mut out).unwrap();
             out
-        })
-        .unwrap();
+        });
         assert_eq!(
             samples(&p),
             vec![

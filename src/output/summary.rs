@@ -10,7 +10,7 @@ use crate::exit::Exit;
 use crate::model::counts::{is_thread_root, percent, self_time};
 use crate::model::folded::parse_line;
 use crate::model::text::printable;
-use crate::record::{CallGraph, Recording};
+use crate::record::{CallGraph, Recording, StopReason};
 use crate::sys::container::Engine;
 
 /// The outcome of a profiling run.
@@ -57,6 +57,21 @@ pub fn kernel_names_hidden(engine: Option<Engine>) -> String {
         None => "run as root, or `sudo sysctl kernel.kptr_restrict=0`, to name them".to_string(),
     };
     format!("kernel frames show as [kernel]: kernel symbols are hidden here (kptr_restrict); {fix}")
+}
+
+/// Why the recording ended, for the summary's wall-time line.
+fn stop_text(reason: StopReason) -> String {
+    match reason {
+        StopReason::Interrupted(signal) => {
+            format!("stopped: {}", crate::sys::interrupt::signal_name(signal))
+        }
+        StopReason::Duration(d) => format!("stopped: --duration {}s elapsed", d.as_secs_f64()),
+        StopReason::SizeLimit(limit) => format!(
+            "stopped: perf.data reached its limit of {} MB (--max-perf-data)",
+            limit / 1_000_000
+        ),
+        StopReason::Detached(pid) => format!("detached from process {pid} when it ended"),
+    }
 }
 
 /// Figures computed from folded stacks.
@@ -145,8 +160,10 @@ impl fmt::Display for Report {
         if let Some(rec) = &self.recording {
             let status = match rec.failure() {
                 Some(failure) => format!("the program {failure}"),
-                None if rec.stopped => "stopped early".to_string(),
-                None => "exit status 0".to_string(),
+                None => match rec.stop {
+                    Some(reason) => stop_text(reason),
+                    None => "exit status 0".to_string(),
+                },
             };
             writeln!(
                 f,
@@ -245,6 +262,80 @@ not a stack line
         assert!(shown.contains("\\x1b]0\\x07pwned\\x07"), "{shown}");
         assert!(shown.contains("ok\\u{9b}x"), "{shown}");
         assert_eq!(printable_lines("a\x07\nb\n"), "a\\x07\nb\n");
+    }
+
+    /// The summary of a run whose recording ended with `stop`.
+    fn report(stop: Option<StopReason>) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        Report {
+            command: "demo".into(),
+            recording: Some(Recording {
+                status: std::process::ExitStatus::from_raw(0),
+                wall: Duration::from_millis(1500),
+                stop,
+                streamed: None,
+            }),
+            summary: Summary::from_folded(FOLDED, 3),
+            warnings: Vec::new(),
+            call_graph: Some(CallGraph::Fp),
+            written: Vec::new(),
+            postprocess: Duration::from_millis(10),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn the_summary_says_why_the_recording_stopped() {
+        let cases = [
+            (None, "1.50 s (exit status 0)"),
+            (
+                Some(StopReason::Interrupted(libc::SIGINT)),
+                "1.50 s (stopped: Ctrl-C (SIGINT))",
+            ),
+            (
+                Some(StopReason::Interrupted(libc::SIGTERM)),
+                "1.50 s (stopped: SIGTERM)",
+            ),
+            (
+                Some(StopReason::Duration(Duration::from_secs(5))),
+                "1.50 s (stopped: --duration 5s elapsed)",
+            ),
+            (
+                Some(StopReason::Duration(Duration::from_millis(1500))),
+                "1.50 s (stopped: --duration 1.5s elapsed)",
+            ),
+            (
+                Some(StopReason::SizeLimit(100_000_000)),
+                "1.50 s (stopped: perf.data reached its limit of 100 MB (--max-perf-data))",
+            ),
+            (
+                Some(StopReason::Detached(42)),
+                "1.50 s (detached from process 42 when it ended)",
+            ),
+        ];
+        for (stop, said) in cases {
+            let shown = report(stop);
+            let line = shown.lines().find(|l| l.contains("wall time")).unwrap();
+            assert!(line.ends_with(said), "{stop:?}: {line}");
+        }
+    }
+
+    #[test]
+    fn only_a_recording_cut_short_was_stopped_early() {
+        let rec = |stop| Recording {
+            status: std::os::unix::process::ExitStatusExt::from_raw(0),
+            wall: Duration::ZERO,
+            stop,
+            streamed: None,
+        };
+        assert!(!rec(None).stopped_early());
+        assert!(rec(Some(StopReason::Interrupted(libc::SIGINT))).stopped_early());
+        assert!(rec(Some(StopReason::Duration(Duration::from_secs(1)))).stopped_early());
+        assert!(rec(Some(StopReason::SizeLimit(1))).stopped_early());
+        // Attached: the process ended on its own; ours to record, not to cut short.
+        let detached = rec(Some(StopReason::Detached(42)));
+        assert!(detached.stopped() && !detached.stopped_early());
+        assert_eq!(detached.failure(), None);
     }
 
     #[test]

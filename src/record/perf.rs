@@ -25,7 +25,7 @@ impl Perf {
     pub fn locate() -> Result<Perf> {
         let path = match std::env::var_os("PERF") {
             Some(p) => PathBuf::from(p),
-            None => find_on_path("perf").ok_or_else(|| {
+            None => which::which("perf").map_err(|_| {
                 Exit::Perf.error(format!("perf is not installed. {}", install_hint()))
             })?,
         };
@@ -65,13 +65,6 @@ fn install_hint() -> &'static str {
     "Install it: `apt-get install linux-perf` (Debian), \
      `apt-get install linux-tools-generic linux-tools-$(uname -r)` (Ubuntu), \
      `dnf install perf` (Fedora); or set PERF=/path/to/perf."
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
 }
 
 /// Checks that this process may open a sampling event, before anything is
@@ -148,31 +141,31 @@ pub fn permission_message(
 }
 
 fn open_cpu_clock_event() -> io::Result<()> {
-    // struct perf_event_attr, PERF_ATTR_SIZE_VER0 (64 bytes): every kernel
-    // with perf accepts it.
-    let mut attr = [0u8; 64];
-    attr[0..4].copy_from_slice(&1u32.to_ne_bytes()); // type = PERF_TYPE_SOFTWARE
-    attr[4..8].copy_from_slice(&64u32.to_ne_bytes()); // size
-                                                      // config (8..16) = PERF_COUNT_SW_CPU_CLOCK = 0
-    let flags: u64 = 1 | 1 << 5 | 1 << 6; // disabled, exclude_kernel, exclude_hv
-    attr[40..48].copy_from_slice(&flags.to_ne_bytes());
-    const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
-    // SAFETY: attr outlives the call and is a valid VER0 perf_event_attr.
+    use perf_event_open_sys::bindings::{
+        perf_event_attr, PERF_ATTR_SIZE_VER0, PERF_COUNT_SW_CPU_CLOCK, PERF_FLAG_FD_CLOEXEC,
+        PERF_TYPE_SOFTWARE,
+    };
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // The first version of the struct (64 bytes): every kernel with perf
+    // accepts it, and it holds all we set.
+    let mut attr = perf_event_attr {
+        type_: PERF_TYPE_SOFTWARE,
+        size: PERF_ATTR_SIZE_VER0,
+        config: u64::from(PERF_COUNT_SW_CPU_CLOCK),
+        ..Default::default()
+    };
+    attr.set_disabled(1);
+    attr.set_exclude_kernel(1);
+    attr.set_exclude_hv(1);
+    // SAFETY: attr outlives the call, and its size says how much the kernel reads.
     let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            attr.as_ptr(),
-            0 as libc::pid_t,
-            -1 as libc::c_int,
-            -1 as libc::c_int,
-            PERF_FLAG_FD_CLOEXEC,
-        )
+        perf_event_open_sys::perf_event_open(&mut attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC.into())
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: fd was just returned to us and is closed once.
-    unsafe { libc::close(fd as libc::c_int) };
+    // SAFETY: fd was just returned to us; the OwnedFd closes it once.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
     Ok(())
 }
 
@@ -365,9 +358,9 @@ mod tests {
         let eperm = io::Error::from_raw_os_error(libc::EPERM);
         let docker = permission_message(&eperm, Some(Engine::Docker), false, Some(2));
         assert!(
-            docker
-                .contains("--cap-add PERFMON (Docker 23+) or --cap-add SYS_ADMIN to `docker run`")
-                && docker.contains("Docker container"),
+            docker.contains(
+                "--cap-add=SYS_ADMIN (or, from Docker 23, --cap-add=PERFMON) to `docker run`"
+            ) && docker.contains("Docker container"),
             "{docker}"
         );
         assert!(!docker.contains("odman"), "{docker}");

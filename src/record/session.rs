@@ -57,40 +57,39 @@ pub struct Recording {
     pub status: ExitStatus,
     /// Wall time from start to the end of perf.
     pub wall: Duration,
-    /// Stopped by us rather than by the workload ending: `stop.is_some()`.
-    pub stopped: bool,
-    /// Why the recording was stopped, if it was.
+    /// Why the recording ended, when the program's own end did not end it.
     pub stop: Option<StopReason>,
     /// Bytes perf streamed to us ([`record_streaming`]); `None` for a perf.data file.
     pub streamed: Option<u64>,
 }
 
 impl Recording {
+    /// Whether something other than the program's end ended the recording
+    /// (then perf's exit status is not the program's verdict).
+    pub fn stopped(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    /// Whether the recording was stopped before the program ended: the
+    /// flamegraph misses the rest of the run.
+    pub fn stopped_early(&self) -> bool {
+        self.stop.is_some_and(StopReason::early)
+    }
+
     /// The workload's failure, if it failed on its own.
     pub fn failure(&self) -> Option<String> {
         use std::os::unix::process::ExitStatusExt;
-        if self.stopped || self.status.success() {
+        if self.stopped() || self.status.success() {
             return None;
         }
         Some(match (self.status.code(), self.status.signal()) {
             (Some(code), _) => format!("exited with status {code}"),
-            (_, Some(sig)) => format!("was killed by signal {sig} ({})", signal_name(sig)),
+            (_, Some(sig)) => format!(
+                "was killed by signal {sig} ({})",
+                interrupt::signal_name(sig)
+            ),
             _ => self.status.to_string(),
         })
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGABRT => "SIGABRT: abort",
-        libc::SIGSEGV => "SIGSEGV: segmentation fault",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL: out of memory?",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        _ => "signal",
     }
 }
 
@@ -303,9 +302,14 @@ fn run_perf(
         let _ = rustix::process::set_child_subreaper(None);
     }
     let status = waited.context("waiting for perf record")?;
+    // A signal since the monitor's last look (the terminal's Ctrl-C
+    // reaches the program too); else, attached, the process ended.
     let stop = stop
-        .or_else(|| interrupt::interrupted().then_some(StopReason::Interrupted))
-        .or_else(|| launch.is_none().then_some(StopReason::Detached));
+        .or_else(|| interrupt::signal().map(StopReason::Interrupted))
+        .or(match &subject {
+            Subject::Attach(pid) => Some(StopReason::Detached(*pid)),
+            Subject::Launch(_) => None,
+        });
     match running.relay {
         Some(relay) => {
             let said = relay.finish(Duration::from_secs(2));
@@ -346,7 +350,6 @@ fn run_perf(
     Ok(Recording {
         status,
         wall,
-        stopped: stop.is_some(),
         stop,
         streamed: None,
     })
@@ -613,8 +616,7 @@ mod tests {
         Recording {
             status: ExitStatus::from_raw(raw),
             wall: Duration::ZERO,
-            stopped,
-            stop: stopped.then_some(StopReason::Interrupted),
+            stop: stopped.then_some(StopReason::Interrupted(libc::SIGINT)),
             streamed: None,
         }
     }

@@ -11,20 +11,29 @@ use rustix::process::{Pid, Signal};
 
 use super::options::{RecordOptions, MAX_DEFAULT_LIMIT};
 use super::progress::Progress;
-use crate::sys::interrupt::{self};
+use crate::sys::{interrupt, proc};
 
-/// Why the recording ended before the program did.
+/// Why the recording ended, when the program's own end did not end it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// Ctrl-C, SIGTERM or SIGHUP.
-    Interrupted,
-    /// `--duration` elapsed.
-    Duration,
-    /// perf.data reached its limit.
-    SizeLimit,
-    /// perf was attached to a running process (`--pid`), which is never ours
-    /// to run to its end: it exited, or perf was stopped.
-    Detached,
+    /// Ctrl-C, SIGTERM or SIGHUP: the signal's number.
+    Interrupted(i32),
+    /// `--duration` elapsed: that duration.
+    Duration(Duration),
+    /// perf.data (or the stream) reached its limit, in bytes.
+    SizeLimit(u64),
+    /// perf was attached to this running process (`--pid`), and nothing
+    /// stopped the recording before perf ended: the process exited (or perf
+    /// did). Its exit status is not perf's, so not ours to judge.
+    Detached(u32),
+}
+
+impl StopReason {
+    /// Whether the recording was cut short, before the program ended:
+    /// everything but [`StopReason::Detached`].
+    pub fn early(self) -> bool {
+        !matches!(self, StopReason::Detached(_))
+    }
 }
 
 /// How long a program has to end once asked to stop, before it is sent
@@ -54,9 +63,9 @@ impl Monitor<'_> {
     }
 
     fn reason(&mut self) -> Option<StopReason> {
-        if interrupt::interrupted() {
+        if let Some(signal) = interrupt::signal() {
             // The signal thread has said so.
-            return Some(StopReason::Interrupted);
+            return Some(StopReason::Interrupted(signal));
         }
         if let Some(d) = self.opts.duration {
             if self.start.elapsed() >= d {
@@ -65,7 +74,7 @@ impl Monitor<'_> {
                     "rust-flamegraph: --duration {:.1}s reached: stopping the recording",
                     d.as_secs_f64()
                 );
-                return Some(StopReason::Duration);
+                return Some(StopReason::Duration(d));
             }
         }
         let size = match self.size {
@@ -94,7 +103,7 @@ impl Monitor<'_> {
                 Size::Streamed(_) => None,
             };
             crate::say!("{}", limit_message(self.opts, dir, size));
-            return Some(StopReason::SizeLimit);
+            return Some(StopReason::SizeLimit(self.limit));
         }
         None
     }
@@ -170,18 +179,18 @@ pub(crate) struct Workload {
 impl Workload {
     /// perf's child, if it still has one. perf is our unreaped child.
     pub(crate) fn of(perf: u32) -> Option<Workload> {
-        interrupt::children(perf).into_iter().find_map(|pid| {
+        proc::children(perf).into_iter().find_map(|pid| {
             let pidfd = Pid::from_raw(i32::try_from(pid).ok()?).and_then(|p| {
                 rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
             });
             // perf may have reaped it and the pid been reused before pidfd_open.
-            (parent_of(pid) == Some(perf)).then_some(Workload { pid, pidfd })
+            (proc::stat(pid).map(|st| st.ppid) == Some(perf)).then_some(Workload { pid, pidfd })
         })
     }
 
     /// Sends `signal` unless the process has exited; whether it was sent.
     pub(crate) fn signal(&self, signal: Signal) -> bool {
-        if state_of(self.pid).is_none_or(|s| s == 'Z' || s == 'X') {
+        if proc::stat(self.pid).is_none_or(|st| st.exited()) {
             return false;
         }
         match &self.pidfd {
@@ -193,16 +202,6 @@ impl Workload {
             }
         }
     }
-}
-
-use crate::sys::interrupt::stat_fields;
-
-pub(crate) fn state_of(pid: u32) -> Option<char> {
-    stat_fields(pid)?.first()?.chars().next()
-}
-
-pub(crate) fn parent_of(pid: u32) -> Option<u32> {
-    stat_fields(pid)?.get(1)?.parse().ok()
 }
 
 pub(crate) fn program_name(cmd: &[OsString]) -> String {

@@ -21,6 +21,8 @@ use rustix::process::{Pid, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use super::proc;
+
 /// Where the run is, which decides what the first signal does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -58,8 +60,8 @@ type Killer = Arc<dyn Fn() + Send + Sync>;
 
 enum Victim {
     /// A pid registered with [`watch_child`]: SIGKILLed with its descendants.
-    Tree { pid: u32, graceful: bool },
-    /// A process group we created ([`own_group`]): SIGKILLed whole.
+    Tree(u32),
+    /// A process group registered with [`watch_group`]: SIGKILLed whole.
     Group(u32),
     /// Whatever the registrant knows how to kill safely (a duct handle).
     Kill(Killer),
@@ -68,7 +70,7 @@ enum Victim {
 struct State {
     stage: Stage,
     signals: u32,
-    last_signal: i32,
+    first_signal: i32,
     next_id: u64,
     victims: Vec<(u64, Victim)>,
     /// Files or folders to delete if we abort.
@@ -78,7 +80,7 @@ struct State {
 static STATE: Mutex<State> = Mutex::new(State {
     stage: Stage::Build,
     signals: 0,
-    last_signal: 0,
+    first_signal: 0,
     next_id: 0,
     victims: Vec::new(),
     partial: Vec::new(),
@@ -138,56 +140,51 @@ pub fn enter(stage: Stage) {
     state().stage = stage;
 }
 
-/// The current stage.
-pub fn stage() -> Stage {
-    state().stage
-}
-
 /// Whether a SIGINT, SIGTERM or SIGHUP has arrived.
 pub fn interrupted() -> bool {
     state().signals > 0
 }
 
-/// A signal's name as people know it.
+/// The first SIGINT, SIGTERM or SIGHUP that arrived, if any (a second one
+/// aborts the run).
+pub fn signal() -> Option<i32> {
+    let st = state();
+    (st.signals > 0).then_some(st.first_signal)
+}
+
+/// A signal's name as people know it: the ones that stop us (Ctrl-C,
+/// `docker stop`, a closed terminal) and the ones a program dies of.
 pub fn signal_name(signal: i32) -> &'static str {
     match signal {
         SIGINT => "Ctrl-C (SIGINT)",
         SIGTERM => "SIGTERM",
         SIGHUP => "SIGHUP",
+        libc::SIGABRT => "SIGABRT: abort",
+        libc::SIGSEGV => "SIGSEGV: segmentation fault",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL: out of memory?",
         _ => "a signal",
     }
 }
 
 fn on_signal(signal: i32) {
-    let (action, graceful) = {
+    let action = {
         let mut st = state();
         st.signals += 1;
-        st.last_signal = signal;
-        let graceful: Vec<u32> = st
-            .victims
-            .iter()
-            .filter_map(|(_, v)| match v {
-                Victim::Tree {
-                    pid,
-                    graceful: true,
-                } => Some(*pid),
-                _ => None,
-            })
-            .collect();
-        (action(st.stage, st.signals), graceful)
+        if st.signals == 1 {
+            st.first_signal = signal;
+        }
+        action(st.stage, st.signals)
     };
     match action {
-        Action::StopRecording => {
-            crate::say!(
-                "\nrust-flamegraph: {}: stopping the recording; the flamegraph of what was \
-                 recorded follows (a second Ctrl-C or SIGTERM aborts)",
-                signal_name(signal)
-            );
-            // Registrations of the old API; `record` forwards the stop to perf itself.
-            for pid in graceful {
-                send(pid, libc::SIGINT);
-            }
-        }
+        // `record` sees `interrupted()` and stops perf itself.
+        Action::StopRecording => crate::say!(
+            "\nrust-flamegraph: {}: stopping the recording; the flamegraph of what was \
+             recorded follows (a second Ctrl-C or SIGTERM aborts)",
+            signal_name(signal)
+        ),
         Action::Finish => crate::say!(
             "\nrust-flamegraph: {}: the recording is complete; finishing the flamegraph \
              (a second Ctrl-C or SIGTERM aborts, losing it)",
@@ -204,7 +201,7 @@ fn abort(signal: i32) -> ! {
     let st = state();
     for (_, victim) in &st.victims {
         match victim {
-            Victim::Tree { pid, .. } => kill_tree(*pid),
+            Victim::Tree(pid) => kill_tree(*pid),
             Victim::Group(pgid) => kill_group(*pgid),
             Victim::Kill(kill) => kill(),
         }
@@ -255,13 +252,12 @@ fn register(victim: Option<Victim>, path: Option<PathBuf>) -> Watch {
 }
 
 /// Registers a running child by pid: an abort SIGKILLs it and its
-/// descendants. With `graceful`, the first signal during the recording also
-/// sends it SIGINT.
+/// descendants.
 ///
 /// Prefer [`watch_kill`] with a duct handle's `kill` (which cannot hit a
-/// reused pid) or [`own_group`] + [`watch_group`].
-pub fn watch_child(pid: u32, graceful: bool) -> Watch {
-    register(Some(Victim::Tree { pid, graceful }), None)
+/// reused pid) or a [`Guard`]'s group with [`watch_group`].
+pub fn watch_child(pid: u32) -> Watch {
+    register(Some(Victim::Tree(pid)), None)
 }
 
 /// Registers how to kill a running child, e.g. `move || { let _ = handle.kill(); }`
@@ -270,8 +266,8 @@ pub fn watch_kill(kill: impl Fn() + Send + Sync + 'static) -> Watch {
     register(Some(Victim::Kill(Arc::new(kill))), None)
 }
 
-/// Registers a process group started with [`own_group`] (its leader's pid):
-/// an abort SIGKILLs the whole group.
+/// Registers a process group (its leader's pid, e.g. a [`Guard`]'s): an
+/// abort SIGKILLs the whole group.
 pub fn watch_group(pgid: u32) -> Watch {
     register(Some(Victim::Group(pgid)), None)
 }
@@ -279,22 +275,6 @@ pub fn watch_group(pgid: u32) -> Watch {
 /// Registers a file or folder that must not survive an abort (a temporary output).
 pub fn watch_partial(path: PathBuf) -> Watch {
     register(None, Some(path))
-}
-
-/// `expr` run in a process group of its own that an abort can kill whole
-/// ([`watch_group`] with its pid), and that is SIGKILLed if we die
-/// (`kill -9`). For children that do not read the terminal (cargo, say): a
-/// background process group is stopped if it does.
-///
-/// Spawn it from a thread that lives as long as the child (the main thread):
-/// the kernel sends the death signal when the spawning *thread* exits.
-pub fn own_group(expr: &duct::Expression) -> duct::Expression {
-    expr.before_spawn(|cmd| {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-        die_with_us(cmd);
-        Ok(())
-    })
 }
 
 /// The hidden first argument that runs our binary as a [`Guard`]'s watchdog.
@@ -424,10 +404,8 @@ fn kill_sessions(sessions: &[u32]) {
     }
     for _ in 0..20 {
         let mut found = false;
-        for pid in all_pids() {
-            let in_session = stat_fields(pid)
-                .and_then(|f| f.get(3).and_then(|s| s.parse::<u32>().ok()))
-                .is_some_and(|sid| sessions.contains(&sid));
+        for pid in proc::pids() {
+            let in_session = proc::stat(pid).is_some_and(|st| sessions.contains(&st.session));
             if in_session {
                 found = true;
                 send(pid, libc::SIGKILL);
@@ -438,24 +416,6 @@ fn kill_sessions(sessions: &[u32]) {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-}
-
-/// Every process id in /proc.
-fn all_pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The fields of `/proc/PID/stat` after the command's name: state, ppid,
-/// process group, session, …
-pub(crate) fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    Some(rest.split_whitespace().map(String::from).collect())
 }
 
 /// Makes `cmd`'s process receive SIGKILL when the thread spawning it exits
@@ -499,31 +459,15 @@ fn kill_group(pgid: u32) {
 
 /// SIGKILLs `pid` and every descendant (for [`watch_child`]'s registrations).
 fn kill_tree(pid: u32) {
-    for child in children(pid) {
+    for child in proc::children(pid) {
         kill_tree(child);
     }
     send(pid, libc::SIGKILL);
 }
 
-/// The children of `pid` (of all its threads), from `/proc`.
-pub fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
-
 /// Our own children (zombies included: they are ours until reaped).
 pub(crate) fn our_children() -> Vec<u32> {
-    children(std::process::id())
+    proc::children(std::process::id())
 }
 
 /// SIGKILLs and reaps our children other than `keep`, again and again until
@@ -584,7 +528,7 @@ mod tests {
         let mut found = Vec::new();
         // Up to 10 s: on a loaded machine sh may take seconds to fork.
         for _ in 0..500 {
-            found = children(pid);
+            found = proc::children(pid);
             if !found.is_empty() {
                 break;
             }
@@ -594,7 +538,7 @@ mod tests {
         kill_tree(pid);
         let status = sh.wait().unwrap();
         assert!(!status.success());
-        assert!(children(pid).is_empty());
+        assert!(proc::children(pid).is_empty());
     }
 
     #[test]
@@ -611,30 +555,29 @@ mod tests {
     }
 
     #[test]
-    fn an_own_group_child_is_killed_whole() {
-        let expr = duct::cmd!("sh", "-c", "sleep 30 & sleep 30 & wait").unchecked();
-        let handle = own_group(&expr).start().unwrap();
-        let pgid = handle.pids()[0];
+    fn a_group_is_killed_whole() {
+        use std::os::unix::process::CommandExt;
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = sh.id();
         // Both sleeps are in sh's new group.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while children(pgid).len() < 2 && Instant::now() < deadline {
+        while proc::children(pgid).len() < 2 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let sleeps = children(pgid);
+        let sleeps = proc::children(pgid);
         assert_eq!(sleeps.len(), 2);
         for &s in &sleeps {
             let pg = rustix::process::getpgid(pid_of(s)).unwrap();
             assert_eq!(pg.as_raw_nonzero().get() as u32, pgid);
         }
         kill_group(pgid);
-        let out = handle.wait().unwrap();
-        assert!(!out.status.success());
+        assert!(!sh.wait().unwrap().success());
         // The sleeps died too (they were sh's: init or a subreaper reaps them).
-        let dead = |s: u32| {
-            let stat = std::fs::read_to_string(format!("/proc/{s}/stat")).unwrap_or_default();
-            let state = stat.rsplit_once(") ").map(|(_, r)| r[..1].to_string());
-            matches!(state.as_deref(), None | Some("Z") | Some("X"))
-        };
+        let dead = |s: u32| proc::stat(s).is_none_or(|st| st.exited());
         let deadline = Instant::now() + Duration::from_secs(10);
         while !sleeps.iter().all(|&s| dead(s)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));

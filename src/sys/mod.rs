@@ -4,4 +4,5 @@
 pub mod container;
 pub mod interrupt;
 pub mod privilege;
+pub mod proc;
 pub mod safe_fs;

@@ -178,7 +178,7 @@ pub(crate) fn build(
             crate::sys::interrupt::watch_group(cargo_pid)
         }
         (Some(guard), false) => crate::sys::interrupt::watch_group(guard.pgid()),
-        (None, _) => crate::sys::interrupt::watch_child(cargo_pid, false),
+        (None, _) => crate::sys::interrupt::watch_child(cargo_pid),
     };
     let mut executable = None;
     let mut compiled = false;
@@ -231,11 +231,7 @@ pub(crate) fn build(
 /// Debian's Rust only) nothing reads that file. `None` when rustup is there to
 /// honour it, or the file asks for `stable` or the version we have.
 fn toolchain_note(root: &Path, privileges: &crate::sys::privilege::Privileges) -> Option<String> {
-    let on_path = |name: &str| {
-        std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-    };
-    if on_path("rustup") {
+    if which::which("rustup").is_ok() {
         return None;
     }
     // The crate's file, read as a file of a folder someone else owns: no
@@ -293,19 +289,16 @@ pub(crate) fn built(what: &str, compiled: bool, took: std::time::Duration) -> St
 }
 
 pub(crate) fn toolchain_channel(text: &str) -> Option<String> {
-    let text = text.trim();
-    if !text.contains('=') && !text.contains('[') {
-        return (!text.is_empty()).then(|| text.to_string());
+    let trimmed = text.trim();
+    if !trimmed.contains('=') && !trimmed.contains('[') {
+        return (!trimmed.is_empty()).then(|| trimmed.to_string());
     }
-    text.lines().find_map(|line| {
-        let (key, value) = line.split_once('=')?;
-        (key.trim() == "channel").then(|| {
-            value
-                .trim()
-                .trim_matches(|c| c == '"' || c == '\'')
-                .to_string()
-        })
-    })
+    let table: toml::Table = text.parse().ok()?;
+    let channel = match table.get("toolchain") {
+        Some(toolchain) => toolchain.get("channel")?,
+        None => table.get("channel")?,
+    };
+    channel.as_str().map(str::to_string)
 }
 
 /// Why cargo may have failed when the target dir cannot be written (a

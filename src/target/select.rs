@@ -180,7 +180,8 @@ fn find_in_workspace(
                 format!("no package of this workspace has a {cargo_kind} target")
             } else {
                 format!(
-                    "no package of this workspace has a {cargo_kind} target `{name}`;                      there are: {}",
+                    "no package of this workspace has a {cargo_kind} target `{name}`; \
+                     there are: {}",
                     comma_list(all)
                 )
             }))

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use rust_flamegraph::sys::proc;
+
 /// Demo arguments for a run short enough for tests, long enough for ~200 samples.
 pub const SMALL_RUN: &[&str] = &["--", "--iters", "300", "--size", "50000"];
 
@@ -507,7 +509,7 @@ pub fn assert_svg_parses(svg: &str) {
 
 /// The children of `pid` (of all its threads), from /proc.
 pub fn children_of(pid: u32) -> Vec<u32> {
-    rust_flamegraph::sys::interrupt::children(pid)
+    rust_flamegraph::sys::proc::children(pid)
 }
 
 /// A process, told apart from a later one that reuses its pid by its start time.
@@ -517,16 +519,9 @@ pub struct Proc {
     start: u64,
 }
 
-/// `/proc/PID/stat` fields after the command name (state is [0], ppid [1]).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(") ")?;
-    Some(rest.split_whitespace().map(String::from).collect())
-}
-
 impl Proc {
     pub fn of(pid: u32) -> Option<Proc> {
-        let start = stat_fields(pid)?.get(19)?.parse().ok()?;
+        let start = proc::stat(pid)?.start;
         Some(Proc { pid, start })
     }
 
@@ -535,19 +530,12 @@ impl Proc {
         if self.gone() {
             return None;
         }
-        std::fs::read_to_string(format!("/proc/{}/comm", self.pid))
-            .ok()
-            .map(|s| s.trim().to_string())
+        proc::comm(self.pid).map(|s| s.trim().to_string())
     }
 
     /// Exited (a zombie counts: it runs no more) or replaced.
     pub fn gone(&self) -> bool {
-        match stat_fields(self.pid) {
-            None => true,
-            Some(f) => {
-                matches!(f[0].as_str(), "Z" | "X") || f.get(19) != Some(&self.start.to_string())
-            }
-        }
+        proc::stat(self.pid).is_none_or(|st| st.exited() || st.start != self.start)
     }
 }
 
