@@ -305,6 +305,11 @@ impl Options {
             inline: !self.stacks.no_inline,
             per_thread: self.stacks.per_thread,
             time_order: self.render.flamechart,
+            off_cpu: match self.record.off_cpu {
+                None => crate::collect::stacks::OffCpu::No,
+                Some(OffCpuArg::Also) => crate::collect::stacks::OffCpu::Also,
+                Some(OffCpuArg::Only) => crate::collect::stacks::OffCpu::Only,
+            },
         }
     }
 }
@@ -394,6 +399,13 @@ pub struct RecordArgs {
     /// ("record -F 499 -g"), whose frequency and call-graph mode are taken.
     #[arg(short, long, value_name = "ARGS", allow_hyphen_values = true)]
     pub cmd: Option<String>,
+
+    /// Where threads wait, too: each switch off the CPU is recorded with its
+    /// stack and weighs the time until the thread runs again, ending in a
+    /// frame that says why (`[off-cpu: futex]`, `[off-cpu: sleep]`, …); counts
+    /// are then nanoseconds. `--off-cpu=only` draws the waiting alone.
+    #[arg(long, value_enum, value_name = "ONLY", num_args = 0..=1, default_missing_value = "also", require_equals = true)]
+    pub off_cpu: Option<OffCpuArg>,
 
     /// No progress line while recording (elapsed time, samples, data rate).
     #[arg(short, long)]
@@ -512,6 +524,7 @@ impl RecordArgs {
             progress: crate::record::progress::Mode::for_stderr(self.quiet),
             // Set with --keep-perf-data: see `Options::into_config`.
             compression: None,
+            off_cpu: self.off_cpu.is_some(),
         }
     }
 }
@@ -523,6 +536,15 @@ pub enum UnitKind {
     Lib,
     /// The binary's.
     Bin,
+}
+
+/// `--off-cpu`'s values.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffCpuArg {
+    /// CPU time and waiting (`--off-cpu` alone).
+    Also,
+    /// Waiting alone.
+    Only,
 }
 
 /// `--call-graph`'s values: the recording stage's [`CallGraph`].

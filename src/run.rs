@@ -485,6 +485,9 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
     }
     let text = String::from_utf8_lossy(&folded.text);
     let mut summary = Summary::from_folded(&text, HOTTEST);
+    // Time on and off the CPU, in nanoseconds, when waiting was recorded.
+    summary.nanoseconds =
+        recording.is_some() && cfg.stacks.off_cpu != crate::collect::stacks::OffCpu::No;
     let failure = recording.as_ref().and_then(Recording::failure);
     if summary.samples < MIN_SAMPLES {
         let kept = if out.path().join(out.file_name(artifacts::SVG)).exists() {
@@ -519,8 +522,15 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
         title: cfg.title.clone().unwrap_or_else(|| command.clone()),
         subtitle: match &recording {
             Some(rec) => format!(
-                "{} samples at {} Hz, cpu-clock, {} stacks{}",
-                summary.samples,
+                "{} at {} Hz, cpu-clock, {} stacks{}",
+                match summary.nanoseconds {
+                    true => format!(
+                        "{:.2} s of threads' time on and off the CPU (counts in ns; off-CPU \
+                         frames say why)",
+                        summary.samples as f64 / 1e9
+                    ),
+                    false => format!("{} samples", summary.samples),
+                },
                 cfg.record.freq,
                 cfg.record.call_graph.describe(),
                 if rec.stopped_early() {

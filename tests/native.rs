@@ -159,3 +159,83 @@ fn flamechart_keeps_samples_in_time_order() {
         distinct.len()
     );
 }
+
+/// The demo's waits, as it measured them: `waited: sleep X ms, mutex Y ms`.
+fn measured_waits(stdout: &str) -> (f64, f64) {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("waited: sleep "))
+        .unwrap_or_else(|| panic!("the demo prints its waits: {stdout}"));
+    let (sleep, mutex) = line.split_once(" ms, mutex ").unwrap();
+    let mutex = mutex.strip_suffix(" ms").unwrap();
+    (sleep.parse().unwrap(), mutex.parse().unwrap())
+}
+
+/// Milliseconds of the stacks through `function` that end in `leaf`.
+fn waited_ms(folded: &str, function: &str, leaf: &str) -> f64 {
+    stacks(folded)
+        .iter()
+        .filter(|(frames, _)| frames.contains(function) && frames.ends_with(leaf))
+        .map(|&(_, ns)| ns as f64 / 1e6)
+        .sum()
+}
+
+#[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
+fn off_cpu_weighs_each_wait_by_its_time_and_says_why() {
+    if !perf_available() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let result = run(profiler_to(out.path()).args(["--off-cpu", "--", "--waits", "400"]));
+    assert!(result.status.success(), "{}", text(&result));
+    let (slept, contended) = measured_waits(&String::from_utf8_lossy(&result.stdout));
+    let folded = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();
+    // Each wait within 10 % of what the program measured itself (a switch
+    // is stamped within microseconds of the program's own clock reads).
+    let sleep = waited_ms(&folded, "demo::sleeping", "[off-cpu: sleep]");
+    assert!(
+        (sleep - slept).abs() < slept / 10.0,
+        "sleep {sleep} ms, measured {slept} ms\n{folded}"
+    );
+    let mutex = waited_ms(&folded, "demo::contending", "[off-cpu: futex]");
+    assert!(
+        (mutex - contended).abs() < contended / 10.0,
+        "mutex {mutex} ms, measured {contended} ms\n{folded}"
+    );
+    // The holder computed meanwhile: on the CPU (weighed in nanoseconds),
+    // or preempted while it could run (a loaded machine shares the CPU),
+    // never blocked.
+    let holding = |on_cpu: bool| -> f64 {
+        stacks(&folded)
+            .iter()
+            .filter(|(f, _)| f.contains("demo::holding") && f.contains("[off-cpu") != on_cpu)
+            .map(|&(_, ns)| ns as f64 / 1e6)
+            .sum()
+    };
+    let (running, off) = (holding(true), holding(false));
+    assert!(running > 0.0, "the holder ran\n{folded}");
+    assert_eq!(
+        waited_ms(&folded, "demo::holding", "[off-cpu: preempted]"),
+        off,
+        "the holder was preempted, never blocked\n{folded}"
+    );
+    let log = text(&result);
+    assert!(log.contains("on and off the CPU"), "{log}");
+    assert!(log.contains("ms  [off-cpu: sleep]"), "{log}");
+    let svg = std::fs::read_to_string(out.path().join("flamegraph.svg")).unwrap();
+    assert!(
+        svg.contains("[off-cpu: futex]"),
+        "the SVG shows why it waited"
+    );
+
+    // --off-cpu=only: the waiting alone.
+    let only = tempfile::tempdir().unwrap();
+    let result = run(profiler_to(only.path()).args(["--off-cpu=only", "--", "--waits", "200"]));
+    assert!(result.status.success(), "{}", text(&result));
+    let folded = std::fs::read_to_string(only.path().join("stacks.folded")).unwrap();
+    assert!(
+        stacks(&folded).iter().all(|(f, _)| f.contains("[off-cpu")),
+        "only off-CPU stacks: {folded}"
+    );
+}

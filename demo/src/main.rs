@@ -11,6 +11,12 @@
 //! report.html's heatmap shows when each ran: even seconds sort
 //! (`sorting_phase → sort_blocks`) on the main thread, odd seconds encode
 //! (`encoding_phase → encode`) on a thread named `encoder`.
+//!
+//! With `--waits MILLISECONDS` it waits instead, for `rust-flamegraph
+//! --off-cpu`: `sleeping` sleeps that long, then `contending` waits for a
+//! mutex that a thread named `holder` keeps for that long while it computes
+//! (`holding`); each wait is measured and printed, so that a profile can be
+//! compared with the truth.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -37,6 +43,10 @@ struct Args {
     /// sorting (main thread) and a second of encoding (thread `encoder`).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     phases: Option<u64>,
+    /// Wait instead: sleep this long, then wait this long for a mutex held
+    /// by another thread; prints the waits measured.
+    #[arg(long, value_name = "MILLISECONDS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    waits: Option<u64>,
 }
 
 /// Values sorted together by `sort_blocks`: small enough to stay cheap, large
@@ -54,6 +64,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(ms) = args.waits {
+        let (slept, contended) = waits(Duration::from_millis(ms));
+        println!(
+            "waited: sleep {:.1} ms, mutex {:.1} ms",
+            slept.as_secs_f64() * 1e3,
+            contended.as_secs_f64() * 1e3
+        );
+        return ExitCode::SUCCESS;
+    }
     if let Some(seconds) = args.phases {
         return match phases(seconds, size, args.seed) {
             Ok(sum) => {
@@ -244,6 +263,55 @@ fn encoding_phase(buffer: &[u64], until: Instant) -> u64 {
 
 /// FNV-1a over every encoded byte.
 #[inline(never)]
+/// Sleeps for `wait`, then waits for a mutex that thread `holder` keeps
+/// for `wait` while it computes: returns both waits as measured here.
+fn waits(wait: Duration) -> (Duration, Duration) {
+    let slept = sleeping(wait);
+    let lock = std::sync::Arc::new(std::sync::Mutex::new(0u64));
+    let (taken, has_taken) = std::sync::mpsc::channel();
+    let holder = {
+        let lock = lock.clone();
+        std::thread::Builder::new()
+            .name("holder".into())
+            .spawn(move || holding(&lock, wait, &taken))
+            .expect("cannot start the holder thread")
+    };
+    let _ = has_taken.recv();
+    let contended = contending(&lock);
+    let _ = holder.join();
+    (slept, contended)
+}
+
+#[inline(never)]
+fn sleeping(wait: Duration) -> Duration {
+    let start = Instant::now();
+    std::thread::sleep(wait);
+    start.elapsed()
+}
+
+#[inline(never)]
+fn holding(lock: &std::sync::Mutex<u64>, wait: Duration, taken: &std::sync::mpsc::Sender<()>) {
+    let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = taken.send(());
+    let start = Instant::now();
+    let mut x = *guard;
+    while start.elapsed() < wait {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+    }
+    *guard = x;
+}
+
+#[inline(never)]
+fn contending(lock: &std::sync::Mutex<u64>) -> Duration {
+    let start = Instant::now();
+    let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let waited = start.elapsed();
+    std::hint::black_box(*guard);
+    waited
+}
+
 fn checksum(encoded: &[String]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for byte in encoded.iter().flat_map(|s| s.bytes()) {

@@ -7,7 +7,9 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use linux_perf_data::linux_perf_event_reader::{EventRecord, Regs};
+use linux_perf_data::linux_perf_event_reader::{
+    ContextSwitchRecord, EventRecord, PerfEventType, Regs, SoftwareCounterType, TaskWasPreempted,
+};
 use linux_perf_data::{PerfFileReader, PerfFileRecord};
 
 /// One record of a recording, as the stacks need it.
@@ -36,6 +38,14 @@ pub(crate) enum Record<'a> {
     Sample(Sample<'a>),
     /// perf lost this many records (its buffer was full).
     Lost(u64),
+    /// Thread `tid` left the CPU (`out`; `preempted` while it could still
+    /// run) or came back to it, at `time` (`perf record --switch-events`).
+    Switch {
+        tid: i32,
+        time: u64,
+        out: bool,
+        preempted: bool,
+    },
 }
 
 /// One sample: who, when, and what to build its stack from.
@@ -50,6 +60,11 @@ pub(crate) struct Sample<'a> {
     pub callchain: &'a [u64],
     /// User registers and stack copy, with `--call-graph dwarf`.
     pub user: Option<(Regs<'a>, Cow<'a, [u8]>)>,
+    /// The event's period: nanoseconds for cpu-clock.
+    pub period: Option<u64>,
+    /// Taken as the thread left the CPU (the `context-switches` event),
+    /// rather than by the clock.
+    pub switch_out: bool,
 }
 
 /// Reads the recording in `path` (a perf.data file in either format).
@@ -434,7 +449,7 @@ fn read_all<R: Read>(
                 break;
             }
         };
-        let PerfFileRecord::EventRecord { record, .. } = record else {
+        let PerfFileRecord::EventRecord { attr_index, record } = record else {
             continue;
         };
         if !sound(&record) {
@@ -471,6 +486,16 @@ fn read_all<R: Read>(
                     ip: s.ip.unwrap_or(0),
                     callchain: &callchain,
                     user,
+                    period: s.period,
+                    switch_out: perf_file
+                        .event_attributes()
+                        .get(attr_index)
+                        .is_some_and(|a| {
+                            matches!(
+                                a.attr.type_,
+                                PerfEventType::Software(SoftwareCounterType::ContextSwitches)
+                            )
+                        }),
                 }));
             }
             EventRecord::Comm(c) => on_record(Record::Comm {
@@ -500,6 +525,26 @@ fn read_all<R: Read>(
                 })
             }
             EventRecord::Lost(l) => on_record(Record::Lost(l.count)),
+            EventRecord::ContextSwitch(switch) => {
+                let Ok(common) = record.common_data() else {
+                    continue;
+                };
+                let (Some(tid), Some(time)) = (common.tid, common.timestamp) else {
+                    continue;
+                };
+                let (out, preempted) = match switch {
+                    ContextSwitchRecord::In { .. } => (false, false),
+                    ContextSwitchRecord::Out { preempted, .. } => {
+                        (true, matches!(preempted, TaskWasPreempted::Yes))
+                    }
+                };
+                on_record(Record::Switch {
+                    tid,
+                    time,
+                    out,
+                    preempted,
+                });
+            }
             _ => {}
         }
     }

@@ -26,6 +26,119 @@ pub struct StackOptions {
     /// Keep time order (for flame charts): one line per run of identical
     /// consecutive samples instead of one per distinct stack.
     pub time_order: bool,
+    /// Whether waiting is drawn too (`--off-cpu`): counts are then
+    /// nanoseconds, not samples.
+    pub off_cpu: OffCpu,
+}
+
+/// What the stacks weigh (`--off-cpu`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OffCpu {
+    /// CPU samples, counted one by one (the default).
+    #[default]
+    No,
+    /// CPU time and off-CPU time, in nanoseconds: each CPU sample weighs its
+    /// period, each switch-out the time until the thread ran again.
+    Also,
+    /// Off-CPU time alone, in nanoseconds.
+    Only,
+}
+
+/// The leaf of a stack that waited: why, from its frames (leaf first).
+/// Names are stable: `[off-cpu: futex]`, `[off-cpu: sleep]`,
+/// `[off-cpu: page fault]`, `[off-cpu: poll]`, `[off-cpu: read]`,
+/// `[off-cpu: write]`, `[off-cpu: wait]`, else `[off-cpu]`.
+pub const OFF_CPU: &str = "[off-cpu]";
+
+/// The leaf of a stack that was preempted while it could run: CPU
+/// contention, not waiting.
+pub const PREEMPTED: &str = "[off-cpu: preempted]";
+
+/// Why a thread that left the CPU with these frames (root first) waited.
+pub fn off_cpu_reason<'a>(frames: impl DoubleEndedIterator<Item = &'a str>) -> &'static str {
+    for frame in frames.rev() {
+        let name = frame.strip_suffix("_[k]").unwrap_or(frame);
+        let name = name.rsplit("::").next().unwrap_or(name);
+        let name = name.trim_start_matches('_');
+        let name = name
+            .strip_prefix("GI_")
+            .unwrap_or(name)
+            .trim_start_matches('_');
+        let name = name.strip_prefix("libc_").unwrap_or(name);
+        let reason = if name.contains("page_fault") || name == "handle_mm_fault" {
+            "page fault"
+        } else if name.contains("futex")
+            || [
+                "lll_lock_wait",
+                "pthread_mutex_lock",
+                "pthread_cond_wait",
+                "lock_contended",
+            ]
+            .contains(&name)
+        {
+            "futex"
+        } else if name.contains("nanosleep") || name == "sleep" || name == "usleep" {
+            "sleep"
+        } else if name.contains("epoll")
+            || ["poll", "ppoll", "select", "pselect6", "do_sys_poll"].contains(&name)
+        {
+            "poll"
+        } else if [
+            "read",
+            "ksys_read",
+            "vfs_read",
+            "x64_sys_read",
+            "arm64_sys_read",
+            "pread64",
+            "readv",
+            "recv",
+            "recvfrom",
+            "recvmsg",
+            "sock_recvmsg",
+            "tcp_recvmsg",
+        ]
+        .contains(&name)
+        {
+            "read"
+        } else if [
+            "write",
+            "ksys_write",
+            "vfs_write",
+            "x64_sys_write",
+            "arm64_sys_write",
+            "pwrite64",
+            "writev",
+            "send",
+            "sendto",
+            "sendmsg",
+        ]
+        .contains(&name)
+        {
+            "write"
+        } else if ["wait4", "waitpid", "waitid", "kernel_wait4", "do_wait"].contains(&name) {
+            "wait"
+        } else {
+            continue;
+        };
+        return match reason {
+            "page fault" => "[off-cpu: page fault]",
+            "futex" => "[off-cpu: futex]",
+            "sleep" => "[off-cpu: sleep]",
+            "poll" => "[off-cpu: poll]",
+            "read" => "[off-cpu: read]",
+            "write" => "[off-cpu: write]",
+            _ => "[off-cpu: wait]",
+        };
+    }
+    OFF_CPU
+}
+
+/// A thread off the CPU since `since`, with the stack it left with.
+struct Waiting {
+    key: Box<[u32]>,
+    since: u64,
+    /// Preempted while runnable, rather than blocked.
+    preempted: bool,
 }
 
 /// A sample taken in the kernel whose user frames are all unknown: the
@@ -170,6 +283,10 @@ struct Collector<'a> {
     /// The recording's architecture, when we cannot unwind its stack copies
     /// (its registers would be misread): only call chains are used.
     foreign_arch: Option<String>,
+    /// `--off-cpu`: threads off the CPU now, by tid.
+    waiting: HashMap<i32, Waiting>,
+    /// The latest time seen: where waits still open at the end stop.
+    last_time: u64,
 }
 
 impl Collector<'_> {
@@ -201,6 +318,8 @@ impl Collector<'_> {
             frames: Vec::new(),
             key: Vec::new(),
             foreign_arch: None,
+            waiting: HashMap::default(),
+            last_time: 0,
         }
     }
 
@@ -243,6 +362,22 @@ impl Collector<'_> {
             }
             Record::Sample(sample) => self.sample(sample),
             Record::Lost(n) => self.lost += n,
+            Record::Switch {
+                tid,
+                time,
+                out,
+                preempted,
+            } => {
+                self.last_time = self.last_time.max(time);
+                if out {
+                    // Right after the switch-out sample: how the thread left.
+                    if let Some(w) = self.waiting.get_mut(&tid) {
+                        w.preempted = preempted;
+                    }
+                } else if let Some(w) = self.waiting.remove(&tid) {
+                    self.waited(w, time);
+                }
+            }
         }
     }
 
@@ -251,7 +386,31 @@ impl Collector<'_> {
         if let Some(seen) = self.seen {
             seen.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(time) = s.time {
+            self.last_time = self.last_time.max(time);
+        }
         let root = self.root(s.pid, s.tid);
+        if s.switch_out {
+            // A thread leaving the CPU: weighed when it comes back.
+            if let (OffCpu::Also | OffCpu::Only, Some(since)) = (self.opts.off_cpu, s.time) {
+                self.stack_key(root, &s);
+                let key = self.key.as_slice().into();
+                self.waiting.insert(
+                    s.tid,
+                    Waiting {
+                        key,
+                        since,
+                        preempted: false,
+                    },
+                );
+            }
+            return;
+        }
+        let weight = match self.opts.off_cpu {
+            OffCpu::No => 1,
+            OffCpu::Also => s.period.unwrap_or(1),
+            OffCpu::Only => return,
+        };
         // A sample without a stack copy is its call chain: one seen before
         // is the same stack.
         let id = if s.user.is_none() {
@@ -277,19 +436,58 @@ impl Collector<'_> {
         } else {
             self.stack_id(root, &s)
         };
-        self.counts[id as usize] += 1;
-        if self.opts.time_order {
-            match self.runs.last_mut() {
-                Some((stack, count)) if *stack == id => *count += 1,
-                _ => self.runs.push((id, 1)),
-            }
-        }
+        self.count(id, weight);
         let thread = self.thread(s.pid, s.tid);
         self.timeline.add(s.time, thread, id);
     }
 
     /// The id of the sample's stack, its frames walked and named.
+    /// Adds `weight` to stack `id` (and to the run, in time order).
+    fn count(&mut self, id: u32, weight: u64) {
+        self.counts[id as usize] += weight;
+        if self.opts.time_order {
+            match self.runs.last_mut() {
+                Some((stack, count)) if *stack == id => *count += weight,
+                _ => self.runs.push((id, weight)),
+            }
+        }
+    }
+
+    /// A wait ended at `until`: its stack, with why as the leaf, weighs the
+    /// nanoseconds it lasted.
+    fn waited(&mut self, w: Waiting, until: u64) {
+        let leaf = self
+            .names
+            .id_of(if w.preempted { PREEMPTED } else { OFF_CPU });
+        let mut key = w.key.into_vec();
+        key.push(leaf);
+        let id = self.intern(&key);
+        self.count(id, until.saturating_sub(w.since));
+    }
+
+    /// The id of stack `key`, new if never seen.
+    fn intern(&mut self, key: &[u32]) -> u32 {
+        match self.stacks.get(key) {
+            Some(&id) => id,
+            None => {
+                let id = self.counts.len() as u32;
+                self.stacks.insert(key.into(), id);
+                self.counts.push(0);
+                id
+            }
+        }
+    }
+
     fn stack_id(&mut self, root: u32, s: &Sample) -> u32 {
+        self.stack_key(root, s);
+        let key = std::mem::take(&mut self.key);
+        let id = self.intern(&key);
+        self.key = key;
+        id
+    }
+
+    /// The sample's stack as name ids, root first, into `self.key`.
+    fn stack_key(&mut self, root: u32, s: &Sample) {
         let mut frames = std::mem::take(&mut self.frames);
         let user = match self.foreign_arch {
             Some(_) => None,
@@ -334,18 +532,8 @@ impl Collector<'_> {
             key.extend_from_slice(&ids);
             self.frame_names.insert(frame, ids);
         }
-        let id = match self.stacks.get(key.as_slice()) {
-            Some(&id) => id,
-            None => {
-                let id = self.counts.len() as u32;
-                self.stacks.insert(key.as_slice().into(), id);
-                self.counts.push(0);
-                id
-            }
-        };
         self.frames = frames;
         self.key = key;
-        id
     }
 
     /// Empties the call-chain cache: a mapping changed, or it is full.
@@ -383,6 +571,13 @@ impl Collector<'_> {
     }
 
     fn finish(mut self, truncated: Option<String>) -> Folded {
+        // Threads still waiting when the recording ended waited until then.
+        let mut open: Vec<(i32, Waiting)> = std::mem::take(&mut self.waiting).into_iter().collect();
+        open.sort_unstable_by_key(|(tid, _)| *tid);
+        for (_, w) in open {
+            let end = self.last_time;
+            self.waited(w, end);
+        }
         let mut warnings = Vec::new();
         if self.lost > 0 {
             warnings.push(lost_warning(self.lost, self.samples));
@@ -412,8 +607,16 @@ impl Collector<'_> {
         // Kernel addresses in one function, and all of them when names are
         // hidden, read the same now: merge what reads the same.
         let mut lines = vec![String::new(); self.counts.len()];
+        let waited = self.names.ids.get(OFF_CPU).copied();
         for (stack, &id) in &self.stacks {
-            lines[id as usize] = join(&self.names, stack);
+            lines[id as usize] = match stack.split_last() {
+                // Why it waited, now that kernel frames have names.
+                Some((&leaf, frames)) if Some(leaf) == waited => {
+                    let names = frames.iter().map(|&f| &*self.names.all[f as usize]);
+                    format!("{};{}", join(&self.names, frames), off_cpu_reason(names))
+                }
+                _ => join(&self.names, stack),
+            };
         }
         // Lines with their counts, then written into one buffer: these lines
         // are the largest thing held (kilobytes each for deep Rust stacks).
@@ -429,7 +632,7 @@ impl Collector<'_> {
             runs
         } else {
             let mut merged: HashMap<&str, u64> = HashMap::default();
-            for (id, &count) in self.counts.iter().enumerate() {
+            for (id, &count) in self.counts.iter().enumerate().filter(|(_, &c)| c > 0) {
                 *merged.entry(&lines[id]).or_default() += count;
             }
             let mut merged: Vec<(&str, u64)> = merged.into_iter().collect();
@@ -516,6 +719,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_wait_is_named_from_its_nearest_telling_frame() {
+        let reason = |frames: &[&str]| off_cpu_reason(frames.iter().copied());
+        assert_eq!(
+            reason(&[
+                "demo::sleeping",
+                "clock_nanosleep",
+                "do_nanosleep_[k]",
+                "schedule_[k]"
+            ]),
+            "[off-cpu: sleep]"
+        );
+        // Without kernel symbols, the user frames say it.
+        assert_eq!(
+            reason(&[
+                "demo::contending",
+                "<std::sys::sync::mutex::futex::Mutex>::lock_contended",
+                "syscall",
+                "[kernel]"
+            ]),
+            "[off-cpu: futex]"
+        );
+        assert_eq!(
+            reason(&["app::load", "__GI___libc_read", "[kernel]"]),
+            "[off-cpu: read]"
+        );
+        assert_eq!(
+            reason(&[
+                "app::f",
+                "ksys_read_[k]",
+                "filemap_fault_[k]",
+                "handle_mm_fault_[k]",
+                "io_schedule_[k]"
+            ]),
+            "[off-cpu: page fault]",
+            "the nearest frame decides"
+        );
+        // `start_thread` holds "read" but is no read.
+        assert_eq!(reason(&["start_thread", "app::spin", "[kernel]"]), OFF_CPU);
+        assert_eq!(
+            reason(&["main", "epoll_wait", "[kernel]"]),
+            "[off-cpu: poll]"
+        );
+        assert_eq!(reason(&["sh", "wait4", "[kernel]"]), "[off-cpu: wait]");
+    }
+
+    #[test]
     fn a_few_lost_records_are_noise_not_advice() {
         let few = lost_warning(2, 2_795);
         assert!(
@@ -582,7 +831,72 @@ mod tests {
             ip,
             callchain: &[PERF_CONTEXT_USER, ip],
             user: None,
+            period: None,
+            switch_out: false,
         }));
+    }
+
+    #[test]
+    fn a_wait_weighs_the_time_until_the_thread_runs_again() {
+        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+        let opts = StackOptions {
+            off_cpu: OffCpu::Also,
+            ..StackOptions::default()
+        };
+        let nowhere = tempfile::tempdir().unwrap();
+        let mut c = Collector::new(opts, Some(Prefetch::of_machine_in(nowhere.path())));
+        let sample = |tid: i32, time: u64, switch_out: bool| {
+            Record::Sample(Sample {
+                pid: 1,
+                tid,
+                time: Some(time),
+                ip: 0x1000,
+                callchain: &[PERF_CONTEXT_USER, 0x1000],
+                user: None,
+                period: Some(if switch_out { 1 } else { 1_000_000 }),
+                switch_out,
+            })
+        };
+        let switch = |tid: i32, time: u64, out: bool, preempted: bool| Record::Switch {
+            tid,
+            time,
+            out,
+            preempted,
+        };
+        c.record(sample(1, 1_000, false));
+        // Preempted at 2,000, back at 5,000.
+        c.record(sample(1, 2_000, true));
+        c.record(switch(1, 2_001, true, true));
+        c.record(switch(1, 5_000, false, false));
+        // Blocked at 6,000 and never back: until the last time seen.
+        c.record(sample(1, 6_000, true));
+        c.record(switch(1, 6_001, true, false));
+        c.record(sample(2, 9_000, false));
+        let folded = c.finish(None);
+        let text = String::from_utf8(folded.text).unwrap();
+        let weight = |leaf: &str| -> Vec<u64> {
+            text.lines()
+                .filter_map(crate::model::folded::parse_line)
+                .filter(|(f, _)| f.ends_with(leaf))
+                .map(|(_, n)| n)
+                .collect()
+        };
+        assert_eq!(weight(PREEMPTED), [3_000], "{text}");
+        assert_eq!(weight(";[off-cpu]"), [3_000], "{text}");
+        assert_eq!(weight("[unknown]").iter().sum::<u64>(), 2_000_000, "{text}");
+        // Without --off-cpu, switch-outs are not counted and samples weigh 1.
+        let mut c = Collector::new(
+            StackOptions::default(),
+            Some(Prefetch::of_machine_in(nowhere.path())),
+        );
+        c.record(sample(1, 1_000, false));
+        c.record(sample(1, 2_000, true));
+        c.record(switch(1, 5_000, false, false));
+        let text = String::from_utf8(c.finish(None).text).unwrap();
+        assert!(
+            !text.contains("off-cpu") && text.trim_end().ends_with(" 1"),
+            "{text}"
+        );
     }
 
     /// The address of one of this test binary's functions, as it states it.

@@ -86,6 +86,8 @@ pub struct Summary {
     pub hottest: Vec<(String, u64)>,
     /// With `--diff-against`: the functions whose share changed most.
     pub changed: Option<crate::output::diff::Changes>,
+    /// Counts are nanoseconds (`--off-cpu`), not samples.
+    pub nanoseconds: bool,
 }
 
 impl Summary {
@@ -109,6 +111,7 @@ impl Summary {
             complete,
             hottest,
             changed: None,
+            nanoseconds: false,
         }
     }
 
@@ -135,12 +138,12 @@ impl fmt::Display for Summary {
             } else {
                 name.into_owned()
             };
-            writeln!(
-                f,
-                "    {:5.1} %  {:>7}  {name}",
-                percent(*count, self.samples),
-                count
-            )?;
+            let share = percent(*count, self.samples);
+            let count = match self.nanoseconds {
+                true => format!("{:.1} ms", *count as f64 / 1e6),
+                false => count.to_string(),
+            };
+            writeln!(f, "    {share:5.1} %  {count:>7}  {name}")?;
         }
         if let Some(changed) = &self.changed {
             write!(f, "{}", printable_lines(&changed.to_string()))?;
@@ -176,7 +179,15 @@ impl fmt::Display for Report {
             .iter()
             .find(|w| w.contains("lost"))
             .map_or("none lost".into(), |w| printable(w));
-        writeln!(f, "  samples              {} ({lost})", s.samples)?;
+        if s.nanoseconds {
+            writeln!(
+                f,
+                "  on and off the CPU   {:.1} s of threads' time ({lost})",
+                s.samples as f64 / 1e9
+            )?;
+        } else {
+            writeln!(f, "  samples              {} ({lost})", s.samples)?;
+        }
         let advice = match self.call_graph {
             Some(crate::record::CallGraph::Fp) if s.complete_share() < 90.0 => {
                 " (the rest stop in code without frame pointers, e.g. libc; \

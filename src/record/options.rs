@@ -69,6 +69,9 @@ pub struct RecordOptions {
     /// perf.data compressed with zstd at this level (`-z`; a file only, as
     /// `--keep-perf-data` writes).
     pub compression: Option<u32>,
+    /// Also record each switch off the CPU with its stack, and when threads
+    /// come back (`--off-cpu`).
+    pub off_cpu: bool,
 }
 
 impl Default for RecordOptions {
@@ -83,6 +86,7 @@ impl Default for RecordOptions {
             privileges: Privileges::Keep,
             progress: progress::Mode::Off,
             compression: None,
+            off_cpu: false,
         }
     }
 }

@@ -204,6 +204,11 @@ pub fn record_args(opts: &RecordOptions, data: &Path, subject: &Subject) -> Vec<
     let mut args: Vec<OsString> = vec!["record".into(), "-e".into(), "cpu-clock".into()];
     args.push("-F".into());
     args.push(opts.freq.to_string().into());
+    if opts.off_cpu {
+        // A sample at every switch off the CPU (its own period, not -F's),
+        // and a record when each thread leaves and comes back.
+        args.extend(["-e", "context-switches/period=1/", "--switch-events"].map(OsString::from));
+    }
     args.push("--call-graph".into());
     args.push(match opts.call_graph {
         CallGraph::Fp => "fp".into(),
@@ -407,5 +412,28 @@ mod tests {
         assert_eq!(version_of("perf version 5.4.0-rc3"), Some((5, 4)));
         assert_eq!(version_of("perf version 6.8.12.g1c2e0d\n"), Some((6, 8)));
         assert_eq!(version_of("nonsense"), None);
+    }
+
+    #[test]
+    fn off_cpu_records_every_switch_with_its_own_period() {
+        let opts = RecordOptions {
+            off_cpu: true,
+            ..RecordOptions::default()
+        };
+        let args = record_args(&opts, Path::new("-"), &Subject::Attach(1));
+        let s = strings(&args);
+        let at = s
+            .iter()
+            .position(|a| *a == "context-switches/period=1/")
+            .unwrap();
+        assert_eq!(s[at - 1], "-e");
+        assert!(s.contains(&"--switch-events"));
+        assert!(s.contains(&"cpu-clock") && s.contains(&"-F"));
+        let plain = record_args(
+            &RecordOptions::default(),
+            Path::new("-"),
+            &Subject::Attach(1),
+        );
+        assert!(!strings(&plain).iter().any(|a| a.contains("switch")));
     }
 }
