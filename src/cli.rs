@@ -274,7 +274,10 @@ impl Options {
             skip_after: self.stacks.skip_after.clone(),
             post_process: self.stacks.post_process.clone(),
             short_names: self.stacks.short_names,
-            render: self.render.options(),
+            render: crate::output::svg::RenderOptions {
+                nanoseconds: self.record.off_cpu.is_some(),
+                ..self.render.options()
+            },
             title: self.render.title.clone(),
             diff_against: self.render.diff_against.clone(),
             formats: self.render.format.clone(),
@@ -690,6 +693,8 @@ impl RenderArgs {
             image_width: self.image_width.map(|w| w as usize),
             deterministic: self.deterministic,
             inverted: self.inverted,
+            // Set by `Options::into_config` with --off-cpu.
+            nanoseconds: false,
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct RenderOptions {
     pub deterministic: bool,
     /// Icicle graph: roots at the top.
     pub inverted: bool,
+    /// Counts are nanoseconds (`--off-cpu`): tooltips say milliseconds.
+    pub nanoseconds: bool,
 }
 
 impl Default for RenderOptions {
@@ -72,6 +74,7 @@ impl Default for RenderOptions {
             image_width: None,
             deterministic: false,
             inverted: false,
+            nanoseconds: false,
         }
     }
 }
@@ -124,6 +127,8 @@ fn render(
     labels: &Labels,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
+    // Filled below; declared first, since the options borrow it.
+    let mut off_cpu = inferno::flamegraph::color::PaletteMap::default();
     let mut options = inferno::flamegraph::Options::default();
     options.title = printable(&labels.title).into_owned();
     let subtitle = opts.subtitle.as_deref().unwrap_or(&labels.subtitle);
@@ -139,7 +144,30 @@ fn render(
     options.reverse_stack_order = opts.reverse;
     options.flame_chart = opts.flamechart;
     options.count_name = "samples".into();
+    if opts.nanoseconds {
+        options.count_name = "ms".into();
+        options.factor = 1e-6;
+    }
     let prepared = for_inferno(utf8(folded)?);
+    // Waiting drawn in blue, apart from running (as in off-CPU flamegraphs);
+    // preempted, which is CPU contention rather than waiting, in violet.
+    for frame in prepared
+        .text
+        .split([';', '\n'])
+        .filter(|f| f.starts_with("[off-cpu"))
+    {
+        let name = frame.rsplit_once(' ').map_or(frame, |(name, _)| name);
+        if off_cpu.get(name).is_none() {
+            let (r, g, b) = match name.contains("preempted") {
+                true => (170, 110, 220),
+                false => (80, 140, 230),
+            };
+            off_cpu.insert(name, inferno::flamegraph::color::Color { r, g, b });
+        }
+    }
+    if off_cpu.iter().next().is_some() {
+        options.palette_map = Some(&mut off_cpu);
+    }
     if prepared.over_total > 0 {
         crate::say!(
             "rust-flamegraph: warning: {} stack(s) left out of the flamegraph: with them the \
@@ -333,5 +361,20 @@ mod tests {
         render_svg(b"a;b 1\n", &RenderOptions::default(), &labels, &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(PATCHES.iter().all(|(_, to)| out.contains(to)));
+    }
+
+    #[test]
+    fn waiting_is_blue_and_nanoseconds_read_as_milliseconds() {
+        let folded = "main;work 3000000\nmain;sleep;[off-cpu: sleep] 5000000\nmain;spin;[off-cpu: preempted] 2000000\n";
+        let opts = RenderOptions {
+            nanoseconds: true,
+            ..RenderOptions::default()
+        };
+        let svg = svg_of(folded, &opts);
+        assert!(svg.contains("rgb(80,140,230)"), "waiting in blue");
+        assert!(svg.contains("rgb(170,110,220)"), "preempted in violet");
+        assert!(svg.contains("5 ms"), "tooltips in milliseconds");
+        let plain = svg_of("main;work 3\n", &RenderOptions::default());
+        assert!(!plain.contains("rgb(80,140,230)") && plain.contains("3 samples"));
     }
 }
