@@ -194,6 +194,7 @@ impl Extra {
                 }),
                 duration: recording.as_ref().map(|rec| rec.wall),
                 comment: command.to_string(),
+                nanoseconds: recording.is_some() && cfg.render.nanoseconds,
             };
             Some(crate::output::pprof::encode(folded, &meta)?)
         } else {

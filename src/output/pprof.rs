@@ -37,6 +37,10 @@ pub struct Meta {
     pub duration: Option<std::time::Duration>,
     /// A comment to embed: what was profiled.
     pub comment: String,
+    /// Counts are nanoseconds on and off the CPU (`--off-cpu`): the sample
+    /// types are then `cpu/nanoseconds` (stacks that ran) and
+    /// `wall/nanoseconds` (all of them, waiting included).
+    pub nanoseconds: bool,
 }
 
 /// Strings, each stored once; index 0 is `""`, as pprof requires.
@@ -68,17 +72,37 @@ pub fn profile(folded: &str, meta: &Meta) -> Profile {
     let period = (1e9 / f64::from(meta.freq.max(1))).round() as i64;
     let (sample_count, count_unit) = (strings.get("samples"), strings.get("count"));
     let (cpu, nanoseconds) = (strings.get("cpu"), strings.get("nanoseconds"));
+    let wall = strings.get("wall");
     let sample_types = vec![
         ValueType {
-            r#type: sample_count,
-            unit: count_unit,
+            r#type: if meta.nanoseconds { cpu } else { sample_count },
+            unit: if meta.nanoseconds {
+                nanoseconds
+            } else {
+                count_unit
+            },
         },
         ValueType {
-            r#type: cpu,
+            r#type: if meta.nanoseconds { wall } else { cpu },
             unit: nanoseconds,
         },
     ];
-    let period_type = Some(sample_types[1]);
+    let period_type = Some(sample_types[if meta.nanoseconds { 0 } else { 1 }]);
+    // The two values of a stack's count: (samples, cpu ns), or with
+    // nanoseconds (cpu ns, wall ns), a waiting stack having no cpu time.
+    let values_of = |frames: &str, count: i64| -> [i64; 2] {
+        match meta.nanoseconds {
+            false => [count, count.saturating_mul(period)],
+            true if frames
+                .rsplit(';')
+                .next()
+                .is_some_and(|f| f.starts_with("[off-cpu")) =>
+            {
+                [0, count]
+            }
+            true => [count, count],
+        }
+    };
     let mut functions: Vec<Function> = Vec::new();
     let mut ids: HashMap<&str, u64> = HashMap::new();
     let mut samples: Vec<Sample> = Vec::new();
@@ -88,8 +112,9 @@ pub fn profile(folded: &str, meta: &Meta) -> Profile {
         let count = i64::try_from(count).unwrap_or(i64::MAX);
         if let Some(&i) = by_stack.get(frames) {
             let values = &mut samples[i].values;
-            values[0] = values[0].saturating_add(count);
-            values[1] = values[0].saturating_mul(period);
+            for (value, add) in values.iter_mut().zip(values_of(frames, count)) {
+                *value = value.saturating_add(add);
+            }
             continue;
         }
         let location_ids = frames
@@ -114,7 +139,7 @@ pub fn profile(folded: &str, meta: &Meta) -> Profile {
         by_stack.insert(frames, samples.len());
         samples.push(Sample {
             location_ids,
-            values: vec![count, count.saturating_mul(period)],
+            values: values_of(frames, count).to_vec(),
             labels: Vec::new(),
         });
     }
@@ -191,7 +216,27 @@ thread 3;spin 4
             start: Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5)),
             duration: Some(std::time::Duration::from_millis(1500)),
             comment: "demo".into(),
+            nanoseconds: false,
         }
+    }
+
+    #[test]
+    fn off_cpu_profiles_have_cpu_and_wall_time() {
+        let off = Meta {
+            nanoseconds: true,
+            ..meta()
+        };
+        let p = profile("main;work 3000\nmain;sleep;[off-cpu: sleep] 5000\n", &off);
+        let st = |i: i64| p.string_table[i as usize].as_str();
+        let types: Vec<_> = p
+            .sample_types
+            .iter()
+            .map(|t| (st(t.r#type), st(t.unit)))
+            .collect();
+        assert_eq!(types, [("cpu", "nanoseconds"), ("wall", "nanoseconds")]);
+        let mut values: Vec<_> = p.samples.iter().map(|s| s.values.clone()).collect();
+        values.sort();
+        assert_eq!(values, [vec![0, 5000], vec![3000, 3000]]);
     }
 
     /// Reads a `profile.pb.gz` back.
