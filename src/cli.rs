@@ -265,6 +265,11 @@ impl Options {
                 // Who builds and runs the program, decided once for both.
                 privileges: target.privileges.clone(),
                 compression: self.compression_level.filter(|_| self.keep_perf_data),
+                // Switches come in bursts: a larger buffer (4 MiB per CPU)
+                // where perf may lock one, so that fewer records are lost.
+                mmap_pages: (self.record.off_cpu.is_some()
+                    && crate::record::options::can_lock_memory())
+                .then_some(crate::defaults::OFF_CPU_MMAP_PAGES),
                 ..self.record.options()
             },
             target,
@@ -527,6 +532,8 @@ impl RecordArgs {
             progress: crate::record::progress::Mode::for_stderr(self.quiet),
             // Set with --keep-perf-data: see `Options::into_config`.
             compression: None,
+            // Set with --off-cpu: see `Options::into_config`.
+            mmap_pages: None,
             off_cpu: self.off_cpu.is_some(),
         }
     }

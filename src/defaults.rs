@@ -13,6 +13,12 @@ pub const CALL_GRAPH: &str = "dwarf";
 /// ripgrep's and 85 % of a rayon program's stacks were cut, at 64 KiB none
 /// (benches/RESULTS.md, "DWARF stack-copy size"), for about 5 points more CPU.
 pub const DWARF_STACK_BYTES: u32 = 65528;
+/// Bytes of stack copied at each switch off the CPU with `--off-cpu` and
+/// DWARF stacks: switches come in bursts that full copies would lose.
+pub const OFF_CPU_STACK_BYTES: u32 = 16384;
+/// perf's buffer with `--off-cpu`, in pages per CPU (4 MiB), where perf may
+/// lock that much (`CAP_IPC_LOCK`).
+pub const OFF_CPU_MMAP_PAGES: u32 = 1024;
 /// Cargo profile the target is built with (`--profile`).
 pub const PROFILE: &str = "release";
 /// Cargo profile a bench is built with (`--bench`, `--unit-bench`), as `cargo bench` does.

@@ -26,6 +26,8 @@ pub(crate) enum Record<'a> {
     },
     /// A process or thread was created.
     Fork { pid: i32, ppid: i32 },
+    /// Thread `tid` ended.
+    Exit { tid: i32 },
     /// An executable mapping: `len` bytes of `path` from file offset `pgoff` at `start`.
     Mmap {
         pid: i32,
@@ -41,6 +43,7 @@ pub(crate) enum Record<'a> {
     /// Thread `tid` left the CPU (`out`; `preempted` while it could still
     /// run) or came back to it, at `time` (`perf record --switch-events`).
     Switch {
+        pid: i32,
         tid: i32,
         time: u64,
         out: bool,
@@ -525,11 +528,13 @@ fn read_all<R: Read>(
                 })
             }
             EventRecord::Lost(l) => on_record(Record::Lost(l.count)),
+            EventRecord::Exit(e) => on_record(Record::Exit { tid: e.tid }),
             EventRecord::ContextSwitch(switch) => {
                 let Ok(common) = record.common_data() else {
                     continue;
                 };
-                let (Some(tid), Some(time)) = (common.tid, common.timestamp) else {
+                let (Some(pid), Some(tid), Some(time)) = (common.pid, common.tid, common.timestamp)
+                else {
                     continue;
                 };
                 let (out, preempted) = match switch {
@@ -539,6 +544,7 @@ fn read_all<R: Read>(
                     }
                 };
                 on_record(Record::Switch {
+                    pid,
                     tid,
                     time,
                     out,

@@ -54,6 +54,10 @@ pub const OFF_CPU: &str = "[off-cpu]";
 /// contention, not waiting.
 pub const PREEMPTED: &str = "[off-cpu: preempted]";
 
+/// The leaf of a wait whose stack perf lost (its buffer was full): the
+/// thread's time is still counted, under its name alone.
+pub const STACK_LOST: &str = "[off-cpu: stack lost]";
+
 /// Why a thread that left the CPU with these frames (root first) waited.
 pub fn off_cpu_reason<'a>(frames: impl DoubleEndedIterator<Item = &'a str>) -> &'static str {
     for frame in frames.rev() {
@@ -139,6 +143,8 @@ struct Waiting {
     since: u64,
     /// Preempted while runnable, rather than blocked.
     preempted: bool,
+    /// The switch-out record that follows the sample was seen.
+    seen_out: bool,
 }
 
 /// A sample taken in the kernel whose user frames are all unknown: the
@@ -287,6 +293,8 @@ struct Collector<'a> {
     waiting: HashMap<i32, Waiting>,
     /// The latest time seen: where waits still open at the end stop.
     last_time: u64,
+    /// A switch-out was sampled: perf's sampling is on.
+    switches_sampled: bool,
 }
 
 impl Collector<'_> {
@@ -320,6 +328,7 @@ impl Collector<'_> {
             foreign_arch: None,
             waiting: HashMap::default(),
             last_time: 0,
+            switches_sampled: false,
         }
     }
 
@@ -362,17 +371,46 @@ impl Collector<'_> {
             }
             Record::Sample(sample) => self.sample(sample),
             Record::Lost(n) => self.lost += n,
+            // Its last switch off the CPU was no wait.
+            Record::Exit { tid } => {
+                self.waiting.remove(&tid);
+            }
             Record::Switch {
+                pid,
                 tid,
                 time,
                 out,
                 preempted,
             } => {
                 self.last_time = self.last_time.max(time);
+                if self.opts.off_cpu == OffCpu::No {
+                    return;
+                }
                 if out {
-                    // Right after the switch-out sample: how the thread left.
-                    if let Some(w) = self.waiting.get_mut(&tid) {
-                        w.preempted = preempted;
+                    match self.waiting.get_mut(&tid) {
+                        // Right after the switch-out sample: how the thread left.
+                        Some(w) if w.since <= time && !w.seen_out => {
+                            w.preempted = preempted;
+                            w.seen_out = true;
+                        }
+                        // Before the first switch was sampled, the sampling
+                        // was not on yet (perf enables it when the program
+                        // starts): not a wait of the program's.
+                        _ if !self.switches_sampled => {}
+                        // Its sample was lost: the time still counts.
+                        _ => {
+                            let root = self.root(pid, tid);
+                            let lost = self.names.id_of(STACK_LOST);
+                            self.waiting.insert(
+                                tid,
+                                Waiting {
+                                    key: [root, lost].into(),
+                                    since: time,
+                                    preempted,
+                                    seen_out: true,
+                                },
+                            );
+                        }
                     }
                 } else if let Some(w) = self.waiting.remove(&tid) {
                     self.waited(w, time);
@@ -392,6 +430,7 @@ impl Collector<'_> {
         let root = self.root(s.pid, s.tid);
         if s.switch_out {
             // A thread leaving the CPU: weighed when it comes back.
+            self.switches_sampled = true;
             if let (OffCpu::Also | OffCpu::Only, Some(since)) = (self.opts.off_cpu, s.time) {
                 self.stack_key(root, &s);
                 let key = self.key.as_slice().into();
@@ -401,6 +440,7 @@ impl Collector<'_> {
                         key,
                         since,
                         preempted: false,
+                        seen_out: false,
                     },
                 );
             }
@@ -456,11 +496,13 @@ impl Collector<'_> {
     /// A wait ended at `until`: its stack, with why as the leaf, weighs the
     /// nanoseconds it lasted.
     fn waited(&mut self, w: Waiting, until: u64) {
-        let leaf = self
-            .names
-            .id_of(if w.preempted { PREEMPTED } else { OFF_CPU });
+        let lost = self.names.ids.get(STACK_LOST).copied();
         let mut key = w.key.into_vec();
-        key.push(leaf);
+        if w.preempted {
+            key.push(self.names.id_of(PREEMPTED));
+        } else if key.last().copied() != lost {
+            key.push(self.names.id_of(OFF_CPU));
+        }
         let id = self.intern(&key);
         self.count(id, until.saturating_sub(w.since));
     }
@@ -858,6 +900,7 @@ mod tests {
             })
         };
         let switch = |tid: i32, time: u64, out: bool, preempted: bool| Record::Switch {
+            pid: 1,
             tid,
             time,
             out,
@@ -871,6 +914,9 @@ mod tests {
         // Blocked at 6,000 and never back: until the last time seen.
         c.record(sample(1, 6_000, true));
         c.record(switch(1, 6_001, true, false));
+        // Thread 3's switch-out sample was lost: its wait still counts.
+        c.record(switch(3, 7_000, true, false));
+        c.record(switch(3, 8_000, false, false));
         c.record(sample(2, 9_000, false));
         let folded = c.finish(None);
         let text = String::from_utf8(folded.text).unwrap();
@@ -883,6 +929,7 @@ mod tests {
         };
         assert_eq!(weight(PREEMPTED), [3_000], "{text}");
         assert_eq!(weight(";[off-cpu]"), [3_000], "{text}");
+        assert_eq!(weight(STACK_LOST), [1_000], "{text}");
         assert_eq!(weight("[unknown]").iter().sum::<u64>(), 2_000_000, "{text}");
         // Without --off-cpu, switch-outs are not counted and samples weigh 1.
         let mut c = Collector::new(

@@ -45,6 +45,16 @@ impl CallGraph {
 /// largest multiple of 8 below 64 KiB, since a sample is at most 64 KiB.
 pub const MAX_DWARF_STACK_BYTES: u32 = 65528;
 
+/// Whether perf may lock a larger buffer than an unprivileged user's
+/// 512 KiB per CPU: with `CAP_IPC_LOCK` (root on a host; not in a container,
+/// whose default capabilities leave it out).
+pub fn can_lock_memory() -> bool {
+    rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.effective
+            .contains(rustix::thread::CapabilitySet::IPC_LOCK)
+    })
+}
+
 /// How perf records.
 #[derive(Debug, Clone)]
 pub struct RecordOptions {
@@ -72,6 +82,8 @@ pub struct RecordOptions {
     /// Also record each switch off the CPU with its stack, and when threads
     /// come back (`--off-cpu`).
     pub off_cpu: bool,
+    /// perf's buffer, in pages per CPU (`--mmap-pages`; `None`: perf's own).
+    pub mmap_pages: Option<u32>,
 }
 
 impl Default for RecordOptions {
@@ -87,6 +99,7 @@ impl Default for RecordOptions {
             progress: progress::Mode::Off,
             compression: None,
             off_cpu: false,
+            mmap_pages: None,
         }
     }
 }

@@ -206,8 +206,25 @@ pub fn record_args(opts: &RecordOptions, data: &Path, subject: &Subject) -> Vec<
     args.push(opts.freq.to_string().into());
     if opts.off_cpu {
         // A sample at every switch off the CPU (its own period, not -F's),
-        // and a record when each thread leaves and comes back.
-        args.extend(["-e", "context-switches/period=1/", "--switch-events"].map(OsString::from));
+        // and a record when each thread leaves and comes back. Switches come
+        // in bursts: with DWARF, their stack copies are smaller, so that
+        // perf's buffer (512 KiB per CPU, without CAP_IPC_LOCK) keeps up.
+        let event = match opts.call_graph {
+            CallGraph::Fp => "context-switches/period=1/".to_string(),
+            CallGraph::Dwarf => format!(
+                "context-switches/period=1,call-graph=dwarf,stack-size={}/",
+                opts.dwarf_stack_bytes
+                    .min(crate::defaults::OFF_CPU_STACK_BYTES)
+            ),
+        };
+        args.extend(["-e".into(), event.into(), "--switch-events".into()]);
+    }
+    let own_pages = opts
+        .cmd
+        .as_deref()
+        .is_some_and(|c| c.contains("-m") || c.contains("--mmap-pages"));
+    if let (Some(pages), false) = (opts.mmap_pages, own_pages) {
+        args.push(format!("--mmap-pages={pages}").into());
     }
     args.push("--call-graph".into());
     args.push(match opts.call_graph {
@@ -424,7 +441,7 @@ mod tests {
         let s = strings(&args);
         let at = s
             .iter()
-            .position(|a| *a == "context-switches/period=1/")
+            .position(|a| *a == "context-switches/period=1,call-graph=dwarf,stack-size=16384/")
             .unwrap();
         assert_eq!(s[at - 1], "-e");
         assert!(s.contains(&"--switch-events"));
