@@ -314,9 +314,9 @@ impl Options {
             per_thread: self.stacks.per_thread,
             time_order: self.render.flamechart,
             off_cpu: match self.record.off_cpu {
-                None => crate::collect::stacks::OffCpu::No,
-                Some(OffCpuArg::Also) => crate::collect::stacks::OffCpu::Also,
-                Some(OffCpuArg::Only) => crate::collect::stacks::OffCpu::Only,
+                None => crate::collect::off_cpu::OffCpu::No,
+                Some(OffCpuArg::Also) => crate::collect::off_cpu::OffCpu::Also,
+                Some(OffCpuArg::Only) => crate::collect::off_cpu::OffCpu::Only,
             },
         }
     }

@@ -488,7 +488,7 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
     let mut summary = Summary::from_folded(&text, HOTTEST);
     // Time on and off the CPU, in nanoseconds, when waiting was recorded.
     summary.nanoseconds =
-        recording.is_some() && cfg.stacks.off_cpu != crate::collect::stacks::OffCpu::No;
+        recording.is_some() && cfg.stacks.off_cpu != crate::collect::off_cpu::OffCpu::No;
     let failure = recording.as_ref().and_then(Recording::failure);
     if summary.samples < MIN_SAMPLES {
         let kept = if out.path().join(out.file_name(artifacts::SVG)).exists() {

@@ -3,6 +3,7 @@
 //! `perf script`'s text ([`perf_script`]), or folded stacks ([`folded`]).
 
 pub mod folded;
+pub mod off_cpu;
 pub(crate) mod perf_data;
 pub mod perf_script;
 pub mod stacks;
