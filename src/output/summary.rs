@@ -233,6 +233,26 @@ impl fmt::Display for Report {
 mod tests {
     use super::*;
 
+    #[test]
+    fn hidden_kernel_names_name_the_fix_for_where_we_run() {
+        let docker = kernel_names_hidden(Some(Engine::Docker));
+        assert!(
+            docker.contains("--cap-add=SYSLOG to `docker run`"),
+            "{docker}"
+        );
+        assert!(
+            docker.contains("cap_add: [SYSLOG]"),
+            "compose users too: {docker}"
+        );
+        let podman = kernel_names_hidden(Some(Engine::Podman));
+        assert!(podman.contains("`podman run`"), "{podman}");
+        let host = kernel_names_hidden(None);
+        assert!(
+            host.contains("kptr_restrict=0") && !host.contains("cap-add"),
+            "{host}"
+        );
+    }
+
     const FOLDED: &str = "\
 demo;_start;main;demo::main;demo::run;demo::sort_blocks 60
 demo;_start;main;demo::main;demo::run;demo::encode;alloc::fmt::format 25
