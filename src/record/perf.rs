@@ -406,7 +406,7 @@ mod tests {
         );
         // PERFMON is named only as what does not work.
         assert!(podman.contains("PERFMON is not enough"), "{podman}");
-        assert!(!podman.contains("--cap-add PERFMON"), "{podman}");
+        assert!(!podman.contains("--cap-add=PERFMON"), "{podman}");
         assert!(!podman.contains("docker run"), "{podman}");
         assert!(!podman.contains("sudo podman"), "{podman}");
         // Rootless where paranoid allows user-space sampling: the flag is enough.
