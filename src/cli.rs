@@ -265,11 +265,10 @@ impl Options {
                 // Who builds and runs the program, decided once for both.
                 privileges: target.privileges.clone(),
                 compression: self.compression_level.filter(|_| self.keep_perf_data),
-                // Switches come in bursts: a larger buffer (4 MiB per CPU)
-                // where perf may lock one, so that fewer records are lost.
-                mmap_pages: (self.record.off_cpu.is_some()
-                    && crate::record::options::can_lock_memory())
-                .then_some(crate::defaults::OFF_CPU_MMAP_PAGES),
+                // A larger buffer where perf may lock one, so that fewer
+                // records are lost when the machine is busy.
+                mmap_pages: crate::record::options::can_lock_memory()
+                    .then_some(crate::defaults::MMAP_PAGES),
                 ..self.record.options()
             },
             target,
@@ -384,7 +383,7 @@ pub struct RecordArgs {
     #[arg(short = 'F', long, default_value_t = defaults::FREQ, value_parser = clap::value_parser!(u32).range(1..=100_000), allow_negative_numbers = true)]
     pub freq: u32,
 
-    /// How stacks are walked: `dwarf` (perf copies 64 KB of stack per sample and
+    /// How stacks are walked: `dwarf` (perf copies 48 KB of stack per sample and
     /// we unwind it: complete stacks, through libc too) or `fp` (the kernel
     /// follows frame pointers: ~100x less data, but callers of code without
     /// frame pointers, such as libc's malloc, are lost).

@@ -8,17 +8,19 @@ pub const OUT: &str = "fg";
 pub const FREQ: u32 = 997;
 /// How stacks are walked (`--call-graph`): a name [`crate::record::CallGraph::parse`] reads.
 pub const CALL_GRAPH: &str = "dwarf";
-/// Bytes of stack perf copies per sample with `--call-graph dwarf`: perf's
-/// most (64 KiB less 8 bytes). Deep Rust stacks need it: at 16 KiB 2 % of
-/// ripgrep's and 85 % of a rayon program's stacks were cut, at 64 KiB none
-/// (benches/RESULTS.md, "DWARF stack-copy size"), for about 5 points more CPU.
-pub const DWARF_STACK_BYTES: u32 = 65528;
+/// Bytes of stack perf copies per sample with `--call-graph dwarf` (48 KiB).
+/// Deep Rust stacks need more than perf's usual 8–16 KiB: at 16 KiB 2 % of
+/// ripgrep's and 85 % of a rayon program's stacks were cut; from 48 KiB none
+/// (benches/RESULTS.md, "Stack-copy size"). perf's most, 65528, makes a
+/// third more data for nothing measured, and more lost records under load.
+pub const DWARF_STACK_BYTES: u32 = 49152;
 /// Bytes of stack copied at each switch off the CPU with `--off-cpu` and
 /// DWARF stacks: switches come in bursts that full copies would lose.
 pub const OFF_CPU_STACK_BYTES: u32 = 16384;
-/// perf's buffer with `--off-cpu`, in pages per CPU (4 MiB), where perf may
-/// lock that much (`CAP_IPC_LOCK`).
-pub const OFF_CPU_MMAP_PAGES: u32 = 1024;
+/// perf's buffer, in pages per CPU (4 MiB), where perf may lock that much
+/// (`CAP_IPC_LOCK`, root on a host): DWARF stack copies fill perf's usual
+/// 512 KiB in a few samples, so a busy machine made it lose records.
+pub const MMAP_PAGES: u32 = 1024;
 /// Cargo profile the target is built with (`--profile`).
 pub const PROFILE: &str = "release";
 /// Cargo profile a bench is built with (`--bench`, `--unit-bench`), as `cargo bench` does.

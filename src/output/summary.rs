@@ -194,7 +194,7 @@ impl fmt::Display for Report {
                  --call-graph dwarf recovers them)"
             }
             Some(crate::record::CallGraph::Dwarf) if s.complete_share() < 90.0 => {
-                " (the rest are deeper than the 64 KB of stack perf copies, \
+                " (the rest are deeper than the 48 KB of stack perf copies, \
                  or run code without unwind tables)"
             }
             _ => "",

@@ -301,7 +301,7 @@ mod tests {
             "-F",
             "997",
             "--call-graph",
-            "dwarf,65528",
+            "dwarf,49152",
         ];
         if cfg!(target_arch = "aarch64") {
             expected.push(ARM64_UNWIND_REGS);
@@ -353,7 +353,7 @@ mod tests {
         };
         let args = record_args(&opts, Path::new("d"), &Subject::Attach(42));
         let s = strings(&args);
-        assert!(s.contains(&"dwarf,65528"));
+        assert!(s.contains(&"dwarf,49152"));
         assert!(
             s.ends_with(&["--mmap-pages", "64", "-q", "-p", "42"]),
             "{s:?}"
