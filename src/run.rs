@@ -111,47 +111,39 @@ pub fn run(cfg: &Config) -> Result<Option<Report>> {
             );
             Ok(None)
         }
-        RunMode::RenderFolded(file) => {
-            // Nothing runs: the first Ctrl-C lets the rendering finish.
-            interrupt::enter(interrupt::Stage::PostProcessing);
-            let out = OutDir::prepare(&cfg.out)?;
-            let old = load_old(cfg)?;
-            let started = Instant::now();
-            let folded = if cfg.render.flamechart {
-                folded::read_folded_in_order(&file)?
-            } else {
-                folded::read_folded(&file)?
-            };
-            let profile = Profile {
-                command: file.display().to_string(),
-                recording: None,
-                folded,
-                perf_data: None,
-                old,
-                started,
-            };
-            write_results(cfg, &out, profile).map(Some)
-        }
-        RunMode::RenderRecording(data) => {
-            interrupt::enter(interrupt::Stage::PostProcessing);
-            let out = OutDir::prepare(&cfg.out)?;
-            let old = load_old(cfg)?;
-            let started = Instant::now();
+        RunMode::RenderFolded(file) => render_file(cfg, &file, || match cfg.render.flamechart {
+            true => folded::read_folded_in_order(&file),
+            false => folded::read_folded(&file),
+        }),
+        RunMode::RenderRecording(data) => render_file(cfg, &data, || {
             let prefetch = cfg.symfs.as_deref().map(Prefetch::of_machine_in);
-            let folded = stacks_of(&data, cfg, prefetch)?;
-            let profile = Profile {
-                command: data.display().to_string(),
-                recording: None,
-                folded,
-                perf_data: None,
-                old,
-                started,
-            };
-            write_results(cfg, &out, profile).map(Some)
-        }
+            stacks_of(&data, cfg, prefetch)
+        }),
         RunMode::Launch => record_and_write(cfg, None),
         RunMode::Attach(pid) => record_and_write(cfg, Some(pid)),
     }
+}
+
+/// Renders the stacks `read` gets from `file` (folded stacks, or a
+/// recording): nothing runs, so the first Ctrl-C lets the rendering finish.
+fn render_file(
+    cfg: &Config,
+    file: &Path,
+    read: impl FnOnce() -> Result<Folded>,
+) -> Result<Option<Report>> {
+    interrupt::enter(interrupt::Stage::PostProcessing);
+    let out = OutDir::prepare(&cfg.out)?;
+    let old = load_old(cfg)?;
+    let started = Instant::now();
+    let profile = Profile {
+        command: file.display().to_string(),
+        recording: None,
+        folded: read()?,
+        perf_data: None,
+        old,
+        started,
+    };
+    write_results(cfg, &out, profile).map(Some)
 }
 
 /// Reads `--diff-against`'s stacks, if given: before anything is recorded

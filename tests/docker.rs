@@ -171,16 +171,23 @@ fn a_forgotten_output_mount_is_named() {
     assert_exit(&out, 6, &["-v ./fg:/out"]);
 }
 
+/// Whether `docker compose` (v2) is installed.
+fn compose_v2() -> bool {
+    Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// `docker compose` (v2) where installed, else the standalone docker-compose.
 fn compose() -> Command {
-    let v2 = Command::new("docker").args(["compose", "version"]).output();
-    match v2 {
-        Ok(o) if o.status.success() => {
+    match compose_v2() {
+        true => {
             let mut c = Command::new("docker");
             c.arg("compose");
             c
         }
-        _ => Command::new("docker-compose"),
+        false => Command::new("docker-compose"),
     }
 }
 
@@ -485,27 +492,12 @@ fn readme_own_crate_commands_work_verbatim_from_the_crates_folder() {
         .args(["-c", &docker_run])
         .current_dir(krate.path()));
     assert!(out.status.success(), "{docker_run}\n{}", text(&out));
-    let folded = std::fs::read_to_string(fg.join("stacks.folded")).unwrap();
-    assert!(folded.contains("readme_hot"), "{folded}");
-    assert!(std::fs::read_to_string(fg.join("flamegraph.svg"))
-        .unwrap()
-        .contains("readme_hot"));
-    let meta = fg.metadata().unwrap();
-    assert_eq!(
-        (meta.uid(), meta.gid()),
-        (OWNER, OWNER),
-        "fg/ is the crate owner's"
-    );
-    assert_owned_by_folder_owner(&fg);
+    assert_readme_crate_profiled(&fg);
 
     // compose: `docker compose` where installed, else `docker-compose`, as
     // the README says; RF is this checkout.
     std::fs::remove_dir_all(&fg).unwrap();
-    let v2 = Command::new("docker")
-        .args(["compose", "version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let compose_line = match v2 {
+    let compose_line = match compose_v2() {
         true => compose_line.to_string(),
         false => compose_line.replace("docker compose", "docker-compose"),
     };
@@ -519,13 +511,21 @@ fn readme_own_crate_commands_work_verbatim_from_the_crates_folder() {
         "compose uses the cache volume docker run filled: {}",
         text(&out)
     );
+    assert_readme_crate_profiled(&fg);
+}
+
+/// The README crate's results in `fg`: its hot function, all of it (the
+/// folder too) the crate owner's.
+fn assert_readme_crate_profiled(fg: &Path) {
     let folded = std::fs::read_to_string(fg.join("stacks.folded")).unwrap();
     assert!(folded.contains("readme_hot"), "{folded}");
+    let svg = std::fs::read_to_string(fg.join("flamegraph.svg")).unwrap();
+    assert!(svg.contains("readme_hot"));
     let meta = fg.metadata().unwrap();
     assert_eq!(
         (meta.uid(), meta.gid()),
         (OWNER, OWNER),
         "fg/ is the crate owner's"
     );
-    assert_owned_by_folder_owner(&fg);
+    assert_owned_by_folder_owner(fg);
 }
