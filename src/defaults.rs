@@ -17,6 +17,11 @@ pub const DWARF_STACK_BYTES: u32 = 49152;
 /// Bytes of stack copied at each switch off the CPU with `--off-cpu` and
 /// DWARF stacks: switches come in bursts that full copies would lose.
 pub const OFF_CPU_STACK_BYTES: u32 = 16384;
+/// Stacks taken at switches off the CPU with `--off-cpu`, a second, at
+/// most: below that every switch has its stack; above it sampling pauses
+/// and the switches meanwhile are charged to the stack their thread left
+/// with before, their time still exact.
+pub const OFF_CPU_STACKS_PER_SECOND: u32 = 1000;
 /// perf's buffer, in pages per CPU (4 MiB), where perf may lock that much
 /// (`CAP_IPC_LOCK`, root on a host): DWARF stack copies fill perf's usual
 /// 512 KiB in a few samples, so a busy machine made it lose records.

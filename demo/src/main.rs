@@ -17,6 +17,11 @@
 //! mutex that a thread named `holder` keeps for that long while it computes
 //! (`holding`); each wait is measured and printed, so that a profile can be
 //! compared with the truth.
+//!
+//! With `--ping-pong SECONDS` the main thread and a thread named `pong` pass
+//! a token back and forth that long, each waiting for the other: hundreds of
+//! thousands of switches off the CPU a second, the worst case for
+//! `--off-cpu`.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -47,6 +52,10 @@ struct Args {
     /// by another thread; prints the waits measured.
     #[arg(long, value_name = "MILLISECONDS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
     waits: Option<u64>,
+    /// Pass a token between two threads for this many seconds instead
+    /// (hundreds of thousands of switches a second); prints the rate.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    ping_pong: Option<u64>,
 }
 
 /// Values sorted together by `sort_blocks`: small enough to stay cheap, large
@@ -56,6 +65,7 @@ const BLOCK: usize = 64;
 const ENCODE_EVERY: usize = 16;
 
 fn main() -> ExitCode {
+    let started = Instant::now();
     let args = Args::parse();
     let size = match check_size(args.size) {
         Ok(size) => size,
@@ -64,12 +74,29 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(ms) = args.waits {
-        let (slept, contended) = waits(Duration::from_millis(ms));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    if let Some(wait) = args.waits {
+        let w = waits(Duration::from_millis(wait));
         println!(
             "waited: sleep {:.1} ms, mutex {:.1} ms",
-            slept.as_secs_f64() * 1e3,
-            contended.as_secs_f64() * 1e3
+            ms(w.slept),
+            ms(w.contended)
+        );
+        println!(
+            "computed: holding {:.1} ms; alive: main {:.1} ms, holder {:.1} ms",
+            ms(w.held),
+            ms(started.elapsed()),
+            ms(w.holder_alive)
+        );
+        return ExitCode::SUCCESS;
+    }
+    if let Some(seconds) = args.ping_pong {
+        let (trips, pong_alive) = ping_pong(Duration::from_secs(seconds));
+        println!(
+            "round trips: {trips} ({:.0} a second); alive: main {:.1} ms, pong {:.1} ms",
+            trips as f64 / seconds as f64,
+            ms(started.elapsed()),
+            ms(pong_alive)
         );
         return ExitCode::SUCCESS;
     }
@@ -264,8 +291,8 @@ fn encoding_phase(buffer: &[u64], until: Instant) -> u64 {
 /// FNV-1a over every encoded byte.
 #[inline(never)]
 /// Sleeps for `wait`, then waits for a mutex that thread `holder` keeps
-/// for `wait` while it computes: returns both waits as measured here.
-fn waits(wait: Duration) -> (Duration, Duration) {
+/// for `wait` while it computes: returns what it measured.
+fn waits(wait: Duration) -> Waits {
     let slept = sleeping(wait);
     let lock = std::sync::Arc::new(std::sync::Mutex::new(0u64));
     let (taken, has_taken) = std::sync::mpsc::channel();
@@ -273,13 +300,79 @@ fn waits(wait: Duration) -> (Duration, Duration) {
         let lock = lock.clone();
         std::thread::Builder::new()
             .name("holder".into())
-            .spawn(move || holding(&lock, wait, &taken))
+            .spawn(move || {
+                let born = Instant::now();
+                let held = holding(&lock, wait, &taken);
+                (held, born.elapsed())
+            })
             .expect("cannot start the holder thread")
     };
     let _ = has_taken.recv();
     let contended = contending(&lock);
-    let _ = holder.join();
-    (slept, contended)
+    let (held, holder_alive) = holder.join().unwrap_or_default();
+    Waits {
+        slept,
+        contended,
+        held,
+        holder_alive,
+    }
+}
+
+/// What `--waits` measured: its waits, the holder's computing, and how long
+/// the holder thread lived.
+struct Waits {
+    slept: Duration,
+    contended: Duration,
+    held: Duration,
+    holder_alive: Duration,
+}
+
+/// Passes a token between the main thread and thread `pong` for `time`,
+/// each blocking until the other answers: returns the round trips made and
+/// how long `pong` lived.
+fn ping_pong(time: Duration) -> (u64, Duration) {
+    let (to_pong, from_ping) = std::sync::mpsc::sync_channel::<u64>(0);
+    let (to_ping, from_pong) = std::sync::mpsc::sync_channel::<u64>(0);
+    let pong = std::thread::Builder::new()
+        .name("pong".into())
+        .spawn(move || {
+            let born = Instant::now();
+            ponging(&from_ping, &to_ping);
+            born.elapsed()
+        })
+        .expect("cannot start the pong thread");
+    let trips = pinging(&to_pong, &from_pong, time);
+    drop(to_pong);
+    (trips, pong.join().unwrap_or_default())
+}
+
+#[inline(never)]
+fn pinging(
+    to_pong: &std::sync::mpsc::SyncSender<u64>,
+    from_pong: &std::sync::mpsc::Receiver<u64>,
+    time: Duration,
+) -> u64 {
+    let start = Instant::now();
+    let mut trips = 0;
+    while start.elapsed() < time {
+        if to_pong.send(trips).is_err() {
+            break;
+        }
+        match from_pong.recv() {
+            Ok(n) => trips = n,
+            Err(_) => break,
+        }
+    }
+    trips
+}
+
+#[inline(never)]
+fn ponging(from_ping: &std::sync::mpsc::Receiver<u64>, to_ping: &std::sync::mpsc::SyncSender<u64>) {
+    while let Ok(n) = from_ping.recv() {
+        if to_ping.send(n + 1).is_err() {
+            break;
+        }
+    }
 }
 
 #[inline(never)]
@@ -290,7 +383,11 @@ fn sleeping(wait: Duration) -> Duration {
 }
 
 #[inline(never)]
-fn holding(lock: &std::sync::Mutex<u64>, wait: Duration, taken: &std::sync::mpsc::Sender<()>) {
+fn holding(
+    lock: &std::sync::Mutex<u64>,
+    wait: Duration,
+    taken: &std::sync::mpsc::Sender<()>,
+) -> Duration {
     let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
     let _ = taken.send(());
     let start = Instant::now();
@@ -301,6 +398,7 @@ fn holding(lock: &std::sync::Mutex<u64>, wait: Duration, taken: &std::sync::mpsc
         }
     }
     *guard = x;
+    start.elapsed()
 }
 
 #[inline(never)]

@@ -17,7 +17,7 @@ pub enum OffCpu {
 /// The leaf of a stack that waited: why, from its frames (leaf first).
 /// Names are stable: `[off-cpu: futex]`, `[off-cpu: sleep]`,
 /// `[off-cpu: page fault]`, `[off-cpu: poll]`, `[off-cpu: read]`,
-/// `[off-cpu: write]`, `[off-cpu: wait]`, else `[off-cpu]`.
+/// `[off-cpu: write]`, `[off-cpu: wait]`, `[off-cpu: yield]`, else `[off-cpu]`.
 pub const OFF_CPU: &str = "[off-cpu]";
 
 /// The leaf of a stack that was preempted while it could run: CPU
@@ -32,6 +32,11 @@ pub const STACK_LOST: &str = "[off-cpu: stack lost]";
 pub fn off_cpu_reason<'a>(frames: impl DoubleEndedIterator<Item = &'a str>) -> &'static str {
     for frame in frames.rev() {
         let name = frame.strip_suffix("_[k]").unwrap_or(frame);
+        // A Rust path's last segment (`Channel::send`, `File::read`) tells
+        // nothing of the system call under it: only C and kernel names
+        // (`send`, `read`) are read as calls; Rust's own are matched below
+        // by the names they have (`lock_contended`, `thread::sleep`).
+        let rust = name.contains("::");
         let name = name.rsplit("::").next().unwrap_or(name);
         let name = name.trim_start_matches('_');
         let name = name
@@ -53,6 +58,10 @@ pub fn off_cpu_reason<'a>(frames: impl DoubleEndedIterator<Item = &'a str>) -> &
             "futex"
         } else if name.contains("nanosleep") || name == "sleep" || name == "usleep" {
             "sleep"
+        } else if rust {
+            continue;
+        } else if name.contains("sched_yield") {
+            "yield"
         } else if name.contains("epoll")
             || ["poll", "ppoll", "select", "pselect6", "do_sys_poll"].contains(&name)
         {
@@ -101,6 +110,7 @@ pub fn off_cpu_reason<'a>(frames: impl DoubleEndedIterator<Item = &'a str>) -> &
             "poll" => "[off-cpu: poll]",
             "read" => "[off-cpu: read]",
             "write" => "[off-cpu: write]",
+            "yield" => "[off-cpu: yield]",
             _ => "[off-cpu: wait]",
         };
     }
@@ -155,5 +165,20 @@ mod tests {
             "[off-cpu: poll]"
         );
         assert_eq!(reason(&["sh", "wait4", "[kernel]"]), "[off-cpu: wait]");
+        // A Rust method named like a system call is not one.
+        assert_eq!(
+            reason(&[
+                "std::sync::mpmc::zero::Channel<T>::send",
+                "std::sync::mpmc::zero::Channel<T>::send::{{closure}}",
+                "sched_yield",
+                "__do_sys_sched_yield_[k]",
+                "schedule_[k]"
+            ]),
+            "[off-cpu: yield]"
+        );
+        assert_eq!(
+            reason(&["<std::fs::File as std::io::Read>::read", "[kernel]"]),
+            OFF_CPU
+        );
     }
 }

@@ -190,6 +190,23 @@ struct Collector<'a> {
     last_time: u64,
     /// A switch-out was sampled: perf's sampling is on.
     switches_sampled: bool,
+    /// `--off-cpu`: the last stack taken at a switch-out, by tid, for the
+    /// switches perf took no stack of above the cap.
+    taken: HashMap<i32, Taken>,
+    /// Switch-outs seen once perf's sampling was on, and those of them
+    /// charged to their thread's previous stack (above the cap).
+    switch_outs: u64,
+    charged: u64,
+    /// The most switch-outs one stack stood for.
+    max_period: u64,
+}
+
+/// The stack a thread left the CPU with at its last sampled switch-out, and
+/// how many switch-outs that sample stood for (perf's period: 1 below
+/// [`OFF_CPU_STACKS_PER_SECOND`](crate::defaults::OFF_CPU_STACKS_PER_SECOND)).
+struct Taken {
+    key: Box<[u32]>,
+    period: u64,
 }
 
 impl Collector<'_> {
@@ -224,6 +241,10 @@ impl Collector<'_> {
             waiting: HashMap::default(),
             last_time: 0,
             switches_sampled: false,
+            taken: HashMap::default(),
+            switch_outs: 0,
+            charged: 0,
+            max_period: 0,
         }
     }
 
@@ -269,6 +290,7 @@ impl Collector<'_> {
             // Its last switch off the CPU was no wait.
             Record::Exit { tid } => {
                 self.waiting.remove(&tid);
+                self.taken.remove(&tid);
             }
             Record::Switch {
                 pid,
@@ -282,6 +304,9 @@ impl Collector<'_> {
                     return;
                 }
                 if out {
+                    if self.switches_sampled {
+                        self.switch_outs += 1;
+                    }
                     match self.waiting.get_mut(&tid) {
                         // Right after the switch-out sample: how the thread left.
                         Some(w) if w.since <= time && !w.seen_out => {
@@ -292,14 +317,25 @@ impl Collector<'_> {
                         // was not on yet (perf enables it when the program
                         // starts): not a wait of the program's.
                         _ if !self.switches_sampled => {}
-                        // Its sample was lost: the time still counts.
+                        // No stack of its own: above the cap, perf took the
+                        // stack of one switch in `period`, and this one is
+                        // charged to the thread's previous; otherwise its
+                        // sample was lost. The time counts either way.
                         _ => {
-                            let root = self.root(pid, tid);
-                            let lost = self.names.id_of(STACK_LOST);
+                            let key = match self.taken.get(&tid) {
+                                Some(t) if t.period > 1 => {
+                                    self.charged += 1;
+                                    t.key.clone()
+                                }
+                                _ => {
+                                    let root = self.root(pid, tid);
+                                    [root, self.names.id_of(STACK_LOST)].into()
+                                }
+                            };
                             self.waiting.insert(
                                 tid,
                                 Waiting {
-                                    key: [root, lost].into(),
+                                    key,
                                     since: time,
                                     preempted,
                                     seen_out: true,
@@ -328,7 +364,16 @@ impl Collector<'_> {
             self.switches_sampled = true;
             if let (OffCpu::Also | OffCpu::Only, Some(since)) = (self.opts.off_cpu, s.time) {
                 self.stack_key(root, &s);
-                let key = self.key.as_slice().into();
+                let key: Box<[u32]> = self.key.as_slice().into();
+                let period = s.period.unwrap_or(1);
+                self.max_period = self.max_period.max(period);
+                self.taken.insert(
+                    s.tid,
+                    Taken {
+                        key: key.clone(),
+                        period,
+                    },
+                );
                 self.waiting.insert(
                     s.tid,
                     Waiting {
@@ -519,6 +564,13 @@ impl Collector<'_> {
         if self.lost > 0 {
             warnings.push(lost_warning(self.lost, self.samples));
         }
+        if self.charged > 0 {
+            warnings.push(capped_warning(
+                self.charged,
+                self.switch_outs,
+                self.max_period,
+            ));
+        }
         if let Some(why) = truncated {
             warnings.push(format!(
                 "the recording ends in the middle of a record ({why}): \
@@ -598,6 +650,17 @@ impl Collector<'_> {
 
 /// What is said of `lost` records next to `samples` kept: below 1 % they
 /// change nothing worth acting on (a busy machine drops a few), so no advice.
+/// Switches off the CPU above the cap: what their stacks are.
+fn capped_warning(charged: u64, switch_outs: u64, max_period: u64) -> String {
+    format!(
+        "--off-cpu: threads left the CPU more than {cap} times a second, so perf took the \
+         stack of 1 switch in up to {max_period}: {charged} of {switch_outs} waits ({share:.0}%) \
+         are charged to the stack their thread left with before (their time is exact)",
+        cap = crate::defaults::OFF_CPU_STACKS_PER_SECOND,
+        share = charged as f64 * 100.0 / switch_outs.max(1) as f64,
+    )
+}
+
 fn lost_warning(lost: u64, samples: u64) -> String {
     let share = lost as f64 * 100.0 / (lost + samples).max(1) as f64;
     if share < 1.0 {
