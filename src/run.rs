@@ -2,7 +2,6 @@
 //! the stages (target → recording → stacks → artifacts) in order.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -13,6 +12,7 @@ use crate::collect::perf_script;
 use crate::collect::stacks::{self, Prefetch, StackOptions};
 use crate::exit::Exit;
 use crate::model::folded::Folded;
+use crate::model::seen::Seen;
 use crate::output::report;
 use crate::output::summary::{self, Report, Summary};
 use crate::output::svg::{self, Labels, RenderOptions};
@@ -290,19 +290,19 @@ fn record_and_write(cfg: &Config, pid: Option<u32>) -> Result<Option<Report>> {
     };
     if stream {
         let stack_opts = cfg.stacks;
-        // Counted as they are read, for the progress line.
-        let samples = AtomicU64::new(0);
+        // Counted as they are read, for the progress line and --off-cpu's cap.
+        let seen = Seen::default();
         let (recording, folded) = record::record_streaming(
             &perf,
             &record_opts,
             profiled,
             limit,
             cfg.verbose,
-            Some(&samples),
+            Some(&seen),
             {
-                let samples = &samples;
+                let seen = &seen;
                 move |input| {
-                    stacks::from_pipe(input, stack_opts, prefetched.recv().ok(), Some(samples))
+                    stacks::from_pipe(input, stack_opts, prefetched.recv().ok(), Some(seen))
                 }
             },
         )?;

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -14,6 +14,7 @@ use super::off_cpu::{off_cpu_reason, OffCpu, OFF_CPU, PREEMPTED, STACK_LOST};
 use crate::collect::perf_data::{self, Record, Sample};
 use crate::collect::unwind::{Arch, Frame, Processes};
 use crate::model::folded::Folded;
+use crate::model::seen::Seen;
 use crate::model::timeline::TimelineBuilder;
 use crate::symbolize::{Binary, Kernel};
 
@@ -106,12 +107,13 @@ pub fn from_file(path: &Path, opts: StackOptions, prefetch: Option<Prefetch>) ->
 
 /// Reads perf's pipe format from `input` (`perf record -o -`) into folded
 /// stacks, as it streams; `prefetch`, if given, holds what was read ahead.
-/// `seen`, if given, counts the samples as they are read (for a progress line).
+/// `seen`, if given, counts the samples as they are read (for the progress
+/// line, and `--off-cpu`'s cap).
 pub fn from_pipe<R: Read>(
     input: R,
     opts: StackOptions,
     prefetch: Option<Prefetch>,
-    seen: Option<&AtomicU64>,
+    seen: Option<&Seen>,
 ) -> Result<Folded> {
     let mut collector = Collector::new(opts, prefetch);
     collector.seen = seen;
@@ -148,7 +150,7 @@ impl Names {
 struct Collector<'a> {
     opts: StackOptions,
     /// Counts samples as they are read, for the progress line.
-    seen: Option<&'a AtomicU64>,
+    seen: Option<&'a Seen>,
     procs: Processes,
     /// `/proc/kallsyms`, read on the other core while samples are read;
     /// kernel frames are named once it is in, at the end.
@@ -191,22 +193,14 @@ struct Collector<'a> {
     /// A switch-out was sampled: perf's sampling is on.
     switches_sampled: bool,
     /// `--off-cpu`: the last stack taken at a switch-out, by tid, for the
-    /// switches perf took no stack of above the cap.
-    taken: HashMap<i32, Taken>,
+    /// switches without a stack of their own.
+    taken: HashMap<i32, Box<[u32]>>,
     /// Switch-outs seen once perf's sampling was on, and those of them
     /// charged to their thread's previous stack (above the cap).
     switch_outs: u64,
+    /// Switch records read (out and in), to weigh what perf lost against.
+    switches: u64,
     charged: u64,
-    /// The most switch-outs one stack stood for.
-    max_period: u64,
-}
-
-/// The stack a thread left the CPU with at its last sampled switch-out, and
-/// how many switch-outs that sample stood for (perf's period: 1 below
-/// [`OFF_CPU_STACKS_PER_SECOND`](crate::defaults::OFF_CPU_STACKS_PER_SECOND)).
-struct Taken {
-    key: Box<[u32]>,
-    period: u64,
 }
 
 impl Collector<'_> {
@@ -243,8 +237,8 @@ impl Collector<'_> {
             switches_sampled: false,
             taken: HashMap::default(),
             switch_outs: 0,
+            switches: 0,
             charged: 0,
-            max_period: 0,
         }
     }
 
@@ -300,6 +294,7 @@ impl Collector<'_> {
                 preempted,
             } => {
                 self.last_time = self.last_time.max(time);
+                self.switches += 1;
                 if self.opts.off_cpu == OffCpu::No {
                     return;
                 }
@@ -317,15 +312,16 @@ impl Collector<'_> {
                         // was not on yet (perf enables it when the program
                         // starts): not a wait of the program's.
                         _ if !self.switches_sampled => {}
-                        // No stack of its own: above the cap, perf took the
-                        // stack of one switch in `period`, and this one is
-                        // charged to the thread's previous; otherwise its
-                        // sample was lost. The time counts either way.
+                        // No stack of its own: the cap had paused the
+                        // sampling of switches, or perf lost the sample. The
+                        // wait is charged to the stack its thread left with
+                        // before (a thread switching that often does it in a
+                        // loop), or to the thread alone. Its time counts.
                         _ => {
                             let key = match self.taken.get(&tid) {
-                                Some(t) if t.period > 1 => {
+                                Some(key) => {
                                     self.charged += 1;
-                                    t.key.clone()
+                                    key.clone()
                                 }
                                 _ => {
                                     let root = self.root(pid, tid);
@@ -353,7 +349,10 @@ impl Collector<'_> {
     fn sample(&mut self, s: Sample) {
         self.samples += 1;
         if let Some(seen) = self.seen {
-            seen.fetch_add(1, Ordering::Relaxed);
+            seen.samples.fetch_add(1, Ordering::Relaxed);
+            if s.switch_out {
+                seen.switch_stacks.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if let Some(time) = s.time {
             self.last_time = self.last_time.max(time);
@@ -365,15 +364,7 @@ impl Collector<'_> {
             if let (OffCpu::Also | OffCpu::Only, Some(since)) = (self.opts.off_cpu, s.time) {
                 self.stack_key(root, &s);
                 let key: Box<[u32]> = self.key.as_slice().into();
-                let period = s.period.unwrap_or(1);
-                self.max_period = self.max_period.max(period);
-                self.taken.insert(
-                    s.tid,
-                    Taken {
-                        key: key.clone(),
-                        period,
-                    },
-                );
+                self.taken.insert(s.tid, key.clone());
                 self.waiting.insert(
                     s.tid,
                     Waiting {
@@ -562,13 +553,12 @@ impl Collector<'_> {
         }
         let mut warnings = Vec::new();
         if self.lost > 0 {
-            warnings.push(lost_warning(self.lost, self.samples));
+            warnings.push(lost_warning(self.lost, self.samples + self.switches));
         }
         if self.charged > 0 {
-            warnings.push(capped_warning(
+            warnings.push(charged_warning(
                 self.charged,
                 self.switch_outs,
-                self.max_period,
             ));
         }
         if let Some(why) = truncated {
@@ -650,12 +640,13 @@ impl Collector<'_> {
 
 /// What is said of `lost` records next to `samples` kept: below 1 % they
 /// change nothing worth acting on (a busy machine drops a few), so no advice.
-/// Switches off the CPU above the cap: what their stacks are.
-fn capped_warning(charged: u64, switch_outs: u64, max_period: u64) -> String {
+/// Switches off the CPU without a stack of their own: how many, and where
+/// they are.
+fn charged_warning(charged: u64, switch_outs: u64) -> String {
     format!(
-        "--off-cpu: threads left the CPU more than {cap} times a second, so perf took the \
-         stack of 1 switch in up to {max_period}: {charged} of {switch_outs} waits ({share:.0}%) \
-         are charged to the stack their thread left with before (their time is exact)",
+        "--off-cpu: {charged} of {switch_outs} waits ({share:.0}%) have no stack of their own \
+         (above {cap} switches a second their stacks are paused, or perf lost them): each is \
+         drawn on the stack its thread left the CPU with before; their time is exact",
         cap = crate::defaults::OFF_CPU_STACKS_PER_SECOND,
         share = charged as f64 * 100.0 / switch_outs.max(1) as f64,
     )

@@ -4,5 +4,6 @@
 
 pub mod counts;
 pub mod folded;
+pub mod seen;
 pub mod text;
 pub mod timeline;

@@ -18,6 +18,7 @@ pub mod progress;
 pub mod scratch;
 pub mod session;
 pub mod stop;
+pub mod switch_cap;
 
 pub use exec_helper::exec_helper;
 pub use options::{CallGraph, RecordOptions};

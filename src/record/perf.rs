@@ -206,13 +206,15 @@ pub fn record_args(opts: &RecordOptions, data: &Path, subject: &Subject) -> Vec<
     args.push(opts.freq.to_string().into());
     if opts.off_cpu {
         // A sample at every switch off the CPU (its own period, not -F's),
-        // and a record when each thread leaves and comes back. Switches come
-        // in bursts: with DWARF, their stack copies are smaller, so that
-        // perf's buffer (512 KiB per CPU, without CAP_IPC_LOCK) keeps up.
+        // named for the cap to pause it (`switch_cap`), and a record when
+        // each thread leaves and comes back. Switches come in bursts: with
+        // DWARF, their stack copies are smaller, so that perf's buffer (512
+        // KiB per CPU, without CAP_IPC_LOCK) keeps up.
+        let name = super::switch_cap::EVENT_NAME;
         let event = match opts.call_graph {
-            CallGraph::Fp => "context-switches/period=1/".to_string(),
+            CallGraph::Fp => format!("context-switches/period=1,name={name}/"),
             CallGraph::Dwarf => format!(
-                "context-switches/period=1,call-graph=dwarf,stack-size={}/",
+                "context-switches/period=1,name={name},call-graph=dwarf,stack-size={}/",
                 opts.dwarf_stack_bytes
                     .min(crate::defaults::OFF_CPU_STACK_BYTES)
             ),
@@ -441,7 +443,9 @@ mod tests {
         let s = strings(&args);
         let at = s
             .iter()
-            .position(|a| *a == "context-switches/period=1,call-graph=dwarf,stack-size=16384/")
+            .position(|a| {
+                *a == "context-switches/period=1,name=rust-flamegraph-off-cpu,call-graph=dwarf,stack-size=16384/"
+            })
             .unwrap();
         assert_eq!(s[at - 1], "-e");
         assert!(s.contains(&"--switch-events"));

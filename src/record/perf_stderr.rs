@@ -65,6 +65,14 @@ impl PerfSaid {
         if matches!(t.trim_end(), "Events disabled" | "Events enabled") {
             return Vec::new();
         }
+        // --off-cpu's cap pausing and resuming the switch event: the summary
+        // says what it cost.
+        let cap_event = format!("Event {}", super::switch_cap::EVENT_NAME);
+        if t.strip_prefix(cap_event.as_str())
+            .is_some_and(|rest| matches!(rest.trim_end(), " disabled" | " enabled"))
+        {
+            return Vec::new();
+        }
         // arm64: perf's warning that the registers we name are fewer than
         // all (they are what the unwinder reads: `perf::ARM64_UNWIND_REGS`).
         if t.starts_with(
@@ -243,6 +251,23 @@ mod tests {
             said.exec_error.as_deref(),
             Some("No such file or directory (os error 2)")
         );
+    }
+
+    #[test]
+    fn the_caps_pauses_are_not_shown_and_other_events_are() {
+        let mut said = PerfSaid {
+            started: true,
+            ..PerfSaid::default()
+        };
+        let mut shown = Vec::new();
+        for line in [
+            "Event rust-flamegraph-off-cpu disabled",
+            "Event rust-flamegraph-off-cpu enabled",
+            "Event cycles disabled",
+        ] {
+            shown.extend(said.take(line.to_string()));
+        }
+        assert_eq!(shown, ["Event cycles disabled"]);
     }
 
     #[test]

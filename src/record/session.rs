@@ -39,7 +39,9 @@ use super::perf::{self, Perf, Subject};
 use super::perf_stderr::{perf_failure, Relay};
 use super::progress::Progress;
 use super::stop::{inherit, program_name, Escalation, Monitor, Size, StopReason, POLL};
+use super::switch_cap::SwitchCap;
 use crate::exit::Exit;
+use crate::model::seen::Seen;
 use crate::sys::interrupt::{self, Stage};
 
 /// The pipe perf streams its recording through (`-o -`) holds this much
@@ -146,7 +148,7 @@ pub fn record_streaming<T: Send>(
     profiled: Profiled,
     limit: u64,
     verbose: bool,
-    samples: Option<&AtomicU64>,
+    seen: Option<&Seen>,
     read: impl FnOnce(&mut dyn Read) -> T + Send,
 ) -> Result<(Recording, T)> {
     let (reader, writer) = std::io::pipe().context("cannot create a pipe for perf's samples")?;
@@ -177,7 +179,7 @@ pub fn record_streaming<T: Send>(
                 let sink = Sink::Stream {
                     writer,
                     streamed,
-                    samples,
+                    seen,
                 };
                 let result = run_perf(perf, opts, sink, profiled, limit, verbose);
                 (result, Some(handle))
@@ -211,8 +213,9 @@ enum Sink<'a> {
     Stream {
         writer: PipeWriter,
         streamed: &'a AtomicU64,
-        /// Samples read so far, for the progress line.
-        samples: Option<&'a AtomicU64>,
+        /// What the reader has seen so far: samples for the progress line,
+        /// switch stacks for `--off-cpu`'s cap.
+        seen: Option<&'a Seen>,
     },
 }
 
@@ -242,11 +245,9 @@ fn run_perf(
         return Err(Exit::Interrupted
             .error("interrupted before the recording started; nothing was written"));
     }
-    let (size, samples) = match &sink {
+    let (size, seen) = match &sink {
         Sink::File(data) => (Size::File(data), None),
-        Sink::Stream {
-            streamed, samples, ..
-        } => (Size::Streamed(streamed), *samples),
+        Sink::Stream { streamed, seen, .. } => (Size::Streamed(streamed), *seen),
     };
     let (command, prepare);
     let subject = match profiled {
@@ -292,7 +293,16 @@ fn run_perf(
         limit,
         start: running.start,
         warned: false,
-        progress: Progress::new(opts.progress, samples),
+        progress: Progress::new(opts.progress, seen.map(|s| &s.samples)),
+        // Metered where the reader counts the stacks, and perf takes commands.
+        switch_cap: match (seen, running.cap_control.take()) {
+            (Some(seen), Some(control)) => Some(SwitchCap::new(
+                control,
+                &seen.switch_stacks,
+                crate::defaults::OFF_CPU_STACKS_PER_SECOND,
+            )),
+            _ => None,
+        },
     };
     let (waited, stop) = running.wait(monitor, &program);
     let wall = running.start.elapsed();
@@ -370,6 +380,8 @@ struct Running {
     /// Where the helper waits for the program's command, when perf was
     /// started before it was known.
     argv: Option<PipeWriter>,
+    /// Our end of perf's control socket, for `--off-cpu`'s cap.
+    cap_control: Option<UnixStream>,
     /// Registered with the interrupt handler, which kills perf on an abort.
     _watch: interrupt::Watch,
 }
@@ -413,10 +425,17 @@ impl Running {
         };
         // perf starts with its events disabled; the helper enables them just
         // before it execs the program, so that the helper is never sampled.
-        let control = if use_helper && control_supported(perf, opts) {
+        // With --off-cpu, we keep an end too, for the cap on switch stacks
+        // (attached to a pid, perf's events start enabled: ours alone).
+        let capped = opts.off_cpu && stream.is_some() && control_supported(perf, opts);
+        let control = if (use_helper && control_supported(perf, opts)) || capped {
             UnixStream::pair().ok()
         } else {
             None
+        };
+        let cap_control = match &control {
+            Some((_, ours)) if capped => ours.try_clone().ok(),
+            _ => None,
         };
         // The helper reads the program's command from here once it is known.
         let argv = if use_helper && deferred {
@@ -430,6 +449,7 @@ impl Running {
             stderr: user_stderr.as_ref().map(AsRawFd::as_raw_fd),
             control: control
                 .as_ref()
+                .filter(|_| use_helper)
                 .map(|(perfs, helpers)| (helpers.as_raw_fd(), perfs.as_raw_fd())),
             privileges: opts.privileges.clone(),
         };
@@ -442,12 +462,19 @@ impl Running {
             _ => subject.clone(),
         };
         let mut args = perf::record_args(opts, data, &subject);
-        if let (Some((perfs, _)), Subject::Launch(cmd)) = (&control, &subject) {
-            // Before `-- command…`, which ends the arguments.
-            let at = args.len() - cmd.len() - 1;
-            let fd = perfs.as_raw_fd();
-            let control_args = ["-D", "-1", "--control", &format!("fd:{fd},{fd}")];
-            args.splice(at..at, control_args.map(OsString::from));
+        match (&control, &subject) {
+            (Some((perfs, _)), Subject::Launch(cmd)) => {
+                // Before `-- command…`, which ends the arguments.
+                let at = args.len() - cmd.len() - 1;
+                let fd = perfs.as_raw_fd();
+                let control_args = ["-D", "-1", "--control", &format!("fd:{fd},{fd}")];
+                args.splice(at..at, control_args.map(OsString::from));
+            }
+            (Some((perfs, _)), Subject::Attach(_)) => {
+                let fd = perfs.as_raw_fd();
+                args.extend(["--control".into(), format!("fd:{fd},{fd}").into()]);
+            }
+            _ => {}
         }
         if verbose {
             crate::say!(
@@ -468,6 +495,8 @@ impl Running {
             .chain(fds.stdout)
             .chain(fds.stderr)
             .chain(fds.control.into_iter().flat_map(|(a, b)| [a, b]))
+            // Attached, perf's end alone (there is no helper).
+            .chain(control.as_ref().filter(|_| !use_helper).map(|(perfs, _)| perfs.as_raw_fd()))
             .collect();
         let mut expr = duct::cmd(&perf.path, &args)
             .unchecked()
@@ -518,6 +547,7 @@ impl Running {
             before,
             start,
             argv,
+            cap_control,
             _watch: watch,
         })
     }

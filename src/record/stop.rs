@@ -51,10 +51,15 @@ pub(crate) struct Monitor<'a> {
     pub(crate) start: Instant,
     pub(crate) warned: bool,
     pub(crate) progress: Progress<'a>,
+    /// `--off-cpu`'s cap on switch stacks, where perf takes commands.
+    pub(crate) switch_cap: Option<super::switch_cap::SwitchCap<'a>>,
 }
 
 impl Monitor<'_> {
     pub(crate) fn check(&mut self) -> Option<StopReason> {
+        if let Some(cap) = &mut self.switch_cap {
+            cap.tick();
+        }
         let stop = self.reason();
         if stop.is_some() {
             self.progress.finish();
