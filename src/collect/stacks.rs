@@ -556,10 +556,7 @@ impl Collector<'_> {
             warnings.push(lost_warning(self.lost, self.samples + self.switches));
         }
         if self.charged > 0 {
-            warnings.push(charged_warning(
-                self.charged,
-                self.switch_outs,
-            ));
+            warnings.push(charged_warning(self.charged, self.switch_outs));
         }
         if let Some(why) = truncated {
             warnings.push(format!(
@@ -645,7 +642,7 @@ impl Collector<'_> {
 fn charged_warning(charged: u64, switch_outs: u64) -> String {
     format!(
         "--off-cpu: {charged} of {switch_outs} waits ({share:.0}%) have no stack of their own \
-         (above {cap} switches a second their stacks are paused, or perf lost them): each is \
+         (above {cap} switches a second their stacks are paused, or perf dropped them): each is \
          drawn on the stack its thread left the CPU with before; their time is exact",
         cap = crate::defaults::OFF_CPU_STACKS_PER_SECOND,
         share = charged as f64 * 100.0 / switch_outs.max(1) as f64,
@@ -834,6 +831,33 @@ mod tests {
         assert_eq!(weight(";[off-cpu]"), [3_000], "{text}");
         assert_eq!(weight(STACK_LOST), [1_000], "{text}");
         assert_eq!(weight("[unknown]").iter().sum::<u64>(), 2_000_000, "{text}");
+        assert!(folded.warnings.is_empty(), "{:?}", folded.warnings);
+
+        // Sampling paused by the cap: thread 1's switch-outs without a
+        // sample are drawn on the stack it left with before, and counted.
+        let mut c = Collector::new(opts, Some(Prefetch::of_machine_in(nowhere.path())));
+        c.record(sample(1, 1_000, true));
+        c.record(switch(1, 1_001, true, false));
+        c.record(switch(1, 2_000, false, false));
+        for at in [3_000, 5_000] {
+            c.record(switch(1, at, true, false));
+            c.record(switch(1, at + 500, false, false));
+        }
+        let folded = c.finish(None);
+        let text = String::from_utf8(folded.text).unwrap();
+        assert_eq!(
+            text.trim_end(),
+            "[unknown];[unknown];[off-cpu] 2000",
+            "{text}"
+        );
+        assert!(
+            folded
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("--off-cpu: 2 of 3 waits")),
+            "{:?}",
+            folded.warnings
+        );
         // Without --off-cpu, switch-outs are not counted and samples weigh 1.
         let mut c = Collector::new(
             StackOptions::default(),

@@ -496,7 +496,12 @@ impl Running {
             .chain(fds.stderr)
             .chain(fds.control.into_iter().flat_map(|(a, b)| [a, b]))
             // Attached, perf's end alone (there is no helper).
-            .chain(control.as_ref().filter(|_| !use_helper).map(|(perfs, _)| perfs.as_raw_fd()))
+            .chain(
+                control
+                    .as_ref()
+                    .filter(|_| !use_helper)
+                    .map(|(perfs, _)| perfs.as_raw_fd()),
+            )
             .collect();
         let mut expr = duct::cmd(&perf.path, &args)
             .unchecked()

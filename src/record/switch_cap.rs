@@ -14,7 +14,7 @@
 //! collector charges the waits without a stack to the stack their thread
 //! left with before, and says how many.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -41,7 +41,6 @@ impl<'a> SwitchCap<'a> {
     /// A cap of `per_second` stacks, counted in `stacks`, enforced through
     /// perf's `control` socket.
     pub fn new(control: UnixStream, stacks: &'a AtomicU64, per_second: u32) -> SwitchCap<'a> {
-        let _ = control.set_nonblocking(true);
         let per_second = f64::from(per_second.max(1));
         let burst = per_second / 4.0;
         SwitchCap {
@@ -82,11 +81,16 @@ impl<'a> SwitchCap<'a> {
     }
 
     /// Sends `verb <event>`; perf's acknowledgements are drained, never
-    /// waited for.
+    /// waited for. The socket is the exec helper's too (the same open
+    /// file): it stays blocking for the helper, which waits for its own
+    /// acknowledgement; only these reads do not wait.
     fn command(&mut self, verb: &str) {
         let _ = writeln!(self.control, "{verb} {EVENT_NAME}");
         let mut acks = [0u8; 256];
-        while matches!(self.control.read(&mut acks), Ok(n) if n > 0) {}
+        while matches!(
+            rustix::net::recv(&self.control, &mut acks, rustix::net::RecvFlags::DONTWAIT),
+            Ok((n, _)) if n > 0
+        ) {}
     }
 }
 
@@ -106,6 +110,7 @@ mod tests {
 
     /// What perf's end of the socket receives.
     fn received(perf: &mut UnixStream) -> String {
+        use std::io::Read;
         perf.set_nonblocking(true).unwrap();
         let mut text = String::new();
         let _ = perf.read_to_string(&mut text);
@@ -116,6 +121,7 @@ mod tests {
     fn sampling_pauses_past_the_budget_and_resumes_once_it_refilled() {
         let (ours, mut perf) = UnixStream::pair().unwrap();
         let stacks = AtomicU64::new(0);
+        let helpers = ours.try_clone().unwrap();
         let mut cap = SwitchCap::new(ours, &stacks, 1000);
         // Within the burst (250): nothing said.
         stacks.store(200, Ordering::Relaxed);
@@ -139,6 +145,10 @@ mod tests {
         cap.last -= std::time::Duration::from_secs(4);
         cap.tick();
         assert_eq!(received(&mut perf), format!("enable {EVENT_NAME}\n"));
+        // The exec helper's copy still waits for perf's answer.
+        assert!(!rustix::fs::fcntl_getfl(&helpers)
+            .unwrap()
+            .contains(rustix::fs::OFlags::NONBLOCK));
     }
 
     #[test]
