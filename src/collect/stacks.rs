@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use foldhash::HashMap;
 
+use super::addresses::{self, Context};
 use super::off_cpu::{off_cpu_reason, OffCpu, OFF_CPU, PREEMPTED, STACK_LOST};
 use crate::collect::perf_data::{self, Record, Sample};
 use crate::collect::unwind::{Arch, Frame, Processes};
@@ -30,6 +31,9 @@ pub struct StackOptions {
     /// Whether waiting is drawn too (`--off-cpu`): counts are then
     /// nanoseconds, not samples.
     pub off_cpu: OffCpu,
+    /// Also keep the stacks by address, with source lines, for pprof
+    /// (`Folded::addresses`): costs memory and time, so only when asked for.
+    pub addresses: bool,
 }
 
 /// A thread off the CPU since `since`, with the stack it left with.
@@ -166,10 +170,10 @@ struct Collector<'a> {
     /// Samples of each stack, by id.
     counts: Vec<u64>,
     /// The stack id of each call chain already seen, for samples that carry
-    /// no stack copy: `(pid, root frame's id, ip)` then the chain. Cleared
-    /// when a mapping changes, since the same addresses may then name other
-    /// code.
-    chains: HashMap<Box<[u64]>, u32>,
+    /// no stack copy: `(pid, root frame's id, ip)` then the chain, with its
+    /// address stack's id (for pprof, else 0). Cleared when a mapping
+    /// changes, since the same addresses may then name other code.
+    chains: HashMap<Box<[u64]>, (u32, u32)>,
     /// What `chains` holds, in words (its chains, and each entry's overhead).
     chain_words: usize,
     chain: Vec<u64>,
@@ -190,6 +194,8 @@ struct Collector<'a> {
     last_time: u64,
     /// A switch-out was sampled: perf's sampling is on.
     switches_sampled: bool,
+    /// The stacks by address, for pprof (`StackOptions::addresses`).
+    addresses: Option<addresses::Builder>,
 }
 
 impl Collector<'_> {
@@ -224,10 +230,12 @@ impl Collector<'_> {
             waiting: HashMap::default(),
             last_time: 0,
             switches_sampled: false,
+            addresses: opts.addresses.then(addresses::Builder::default),
         }
     }
 
     fn record(&mut self, record: Record) {
+        self.track_waits(&record);
         match record {
             Record::Arch(name) => match Arch::from_perf(name) {
                 Some(arch) => self.procs.set_arch(arch),
@@ -328,6 +336,7 @@ impl Collector<'_> {
             self.switches_sampled = true;
             if let (OffCpu::Also | OffCpu::Only, Some(since)) = (self.opts.off_cpu, s.time) {
                 self.stack_key(root, &s);
+                self.address_context(&s, true);
                 let key = self.key.as_slice().into();
                 self.waiting.insert(
                     s.tid,
@@ -354,22 +363,36 @@ impl Collector<'_> {
             chain.extend([s.pid as u64, u64::from(root), s.ip]);
             chain.extend_from_slice(s.callchain);
             let id = match self.chains.get(chain.as_slice()) {
-                Some(&id) => id,
+                Some(&(id, stack)) => {
+                    let thread = self.thread(s.pid, s.tid);
+                    if let Some(a) = self.addresses.as_mut() {
+                        a.set(Context {
+                            stack: Some(stack),
+                            pid: s.pid,
+                            tid: s.tid,
+                            thread,
+                        });
+                    }
+                    id
+                }
                 None => {
                     let id = self.stack_id(root, &s);
+                    let stack = self.address_context(&s, false);
                     let cost = chain.len() + CHAIN_OVERHEAD;
                     if self.chain_words + cost > MAX_CACHED_WORDS {
                         self.forget_chains();
                     }
                     self.chain_words += cost;
-                    self.chains.insert(chain.as_slice().into(), id);
+                    self.chains.insert(chain.as_slice().into(), (id, stack));
                     id
                 }
             };
             self.chain = chain;
             id
         } else {
-            self.stack_id(root, &s)
+            let id = self.stack_id(root, &s);
+            self.address_context(&s, false);
+            id
         };
         self.count(id, weight);
         let thread = self.thread(s.pid, s.tid);
@@ -380,6 +403,9 @@ impl Collector<'_> {
     /// Adds `weight` to stack `id` (and to the run, in time order).
     fn count(&mut self, id: u32, weight: u64) {
         self.counts[id as usize] += weight;
+        if let Some(a) = self.addresses.as_mut() {
+            a.count(id, weight);
+        }
         if self.opts.time_order {
             match self.runs.last_mut() {
                 Some((stack, count)) if *stack == id => *count += weight,
@@ -473,6 +499,53 @@ impl Collector<'_> {
         self.key = key;
     }
 
+    /// For pprof: the address stack of the frames just walked (`self.frames`)
+    /// is sample `s`'s, or with `left`, the stack its thread left the CPU
+    /// with. Returns the stack's id (0 when not keeping addresses).
+    fn address_context(&mut self, s: &Sample, left: bool) -> u32 {
+        let thread = self.thread(s.pid, s.tid);
+        let Some(a) = self.addresses.as_mut() else {
+            return 0;
+        };
+        let stack = a.stack(&self.frames);
+        let context = Context {
+            stack: Some(stack),
+            pid: s.pid,
+            tid: s.tid,
+            thread,
+        };
+        match left {
+            true => a.left(context),
+            false => a.set(context),
+        }
+        stack
+    }
+
+    /// For pprof, with `--off-cpu`: which thread's wait the switch records
+    /// end, and who left without a stack (perf lost it).
+    fn track_waits(&mut self, record: &Record) {
+        if self.addresses.is_none() || self.opts.off_cpu == OffCpu::No {
+            return;
+        }
+        match *record {
+            Record::Switch { pid, tid, out, .. } => {
+                let thread = self.thread(pid, tid);
+                if let Some(a) = self.addresses.as_mut() {
+                    match out {
+                        true => a.left_without_stack(pid, tid, thread),
+                        false => a.back(tid),
+                    }
+                }
+            }
+            Record::Exit { tid } => {
+                if let Some(a) = self.addresses.as_mut() {
+                    a.exited(tid);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Empties the call-chain cache: a mapping changed, or it is full.
     fn forget_chains(&mut self) {
         self.chains.clear();
@@ -511,7 +584,10 @@ impl Collector<'_> {
         // Threads still waiting when the recording ended waited until then.
         let mut open: Vec<(i32, Waiting)> = std::mem::take(&mut self.waiting).into_iter().collect();
         open.sort_unstable_by_key(|(tid, _)| *tid);
-        for (_, w) in open {
+        for (tid, w) in open {
+            if let Some(a) = self.addresses.as_mut() {
+                a.back(tid);
+            }
             let end = self.last_time;
             self.waited(w, end);
         }
@@ -583,6 +659,18 @@ impl Collector<'_> {
             let _ = writeln!(text, "{line} {count}");
         }
         let text = text.into_bytes();
+        let addresses = self.addresses.take().map(|a| {
+            let all = &self.names.all;
+            let names = addresses::Names {
+                thread: &|id| all[id as usize].clone(),
+                waited: &|id| {
+                    let leaf = lines[id as usize].rsplit(';').next()?;
+                    leaf.starts_with("[off-cpu").then(|| leaf.to_string())
+                },
+                inline: self.opts.inline,
+            };
+            a.finish(&mut self.procs, &mut kernel, &names)
+        });
         let names = &self.names;
         let timeline = self
             .timeline
@@ -592,6 +680,7 @@ impl Collector<'_> {
             warnings,
             kernel_names_hidden,
             timeline,
+            addresses,
         }
     }
 }
@@ -853,6 +942,124 @@ mod tests {
                 .any(|l| l.contains("stacks::join") && l.ends_with(" 1")),
             "{text}"
         );
+    }
+
+    /// For pprof (`addresses`): the stacks by address, with their binary's
+    /// mapping (its build id), source lines and thread names, one sample per
+    /// distinct (stack, thread) however many samples there were.
+    #[test]
+    fn address_stacks_hold_mappings_lines_and_threads_aggregated() {
+        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+        use object::{Object, ObjectSegment};
+        let exe = std::env::current_exe().unwrap();
+        let len = exe.metadata().unwrap().len();
+        let (clean_at, join_at) = (
+            function_svma(&exe, "stacks::clean"),
+            function_svma(&exe, "stacks::join"),
+        );
+        let base = 0x5555_0000_0000;
+        let run = |addresses: bool| {
+            let opts = StackOptions {
+                addresses,
+                ..StackOptions::default()
+            };
+            let mut c = Collector::new(opts, None);
+            for (tid, name) in [(7, &b"demo"[..]), (8, b"encoder")] {
+                c.record(Record::Comm {
+                    pid: 7,
+                    tid,
+                    name: name.into(),
+                    exec: false,
+                });
+            }
+            c.record(Record::Mmap {
+                pid: 7,
+                start: base,
+                len,
+                pgoff: 0,
+                path: exe.as_os_str().as_encoded_bytes().into(),
+            });
+            // 300 samples: 2 addresses on 2 threads.
+            for i in 0..300u64 {
+                let ip = base + [clean_at, join_at][(i % 2) as usize];
+                c.record(Record::Sample(Sample {
+                    pid: 7,
+                    tid: [7, 8][(i / 2 % 2) as usize],
+                    time: Some(i),
+                    ip,
+                    callchain: &[PERF_CONTEXT_USER, ip],
+                    user: None,
+                    period: None,
+                    switch_out: false,
+                }));
+            }
+            c.finish(None)
+        };
+        assert!(run(false).addresses.is_none(), "kept only when asked for");
+        let folded = run(true);
+        let a = folded.addresses.expect("stacks by address");
+        assert_eq!(a.samples.len(), 4, "{:#?}", a.samples);
+        assert_eq!(a.samples.iter().map(|s| s.count).sum::<u64>(), 300);
+        for s in &a.samples {
+            assert_eq!(s.count, 75);
+            let thread = &a.threads[s.thread];
+            assert_eq!(thread, if s.tid == 7 { "demo" } else { "encoder" });
+            assert_eq!(s.pid, 7);
+            assert_eq!(s.locations.len(), 1, "no thread-root frame");
+        }
+        // The binary's mapping: its build id, its code segment in the
+        // addresses it states, and the file offset there.
+        let data = std::fs::read(&exe).unwrap();
+        let obj = object::File::parse(&data[..]).unwrap();
+        let build_id: String = obj
+            .build_id()
+            .unwrap()
+            .map(|id| id.iter().map(|b| format!("{b:02x}")).collect())
+            .unwrap_or_default();
+        assert_eq!(a.mappings.len(), 1);
+        let m = &a.mappings[0];
+        assert_eq!(m.path, exe.to_string_lossy());
+        assert_eq!(m.build_id.clone().unwrap_or_default(), build_id);
+        let segment = obj
+            .segments()
+            .find(|seg| (seg.address()..seg.address() + seg.size()).contains(&clean_at))
+            .unwrap();
+        assert_eq!(
+            (m.start, m.offset),
+            (segment.address(), segment.file_range().0)
+        );
+        assert!(m.has_lines);
+        // A location per address, named with file and line from the DWARF.
+        let source = include_str!("stacks.rs");
+        let line_of = |text: &str| {
+            source
+                .lines()
+                .position(|l| l.starts_with(text))
+                .map(|i| i as u64 + 1)
+                .unwrap()
+        };
+        let mut seen = Vec::new();
+        for l in &a.locations {
+            assert_eq!(l.mapping, Some(0));
+            assert!((m.start..m.limit).contains(&l.address));
+            let line = l.lines.last().unwrap();
+            let f = &a.functions[line.function];
+            assert!(f.filename.ends_with("src/collect/stacks.rs"), "{f:?}");
+            assert_eq!(demangle(&f.system_name), f.name, "{f:?}");
+            assert_ne!(f.system_name, f.name, "mangled: {f:?}");
+            let (at, text) = match f.name.rsplit("::").next() {
+                Some("clean") => (clean_at, "fn clean("),
+                Some("join") => (join_at, "fn join("),
+                _ => panic!("{f:?}"),
+            };
+            assert_eq!(l.address, at);
+            assert_eq!(line.line, line_of(text), "{f:?}");
+            seen.push(at);
+        }
+        seen.sort_unstable();
+        let mut expected = vec![clean_at, join_at];
+        expected.sort_unstable();
+        assert_eq!(seen, expected);
     }
 
     /// Memory stays bounded when every call chain is new: the cache starts

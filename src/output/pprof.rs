@@ -1,7 +1,21 @@
 //! `--format pprof`: the stacks as `profile.pb.gz`, the gzipped protobuf that
 //! `go tool pprof`, Grafana Pyroscope and Parca read.
 //!
-//! Built from the folded stacks, so it holds what the flamegraph shows:
+//! From a recording read in-process, it is built from the stacks by address
+//! ([`from_stacks`]), as fleet tools expect:
+//!
+//! - mappings (the file, its build id, the part that holds code) and the
+//!   kernel's, `[kernel.kallsyms]`;
+//! - a location per code address, its lines innermost first (inlined
+//!   functions, then the function they were inlined into), each with its
+//!   function (name, mangled `system_name`, source file) and line;
+//! - labels instead of a root frame: `thread` (the name), `thread_id` and
+//!   `pid` (numbers);
+//! - one sample per distinct (location list, labels).
+//!
+//! Otherwise (`--from-folded`, `--perf-script`, `--skip-after`,
+//! `--post-process`) it is built from the folded stacks ([`profile`]), so it
+//! holds what the flamegraph shows:
 //!
 //! - each distinct stack is one sample, its locations leaf first;
 //! - each distinct frame name is one function, with one location of its own
@@ -24,7 +38,10 @@ use libdd_profiling_protobuf::prost_impls::{
     Function, Line, Location, Message, Profile, Sample, ValueType,
 };
 
+use libdd_profiling_protobuf::prost_impls::{Label, Mapping};
+
 use crate::model::folded::parse_line;
+use crate::model::profile::AddressStacks;
 
 /// What the profile says besides its stacks.
 #[derive(Debug, Clone)]
@@ -44,64 +61,213 @@ pub struct Meta {
 }
 
 /// Strings, each stored once; index 0 is `""`, as pprof requires.
-struct Strings<'a> {
+struct Strings {
     table: Vec<String>,
-    index: HashMap<&'a str, i64>,
+    index: HashMap<String, i64>,
 }
 
-impl<'a> Strings<'a> {
+impl Strings {
     fn new() -> Self {
         Strings {
             table: vec![String::new()],
-            index: HashMap::from([("", 0)]),
+            index: HashMap::from([(String::new(), 0)]),
         }
     }
 
-    fn get(&mut self, s: &'a str) -> i64 {
-        *self.index.entry(s).or_insert_with(|| {
-            self.table.push(s.to_string());
-            self.table.len() as i64 - 1
-        })
+    fn get(&mut self, s: &str) -> i64 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        self.table.push(s.to_string());
+        let i = self.table.len() as i64 - 1;
+        self.index.insert(s.to_string(), i);
+        i
     }
+}
+
+/// What every profile has besides its stacks: sample types, period, time,
+/// comment.
+struct Header {
+    sample_types: Vec<ValueType>,
+    period_type: Option<ValueType>,
+    period: i64,
+}
+
+impl Header {
+    fn new(strings: &mut Strings, meta: &Meta) -> Header {
+        let period = (1e9 / f64::from(meta.freq.max(1))).round() as i64;
+        let (sample_count, count_unit) = (strings.get("samples"), strings.get("count"));
+        let (cpu, nanoseconds) = (strings.get("cpu"), strings.get("nanoseconds"));
+        let wall = strings.get("wall");
+        let sample_types = vec![
+            ValueType {
+                r#type: if meta.nanoseconds { cpu } else { sample_count },
+                unit: if meta.nanoseconds {
+                    nanoseconds
+                } else {
+                    count_unit
+                },
+            },
+            ValueType {
+                r#type: if meta.nanoseconds { wall } else { cpu },
+                unit: nanoseconds,
+            },
+        ];
+        let period_type = Some(sample_types[if meta.nanoseconds { 0 } else { 1 }]);
+        Header {
+            sample_types,
+            period_type,
+            period,
+        }
+    }
+
+    /// The two values of a count: (samples, cpu ns), or with nanoseconds
+    /// (cpu ns, wall ns), a waiting stack having no cpu time.
+    fn values(&self, meta: &Meta, count: i64, waiting: bool) -> Vec<i64> {
+        match (meta.nanoseconds, waiting) {
+            (false, _) => vec![count, count.saturating_mul(self.period)],
+            (true, true) => vec![0, count],
+            (true, false) => vec![count, count],
+        }
+    }
+
+    /// The profile of these stacks.
+    fn profile(
+        self,
+        mut strings: Strings,
+        meta: &Meta,
+        stacks: (Vec<Sample>, Vec<Mapping>, Vec<Location>, Vec<Function>),
+    ) -> Profile {
+        let (samples, mappings, locations, functions) = stacks;
+        let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        let time_nanos = meta
+            .start
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, nanos);
+        let comment = vec![strings.get(&meta.comment)];
+        Profile {
+            sample_types: self.sample_types,
+            samples,
+            mappings,
+            locations,
+            functions,
+            string_table: strings.table,
+            drop_frames: 0,
+            keep_frames: 0,
+            time_nanos,
+            duration_nanos: meta.duration.map_or(0, nanos),
+            period_type: self.period_type,
+            period: self.period,
+            comment,
+            default_sample_type: 0,
+        }
+    }
+}
+
+/// The pprof profile of stacks by address (see the module's comment);
+/// `short_names` shortens function names as `--short-names` does.
+pub fn from_stacks(
+    stacks: &AddressStacks,
+    meta: &Meta,
+    short_name: &dyn Fn(&str) -> String,
+) -> Profile {
+    let mut strings = Strings::new();
+    let header = Header::new(&mut strings, meta);
+    let file_names: Vec<String> = stacks.mappings.iter().map(|m| m.path.clone()).collect();
+    let mappings = stacks
+        .mappings
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Mapping {
+            id: i as u64 + 1,
+            memory_start: m.start,
+            memory_limit: m.limit,
+            file_offset: m.offset,
+            filename: strings.get(&file_names[i]),
+            build_id: m.build_id.as_deref().map_or(0, |b| strings.get(b)),
+            // Named here: pprof need not (and, without the file, cannot).
+            has_functions: true,
+            has_filenames: m.has_lines,
+            has_line_numbers: m.has_lines,
+            has_inline_frames: m.has_inline_frames,
+        })
+        .collect();
+    let functions = stacks
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Function {
+            id: i as u64 + 1,
+            name: strings.get(&short_name(&f.name)),
+            system_name: strings.get(&f.system_name),
+            filename: strings.get(&f.filename),
+        })
+        .collect();
+    let locations = stacks
+        .locations
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Location {
+            id: i as u64 + 1,
+            mapping_id: l.mapping.map_or(0, |m| m as u64 + 1),
+            address: l.address,
+            lines: l
+                .lines
+                .iter()
+                .map(|line| Line {
+                    function_id: line.function as u64 + 1,
+                    line: i64::try_from(line.line).unwrap_or(0),
+                })
+                .collect(),
+            is_folded: false,
+        })
+        .collect();
+    let (thread, thread_id, pid) = (
+        strings.get("thread"),
+        strings.get("thread_id"),
+        strings.get("pid"),
+    );
+    let thread_names: Vec<i64> = stacks.threads.iter().map(|t| strings.get(t)).collect();
+    let samples = stacks
+        .samples
+        .iter()
+        .map(|s| Sample {
+            location_ids: s.locations.iter().map(|&l| l as u64 + 1).collect(),
+            values: header.values(meta, i64::try_from(s.count).unwrap_or(i64::MAX), s.waiting),
+            labels: vec![
+                Label {
+                    key: thread,
+                    str: thread_names[s.thread],
+                    ..Label::default()
+                },
+                Label {
+                    key: thread_id,
+                    num: s.tid,
+                    ..Label::default()
+                },
+                Label {
+                    key: pid,
+                    num: s.pid,
+                    ..Label::default()
+                },
+            ],
+        })
+        .collect();
+    header.profile(strings, meta, (samples, mappings, locations, functions))
 }
 
 /// The pprof profile of folded stacks (lines that are not `frames count`
 /// are left out, as everywhere).
 pub fn profile(folded: &str, meta: &Meta) -> Profile {
     let mut strings = Strings::new();
-    let period = (1e9 / f64::from(meta.freq.max(1))).round() as i64;
-    let (sample_count, count_unit) = (strings.get("samples"), strings.get("count"));
-    let (cpu, nanoseconds) = (strings.get("cpu"), strings.get("nanoseconds"));
-    let wall = strings.get("wall");
-    let sample_types = vec![
-        ValueType {
-            r#type: if meta.nanoseconds { cpu } else { sample_count },
-            unit: if meta.nanoseconds {
-                nanoseconds
-            } else {
-                count_unit
-            },
-        },
-        ValueType {
-            r#type: if meta.nanoseconds { wall } else { cpu },
-            unit: nanoseconds,
-        },
-    ];
-    let period_type = Some(sample_types[if meta.nanoseconds { 0 } else { 1 }]);
-    // The two values of a stack's count: (samples, cpu ns), or with
-    // nanoseconds (cpu ns, wall ns), a waiting stack having no cpu time.
-    let values_of = |frames: &str, count: i64| -> [i64; 2] {
-        match meta.nanoseconds {
-            false => [count, count.saturating_mul(period)],
-            true if frames
-                .rsplit(';')
-                .next()
-                .is_some_and(|f| f.starts_with("[off-cpu")) =>
-            {
-                [0, count]
-            }
-            true => [count, count],
-        }
+    let header = Header::new(&mut strings, meta);
+    // A waiting stack (`--off-cpu`) has no cpu time.
+    let values_of = |frames: &str, count: i64| -> Vec<i64> {
+        let waiting = frames
+            .rsplit(';')
+            .next()
+            .is_some_and(|f| f.starts_with("[off-cpu"));
+        header.values(meta, count, waiting)
     };
     let mut functions: Vec<Function> = Vec::new();
     let mut ids: HashMap<&str, u64> = HashMap::new();
@@ -139,7 +305,7 @@ pub fn profile(folded: &str, meta: &Meta) -> Profile {
         by_stack.insert(frames, samples.len());
         samples.push(Sample {
             location_ids,
-            values: values_of(frames, count).to_vec(),
+            values: values_of(frames, count),
             labels: Vec::new(),
         });
     }
@@ -157,28 +323,7 @@ pub fn profile(folded: &str, meta: &Meta) -> Profile {
             is_folded: false,
         })
         .collect();
-    let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-    let time_nanos = meta
-        .start
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map_or(0, nanos);
-    let comment = vec![strings.get(&meta.comment)];
-    Profile {
-        sample_types,
-        samples,
-        mappings: Vec::new(),
-        locations,
-        functions,
-        string_table: strings.table,
-        drop_frames: 0,
-        keep_frames: 0,
-        time_nanos,
-        duration_nanos: meta.duration.map_or(0, nanos),
-        period_type,
-        period,
-        comment,
-        default_sample_type: 0,
-    }
+    header.profile(strings, meta, (samples, Vec::new(), locations, functions))
 }
 
 /// Writes `profile` as pprof reads it: protobuf, gzipped.
@@ -191,8 +336,13 @@ pub fn write(profile: &Profile, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// `profile.pb.gz` of folded stacks: [`profile`], then [`write()`].
 pub fn encode(folded: &[u8], meta: &Meta) -> anyhow::Result<Vec<u8>> {
+    encode_profile(&profile(&String::from_utf8_lossy(folded), meta))
+}
+
+/// `profile.pb.gz` of `profile`, in memory ([`write()`]).
+pub fn encode_profile(profile: &Profile) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    write(&profile(&String::from_utf8_lossy(folded), meta), &mut bytes)
+    write(profile, &mut bytes)
         .map_err(|e| anyhow::anyhow!("cannot encode the pprof profile: {e}"))?;
     Ok(bytes)
 }
