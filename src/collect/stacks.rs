@@ -884,6 +884,70 @@ mod tests {
         );
     }
 
+    /// For pprof with `--off-cpu`: each wait is counted on the stack its
+    /// thread left with, why it waited as its leaf (a location of no file),
+    /// a lost stack under the thread alone.
+    #[test]
+    fn address_stacks_weigh_waits_on_the_stack_they_left_with() {
+        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+        let opts = StackOptions {
+            off_cpu: OffCpu::Also,
+            addresses: true,
+            ..StackOptions::default()
+        };
+        let nowhere = tempfile::tempdir().unwrap();
+        let mut c = Collector::new(opts, Some(Prefetch::of_machine_in(nowhere.path())));
+        let sample = |tid: i32, time: u64, switch_out: bool| {
+            Record::Sample(Sample {
+                pid: 1,
+                tid,
+                time: Some(time),
+                ip: 0x1000,
+                callchain: &[PERF_CONTEXT_USER, 0x1000],
+                user: None,
+                period: Some(if switch_out { 1 } else { 1_000_000 }),
+                switch_out,
+            })
+        };
+        let switch = |tid: i32, time: u64, out: bool, preempted: bool| Record::Switch {
+            pid: 1,
+            tid,
+            time,
+            out,
+            preempted,
+        };
+        c.record(sample(1, 1_000, false));
+        c.record(sample(1, 2_000, true));
+        c.record(switch(1, 2_001, true, true));
+        c.record(switch(1, 5_000, false, false));
+        c.record(sample(1, 6_000, true));
+        c.record(switch(1, 6_001, true, false));
+        c.record(switch(3, 7_000, true, false));
+        c.record(switch(3, 8_000, false, false));
+        c.record(sample(2, 9_000, false));
+        let a = c.finish(None).addresses.unwrap();
+        let name = |l: usize| a.functions[a.locations[l].lines[0].function].name.as_str();
+        let mut got: Vec<(i64, Vec<&str>, u64, bool)> = a
+            .samples
+            .iter()
+            .map(|s| {
+                let names = s.locations.iter().map(|&l| name(l)).collect();
+                (s.tid, names, s.count, s.waiting)
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                (1, vec!["[off-cpu: preempted]", "[unknown]"], 3_000, true),
+                (1, vec!["[off-cpu]", "[unknown]"], 3_000, true),
+                (1, vec!["[unknown]"], 1_000_000, false),
+                (2, vec!["[unknown]"], 1_000_000, false),
+                (3, vec!["[off-cpu: stack lost]"], 1_000, true),
+            ]
+        );
+    }
+
     /// The address of one of this test binary's functions, as it states it.
     fn function_svma(exe: &Path, suffix: &str) -> u64 {
         use object::{Object, ObjectSymbol};

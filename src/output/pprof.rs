@@ -459,6 +459,131 @@ thread 3;spin 4
         assert_eq!(st(p.comment[0]), "demo");
     }
 
+    /// Stacks by address become mappings, locations with their lines
+    /// (innermost first), functions and labelled samples, ids from 1.
+    #[test]
+    fn address_stacks_become_mappings_locations_lines_and_labels() {
+        use crate::model::profile::{self as m, AddressStacks};
+        let f = |name: &str, file: &str| m::Function {
+            name: name.into(),
+            system_name: format!("_R{name}"),
+            filename: file.into(),
+        };
+        let stacks = AddressStacks {
+            mappings: vec![m::Mapping {
+                path: "/bin/demo".into(),
+                start: 0x1000,
+                limit: 0x9000,
+                offset: 0x800,
+                build_id: Some("abcd".into()),
+                has_lines: true,
+                has_inline_frames: true,
+            }],
+            functions: vec![
+                f("demo::inner<T>", "src/main.rs"),
+                f("demo::outer", "src/main.rs"),
+            ],
+            locations: vec![
+                m::Location {
+                    mapping: Some(0),
+                    address: 0x1234,
+                    lines: vec![
+                        m::Line {
+                            function: 0,
+                            line: 7,
+                        },
+                        m::Line {
+                            function: 1,
+                            line: 20,
+                        },
+                    ],
+                },
+                m::Location {
+                    mapping: None,
+                    address: 0,
+                    lines: vec![m::Line {
+                        function: 1,
+                        line: 0,
+                    }],
+                },
+            ],
+            threads: vec!["main".into(), "encoder".into()],
+            samples: vec![
+                m::StackSample {
+                    locations: vec![0, 1],
+                    thread: 1,
+                    tid: 12,
+                    pid: 11,
+                    count: 5,
+                    waiting: false,
+                },
+                m::StackSample {
+                    locations: vec![1],
+                    thread: 0,
+                    tid: 11,
+                    pid: 11,
+                    count: 400,
+                    waiting: true,
+                },
+            ],
+        };
+        let short = |n: &str| n.replace("<T>", "");
+        let p = read(&encode_profile(&from_stacks(&stacks, &meta(), &short)).unwrap());
+        let st = |i: i64| p.string_table[i as usize].as_str();
+        let map = &p.mappings[0];
+        assert_eq!(
+            (map.id, map.memory_start, map.memory_limit, map.file_offset),
+            (1, 0x1000, 0x9000, 0x800)
+        );
+        assert_eq!((st(map.filename), st(map.build_id)), ("/bin/demo", "abcd"));
+        assert!(map.has_functions && map.has_filenames && map.has_line_numbers);
+        let loc = &p.locations[0];
+        assert_eq!((loc.id, loc.mapping_id, loc.address), (1, 1, 0x1234));
+        assert_eq!(p.locations[1].mapping_id, 0, "no mapping");
+        let lines: Vec<(&str, &str, &str, i64)> = loc
+            .lines
+            .iter()
+            .map(|l| {
+                let f = &p.functions[l.function_id as usize - 1];
+                assert_eq!(f.id, l.function_id);
+                (st(f.name), st(f.system_name), st(f.filename), l.line)
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("demo::inner", "_Rdemo::inner<T>", "src/main.rs", 7),
+                ("demo::outer", "_Rdemo::outer", "src/main.rs", 20)
+            ]
+        );
+        let labels = |s: &Sample| -> Vec<(String, String, i64)> {
+            s.labels
+                .iter()
+                .map(|l| (st(l.key).into(), st(l.str).into(), l.num))
+                .collect()
+        };
+        assert_eq!(p.samples[0].location_ids, [1, 2]);
+        assert_eq!(p.samples[0].values, [5, 5_000_000]);
+        assert_eq!(
+            labels(&p.samples[0]),
+            [
+                ("thread".into(), "encoder".into(), 0),
+                ("thread_id".into(), String::new(), 12),
+                ("pid".into(), String::new(), 11)
+            ]
+        );
+        // --off-cpu: a wait has wall time and no cpu time.
+        let off = Meta {
+            nanoseconds: true,
+            ..meta()
+        };
+        let p = from_stacks(&stacks, &off, &|n| n.to_string());
+        assert_eq!(p.samples[0].values, [5, 5]);
+        assert_eq!(p.samples[1].values, [0, 400]);
+        assert_eq!(p.string_table[p.comment[0] as usize], "demo");
+        assert_eq!((p.period, p.time_nanos), (1_000_000, 5_000_000_000));
+    }
+
     #[test]
     fn unknown_times_are_zero_and_an_empty_input_is_an_empty_profile() {
         let unknown = Meta {
