@@ -53,6 +53,8 @@ pub(crate) struct Names<'a> {
     pub waited: &'a dyn Fn(u32) -> Option<String>,
     /// Name functions inlined into others (`--no-inline`: no).
     pub inline: bool,
+    /// The profiled program's binary, when known (it was read ahead).
+    pub program: Option<usize>,
 }
 
 impl Builder {
@@ -138,6 +140,8 @@ impl Builder {
         // Mappings by (binary, segment's SVMA), and the kernel's.
         let mut mappings: HashMap<(usize, u64), usize> = HashMap::default();
         let mut kernel_mapping: Option<usize> = None;
+        // The binary of each mapping (`None`: the kernel's).
+        let mut binary_of: Vec<Option<usize>> = Vec::new();
         for &frame in &self.frames {
             let location = match frame {
                 Frame::Kernel(addr) => {
@@ -148,6 +152,7 @@ impl Builder {
                             limit: addr + 1,
                             ..Mapping::default()
                         });
+                        binary_of.push(None);
                         out.mappings.len() - 1
                     });
                     let mapping = &mut out.mappings[m];
@@ -194,6 +199,7 @@ impl Builder {
                                 // Said below, from the lines found.
                                 ..Mapping::default()
                             });
+                            binary_of.push(Some(b));
                             mappings.insert((b, start), out.mappings.len() - 1);
                             out.mappings.len() - 1
                         }
@@ -292,15 +298,19 @@ impl Builder {
         // The same order whatever the hash map's: by thread, then stack.
         out.samples
             .sort_unstable_by(|a, b| (a.tid, &a.locations).cmp(&(b.tid, &b.locations)));
-        main_binary_first(&mut out);
+        let program = binary_of
+            .iter()
+            .position(|&b| b.is_some() && b == names.program);
+        main_binary_first(&mut out, program);
         out
     }
 }
 
 /// Puts the program's own binary first, where pprof looks for it ("File:"
-/// in its reports, the binary of `-disasm`): the file of the root-most
-/// frame of the most samples of processes' main threads (its `_start`).
-fn main_binary_first(out: &mut AddressStacks) {
+/// in its reports, the binary of `-disasm`): mapping `program` if known,
+/// else the file of the root-most frame of the most samples of processes'
+/// main threads (their `_start`).
+fn main_binary_first(out: &mut AddressStacks, program: Option<usize>) {
     let mut weight = vec![0u64; out.mappings.len()];
     for s in out.samples.iter().filter(|s| s.tid == s.pid) {
         let root = s
@@ -312,7 +322,8 @@ fn main_binary_first(out: &mut AddressStacks) {
             weight[m] += s.count;
         }
     }
-    let Some(main) = (0..weight.len()).max_by_key(|&m| (weight[m], std::cmp::Reverse(m))) else {
+    let heaviest = (0..weight.len()).max_by_key(|&m| (weight[m], std::cmp::Reverse(m)));
+    let Some(main) = program.or(heaviest) else {
         return;
     };
     if main == 0 {

@@ -196,12 +196,15 @@ struct Collector<'a> {
     switches_sampled: bool,
     /// The stacks by address, for pprof (`StackOptions::addresses`).
     addresses: Option<addresses::Builder>,
+    /// The profiled program was read ahead: it is binary 0.
+    program_read_ahead: bool,
 }
 
 impl Collector<'_> {
     fn new(opts: StackOptions, prefetch: Option<Prefetch>) -> Self {
         let prefetch = prefetch.unwrap_or_else(|| Prefetch::start(&[]));
         let mut procs = Processes::new();
+        let program_read_ahead = !prefetch.binaries.is_empty();
         procs.set_root(&prefetch.root);
         for (path, binary) in prefetch.binaries {
             procs.add_binary(path.as_os_str().as_encoded_bytes(), binary);
@@ -231,6 +234,7 @@ impl Collector<'_> {
             last_time: 0,
             switches_sampled: false,
             addresses: opts.addresses.then(addresses::Builder::default),
+            program_read_ahead,
         }
     }
 
@@ -668,6 +672,7 @@ impl Collector<'_> {
                     leaf.starts_with("[off-cpu").then(|| leaf.to_string())
                 },
                 inline: self.opts.inline,
+                program: self.program_read_ahead.then_some(0),
             };
             a.finish(&mut self.procs, &mut kernel, &names)
         });
