@@ -62,7 +62,7 @@ fn accounted(top: &str) -> u64 {
 /// - `-list 'demo::encode$'` prints demo/src/main.rs's lines of `encode`
 ///   (read here from the file), with samples on them;
 /// - `-tagfocus thread=encoder` keeps exactly the samples of stacks.folded's
-///   `encoder` stacks;
+///   `encoder` stacks; `-tags` lists `thread`, `thread_id` and `pid`;
 /// - `-disasm sort_blocks` disassembles the demo's binary, instructions
 ///   annotated with main.rs lines;
 /// - `-top`'s total is stacks.folded's, its binary the demo; the profile
@@ -125,6 +125,13 @@ fn go_tool_pprof_shows_the_demos_sources_threads_and_disassembly() {
         &[&all[..], &["-tagfocus=thread=encoder"]].concat(),
     );
     assert_eq!(accounted(&focused), encoder, "{focused}");
+    let tags = go_pprof(&profile, &["-tags"]);
+    for key in ["thread", "thread_id", "pid"] {
+        assert!(
+            tags.contains(&format!(" {key}: Total ")),
+            "no {key}: {tags}"
+        );
+    }
     let top = go_pprof(&profile, &all);
     assert_eq!(accounted(&top), total, "{top}");
     assert!(top.starts_with("File: demo\n"), "the main binary: {top}");

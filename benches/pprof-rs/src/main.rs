@@ -105,6 +105,7 @@ fn shape(files: &[String]) {
         "  with an address",
         "  with a line number",
         "  with inlined frames",
+        "  of the main binary: lines",
         "mappings",
         "  with a build id",
         "label keys",
@@ -139,7 +140,10 @@ fn shape(files: &[String]) {
             total.to_string(),
             (p.sample.len() - distinct.len()).to_string(),
             f.len().to_string(),
-            pct(f.iter().filter(|f| !st(f.filename).is_empty()).count(), f.len()),
+            pct(
+                f.iter().filter(|f| !st(f.filename).is_empty()).count(),
+                f.len(),
+            ),
             pct(
                 f.iter()
                     .filter(|f| f.system_name != 0 && st(f.system_name) != st(f.name))
@@ -155,6 +159,19 @@ fn shape(files: &[String]) {
                 l.len(),
             ),
             pct(l.iter().filter(|l| l.line.len() > 1).count(), l.len()),
+            {
+                // The first mapping's (pprof's main binary), if any.
+                let main: Vec<_> = l
+                    .iter()
+                    .filter(|l| m.first().is_some_and(|m| m.id == l.mapping_id))
+                    .collect();
+                pct(
+                    main.iter()
+                        .filter(|l| l.line.iter().any(|line| line.line > 0))
+                        .count(),
+                    main.len(),
+                )
+            },
             m.len().to_string(),
             pct(m.iter().filter(|m| m.build_id != 0).count(), m.len()),
             keys.into_iter().collect::<Vec<_>>().join(","),
