@@ -19,7 +19,9 @@ use crate::symbolize::Kernel;
 pub(crate) struct Context {
     /// The stack's id (`None`: a wait whose stack perf lost).
     pub stack: Option<u32>,
+    /// The process.
     pub pid: i32,
+    /// The thread.
     pub tid: i32,
     /// The thread's name, as a name id of the collector's.
     pub thread: u32,
@@ -45,7 +47,7 @@ pub(crate) struct Builder {
 }
 
 /// What [`Builder::finish`] needs of the collector's names.
-pub(crate) struct Names<'a> {
+pub(crate) struct Naming<'a> {
     /// Thread names by name id.
     pub thread: &'a dyn Fn(u32) -> Arc<str>,
     /// The leaf of folded stack `id`, when it is one of the pseudo-frames
@@ -127,7 +129,7 @@ impl Builder {
         self,
         procs: &mut Processes,
         kernel: &mut Kernel,
-        names: &Names<'_>,
+        names: &Naming<'_>,
     ) -> AddressStacks {
         let mut out = AddressStacks::default();
         let mut functions: HashMap<Function, usize> = HashMap::default();

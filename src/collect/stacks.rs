@@ -340,7 +340,7 @@ impl Collector<'_> {
             self.switches_sampled = true;
             if let (OffCpu::Also | OffCpu::Only, Some(since)) = (self.opts.off_cpu, s.time) {
                 self.stack_key(root, &s);
-                self.address_context(&s, true);
+                self.address_context(&s, None, true);
                 let key = self.key.as_slice().into();
                 self.waiting.insert(
                     s.tid,
@@ -368,20 +368,12 @@ impl Collector<'_> {
             chain.extend_from_slice(s.callchain);
             let id = match self.chains.get(chain.as_slice()) {
                 Some(&(id, stack)) => {
-                    let thread = self.thread(s.pid, s.tid);
-                    if let Some(a) = self.addresses.as_mut() {
-                        a.set(Context {
-                            stack: Some(stack),
-                            pid: s.pid,
-                            tid: s.tid,
-                            thread,
-                        });
-                    }
+                    self.address_context(&s, Some(stack), false);
                     id
                 }
                 None => {
                     let id = self.stack_id(root, &s);
-                    let stack = self.address_context(&s, false);
+                    let stack = self.address_context(&s, None, false);
                     let cost = chain.len() + CHAIN_OVERHEAD;
                     if self.chain_words + cost > MAX_CACHED_WORDS {
                         self.forget_chains();
@@ -395,7 +387,7 @@ impl Collector<'_> {
             id
         } else {
             let id = self.stack_id(root, &s);
-            self.address_context(&s, false);
+            self.address_context(&s, None, false);
             id
         };
         self.count(id, weight);
@@ -503,15 +495,19 @@ impl Collector<'_> {
         self.key = key;
     }
 
-    /// For pprof: the address stack of the frames just walked (`self.frames`)
-    /// is sample `s`'s, or with `left`, the stack its thread left the CPU
-    /// with. Returns the stack's id (0 when not keeping addresses).
-    fn address_context(&mut self, s: &Sample, left: bool) -> u32 {
+    /// For pprof: address stack `cached`, else that of the frames just
+    /// walked (`self.frames`), is sample `s`'s, or with `left`, the stack its
+    /// thread left the CPU with. Returns the stack's id (0 when not keeping
+    /// addresses, which costs nothing then).
+    fn address_context(&mut self, s: &Sample, cached: Option<u32>, left: bool) -> u32 {
+        if self.addresses.is_none() {
+            return 0;
+        }
         let thread = self.thread(s.pid, s.tid);
         let Some(a) = self.addresses.as_mut() else {
             return 0;
         };
-        let stack = a.stack(&self.frames);
+        let stack = cached.unwrap_or_else(|| a.stack(&self.frames));
         let context = Context {
             stack: Some(stack),
             pid: s.pid,
@@ -665,7 +661,7 @@ impl Collector<'_> {
         let text = text.into_bytes();
         let addresses = self.addresses.take().map(|a| {
             let all = &self.names.all;
-            let names = addresses::Names {
+            let names = addresses::Naming {
                 thread: &|id| all[id as usize].clone(),
                 waited: &|id| {
                     let leaf = lines[id as usize].rsplit(';').next()?;
