@@ -178,6 +178,7 @@ impl Extra {
             None => (None, None),
         };
         let pprof = if cfg.formats.contains(&Format::Pprof) {
+            let rewritten = !cfg.skip_after.is_empty() || cfg.post_process.is_some();
             let meta = crate::output::pprof::Meta {
                 freq: cfg.record.freq,
                 // The recording ended when post-processing started.
@@ -187,10 +188,12 @@ impl Extra {
                 duration: recording.as_ref().map(|rec| rec.wall),
                 comment: command.to_string(),
                 nanoseconds: recording.is_some() && cfg.render.nanoseconds,
+                // `perf script`'s stacks start with the thread, unless
+                // rewritten as text.
+                thread_roots: cfg.perf_script && !rewritten,
             };
             // By address, with source lines, when the recording was read
             // in-process and its stacks were not rewritten as text.
-            let rewritten = !cfg.skip_after.is_empty() || cfg.post_process.is_some();
             Some(match (&folded.addresses, rewritten) {
                 (Some(stacks), false) => {
                     let short = |name: &str| match cfg.short_names {

@@ -58,6 +58,10 @@ pub struct Meta {
     /// types are then `cpu/nanoseconds` (stacks that ran) and
     /// `wall/nanoseconds` (all of them, waiting included).
     pub nanoseconds: bool,
+    /// The root frame of each folded stack names its thread (a recording
+    /// read by `perf script`): for [`profile`], it becomes the sample's
+    /// `thread` label instead of a frame.
+    pub thread_roots: bool,
 }
 
 /// Strings, each stored once; index 0 is `""`, as pprof requires.
@@ -274,9 +278,15 @@ pub fn profile(folded: &str, meta: &Meta) -> Profile {
     let mut samples: Vec<Sample> = Vec::new();
     // One sample per distinct stack (the input may repeat one: merged here).
     let mut by_stack: HashMap<&str, usize> = HashMap::new();
-    for (frames, count) in folded.lines().filter_map(parse_line) {
+    let thread_key = strings.get("thread");
+    for (stack, count) in folded.lines().filter_map(parse_line) {
+        // The thread, as a label, and the frames below it.
+        let (thread, frames) = match stack.split_once(';') {
+            Some((root, frames)) if meta.thread_roots => (Some(root), frames),
+            _ => (None, stack),
+        };
         let count = i64::try_from(count).unwrap_or(i64::MAX);
-        if let Some(&i) = by_stack.get(frames) {
+        if let Some(&i) = by_stack.get(stack) {
             let values = &mut samples[i].values;
             for (value, add) in values.iter_mut().zip(values_of(frames, count)) {
                 *value = value.saturating_add(add);
@@ -302,11 +312,18 @@ pub fn profile(folded: &str, meta: &Meta) -> Profile {
                 })
             })
             .collect();
-        by_stack.insert(frames, samples.len());
+        by_stack.insert(stack, samples.len());
         samples.push(Sample {
             location_ids,
             values: values_of(frames, count),
-            labels: Vec::new(),
+            labels: thread
+                .map(|t| Label {
+                    key: thread_key,
+                    str: strings.get(t),
+                    ..Label::default()
+                })
+                .into_iter()
+                .collect(),
         });
     }
     // A location per function (ids alike): names are all folded stacks have.
@@ -367,6 +384,7 @@ thread 3;spin 4
             duration: Some(std::time::Duration::from_millis(1500)),
             comment: "demo".into(),
             nanoseconds: false,
+            thread_roots: false,
         }
     }
 
@@ -582,6 +600,41 @@ thread 3;spin 4
         assert_eq!(p.samples[1].values, [0, 400]);
         assert_eq!(p.string_table[p.comment[0] as usize], "demo");
         assert_eq!((p.period, p.time_nanos), (1_000_000, 5_000_000_000));
+    }
+
+    /// A recording read by `perf script`: its roots are threads, labels.
+    #[test]
+    fn thread_roots_become_thread_labels() {
+        let threads = Meta {
+            thread_roots: true,
+            ..meta()
+        };
+        let p = profile(
+            "demo;main;work 3\nencoder;run;work 2\ndemo;main;work 1\n",
+            &threads,
+        );
+        let st = |i: i64| p.string_table[i as usize].as_str();
+        let got: Vec<(&str, Vec<&str>, i64)> = p
+            .samples
+            .iter()
+            .map(|s| {
+                assert_eq!(s.labels.len(), 1);
+                assert_eq!(st(s.labels[0].key), "thread");
+                let names = s
+                    .location_ids
+                    .iter()
+                    .map(|&l| st(p.functions[l as usize - 1].name))
+                    .collect();
+                (st(s.labels[0].str), names, s.values[0])
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("demo", vec!["work", "main"], 4),
+                ("encoder", vec!["work", "run"], 2)
+            ]
+        );
     }
 
     #[test]
