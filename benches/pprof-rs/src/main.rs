@@ -84,6 +84,9 @@ fn record(out: &str, length: Duration) {
     println!("{round} rounds sorted, {encoded} values encoded; wrote {out}");
 }
 
+/// A sample's labels: (key, string, number) each.
+type Labels = Vec<(i64, i64, i64)>;
+
 /// `part` of `whole`, in percent.
 fn pct(part: usize, whole: usize) -> String {
     match whole {
@@ -123,7 +126,7 @@ fn shape(files: &[String]) {
             .iter()
             .flat_map(|s| s.label.iter().map(|l| st(l.key)))
             .collect();
-        let distinct: HashSet<(Vec<u64>, Vec<(i64, i64, i64)>)> = p
+        let distinct: HashSet<(Vec<u64>, Labels)> = p
             .sample
             .iter()
             .map(|s| {
