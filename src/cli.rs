@@ -317,6 +317,11 @@ impl Options {
                 Some(OffCpuArg::Also) => crate::collect::off_cpu::OffCpu::Also,
                 Some(OffCpuArg::Only) => crate::collect::off_cpu::OffCpu::Only,
             },
+            // pprof's addresses and source lines, unless the stacks are
+            // rewritten as text (then its profile is built from that text).
+            addresses: self.render.format.contains(&Format::Pprof)
+                && self.stacks.skip_after.is_empty()
+                && self.stacks.post_process.is_none(),
         }
     }
 }

@@ -17,7 +17,7 @@
 //! | [`symbolize`] | names for addresses: DWARF with inlined frames, symbol tables, PLT stubs, kallsyms |
 //! | [`output`] | what is drawn and printed: the SVG, report.html, diff.svg, pprof, the summary |
 //! | [`artifacts`] | the output folder: one set of files, written root-safely, under a lock |
-//! | [`model`] | the data stages pass on: folded stacks, the timeline, counts, printable text |
+//! | [`model`] | the data stages pass on: folded stacks, the timeline, stacks by address (for pprof), counts, printable text |
 //! | [`sys`] | the system: container engine, files in folders others own, privileges, signals |
 //! | [`exit`] | the documented exit codes, carried on errors |
 

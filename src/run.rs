@@ -164,7 +164,7 @@ impl Extra {
     fn draw(
         cfg: &Config,
         old: Option<Old>,
-        folded: &[u8],
+        folded: &Folded,
         labels: &Labels,
         recording: &Option<Recording>,
         started: Instant,
@@ -172,12 +172,13 @@ impl Extra {
     ) -> Result<Extra> {
         let (diff_svg, changed) = match old {
             Some(old) => {
-                let (svg, changed) = old.compare(folded, &cfg.render, labels)?;
+                let (svg, changed) = old.compare(&folded.text, &cfg.render, labels)?;
                 (Some(svg), Some(changed))
             }
             None => (None, None),
         };
         let pprof = if cfg.formats.contains(&Format::Pprof) {
+            let rewritten = !cfg.skip_after.is_empty() || cfg.post_process.is_some();
             let meta = crate::output::pprof::Meta {
                 freq: cfg.record.freq,
                 // The recording ended when post-processing started.
@@ -187,8 +188,23 @@ impl Extra {
                 duration: recording.as_ref().map(|rec| rec.wall),
                 comment: command.to_string(),
                 nanoseconds: recording.is_some() && cfg.render.nanoseconds,
+                // `perf script`'s stacks start with the thread, unless
+                // rewritten as text.
+                thread_roots: cfg.perf_script && !rewritten,
             };
-            Some(crate::output::pprof::encode(folded, &meta)?)
+            // By address, with source lines, when the recording was read
+            // in-process and its stacks were not rewritten as text.
+            Some(match (&folded.addresses, rewritten) {
+                (Some(stacks), false) => {
+                    let short = |name: &str| match cfg.short_names {
+                        true => crate::symbolize::short_name(name).into_owned(),
+                        false => name.to_string(),
+                    };
+                    let profile = crate::output::pprof::from_stacks(stacks, &meta, &short);
+                    crate::output::pprof::encode_profile(&profile)?
+                }
+                _ => crate::output::pprof::encode(&folded.text, &meta)?,
+            })
         } else {
             None
         };
@@ -540,15 +556,7 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
     let mut svg = Vec::new();
     svg::render_svg(&folded.text, &cfg.render, &labels, &mut svg)
         .context("cannot draw the flamegraph from these stacks")?;
-    let mut extra = Extra::draw(
-        cfg,
-        old,
-        &folded.text,
-        &labels,
-        &recording,
-        started,
-        &command,
-    )?;
+    let mut extra = Extra::draw(cfg, old, &folded, &labels, &recording, started, &command)?;
     summary.changed = extra.changed.take();
     let mut set = out.start_set()?;
     set.add(artifacts::FOLDED, |w| w.write_all(&folded.text))?;

@@ -269,21 +269,6 @@ fn summary_hottest(log: &str) -> Vec<(f64, u64, String)> {
         .collect()
 }
 
-/// Debian's `go` answers (`go tool pprof` is part of it).
-fn go_available() -> bool {
-    let probe = Command::new("go")
-        .arg("version")
-        .output()
-        .map_err(|e| format!("cannot run go: {e} (apt-get install golang-go)"))
-        .and_then(|o| {
-            o.status
-                .success()
-                .then_some(())
-                .ok_or_else(|| String::from_utf8_lossy(&o.stderr).into_owned())
-        });
-    require("go (Debian's golang-go, for `go tool pprof`)", probe)
-}
-
 /// `go tool pprof -top` of `profile` by sample counts: its header, and the
 /// (flat, flat %, name) of the top `n` functions.
 fn go_top(profile: &Path, n: usize) -> (String, Vec<(u64, f64, String)>) {
@@ -325,9 +310,13 @@ fn assert_go_agrees(profile: &Path, log: &str) -> String {
     let (header, theirs) = go_top(profile, ours.len());
     assert_eq!(theirs.len(), ours.len(), "{header}");
     for ((pct, count, name), (flat, flat_pct, go_name)) in ours.iter().zip(&theirs) {
+        // go marks a function inlined at a location so.
+        let go_name = go_name.strip_suffix(" (inline)").unwrap_or(go_name);
+        // A kernel function is `name_[k]` in folded stacks, `name` in its
+        // `[kernel.kallsyms]` mapping.
         let same_name = match name.strip_suffix('…') {
             Some(start) => go_name.starts_with(start),
-            None => go_name == name,
+            None => go_name == name || name.strip_suffix("_[k]") == Some(go_name),
         };
         assert!(same_name, "{name} vs {go_name}\n{header}");
         assert_eq!(count, flat, "{name}\n{header}");

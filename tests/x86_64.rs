@@ -303,3 +303,144 @@ fn without_the_machines_files_the_recordings_are_not_named() {
         );
     }
 }
+
+/// `--format pprof` of the threaded recording, decoded: what fleet tools
+/// read of it (checked here without `go`, so that it runs everywhere).
+/// Mappings: the demo first (pprof's main binary), with its build id, libc
+/// with its own, the kernel as `[kernel.kallsyms]`, each holding its
+/// locations' addresses; a function per symbol with its mangled name;
+/// `thread`/`thread_id`/`pid` labels instead of a thread-root frame; one
+/// sample per (location list, labels); and, read back as names, the very
+/// stacks and counts of stacks.folded.
+#[test]
+fn a_threaded_recording_as_pprof_has_mappings_addresses_and_thread_labels() {
+    use libdd_profiling_protobuf::prost_impls::{Message, Profile};
+    let out = tempfile::tempdir().unwrap();
+    let root = unpacked().join("root");
+    let result = run(profiler_to(out.path())
+        .arg("--perfdata")
+        .arg(unpacked().join("threads/perf.data"))
+        .arg("--symfs")
+        .arg(&root)
+        .args(["--format", "pprof"]));
+    assert!(result.status.success(), "{}", text(&result));
+    let folded = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();
+    let bytes = std::fs::read(out.path().join("profile.pb.gz")).unwrap();
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut raw).unwrap();
+    let p = Profile::decode(raw.as_slice()).unwrap();
+    let st = |i: i64| p.string_table[i as usize].as_str();
+
+    // Mappings, by file: build ids as the ELF files state them.
+    let build_id = |path: &Path| -> String {
+        use object::Object;
+        let data = std::fs::read(path).unwrap();
+        let obj = object::File::parse(&data[..]).unwrap();
+        let id = obj.build_id().unwrap().expect("a build id");
+        id.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let demo = root.join("tmp/rust-flamegraph-fixture/demo");
+    let libc = root.join("usr/lib/x86_64-linux-gnu/libc.so.6");
+    let files: Vec<&str> = p.mappings.iter().map(|m| st(m.filename)).collect();
+    assert_eq!(
+        files[0],
+        demo.to_string_lossy(),
+        "the demo first: {files:?}"
+    );
+    for (file, id) in [(&demo, build_id(&demo)), (&libc, build_id(&libc))] {
+        let m = p
+            .mappings
+            .iter()
+            .find(|m| st(m.filename) == file.to_string_lossy())
+            .unwrap_or_else(|| panic!("no mapping of {}: {files:?}", file.display()));
+        assert_eq!(st(m.build_id), id);
+        assert!(m.memory_start < m.memory_limit && m.has_functions);
+    }
+    let kernel = p
+        .mappings
+        .iter()
+        .find(|m| st(m.filename) == "[kernel.kallsyms]")
+        .expect("a kernel mapping");
+    assert!(kernel.memory_start >= 0xffff_0000_0000_0000);
+
+    // Locations: an address inside their mapping; functions with names.
+    for l in &p.locations {
+        assert!(!l.lines.is_empty());
+        if l.mapping_id == 0 {
+            continue;
+        }
+        let m = &p.mappings[l.mapping_id as usize - 1];
+        assert_eq!(m.id, l.mapping_id);
+        assert!(
+            (m.memory_start..m.memory_limit).contains(&l.address),
+            "{:#x} outside {}",
+            l.address,
+            st(m.filename)
+        );
+    }
+    let function = |id: u64| &p.functions[id as usize - 1];
+    let mangled = p
+        .functions
+        .iter()
+        .filter(|f| st(f.name).starts_with("demo::"))
+        .inspect(|f| {
+            assert!(
+                st(f.system_name).starts_with("_R") || st(f.system_name).starts_with("_ZN"),
+                "{} is {}",
+                st(f.name),
+                st(f.system_name)
+            )
+        })
+        .count();
+    assert!(mangled >= 3, "the demo's functions");
+
+    // Labels, and no thread root among the frames.
+    let mut per_thread: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_stack: BTreeMap<String, u64> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for s in &p.samples {
+        let label = |key: &str| s.labels.iter().find(|l| st(l.key) == key).unwrap();
+        let thread = st(label("thread").str).to_string();
+        assert!(label("thread_id").num > 0 && label("pid").num > 0);
+        assert!(
+            seen.insert((s.location_ids.clone(), s.labels.clone())),
+            "one sample per (locations, labels)"
+        );
+        *per_thread.entry(thread.clone()).or_default() += s.values[0];
+        // The folded line: the thread, then each location's functions,
+        // outermost first; kernel functions with `_[k]`.
+        let mut names = vec![thread];
+        for &l in s.location_ids.iter().rev() {
+            let l = &p.locations[l as usize - 1];
+            let in_kernel = l.mapping_id == kernel.id;
+            for line in l.lines.iter().rev() {
+                let name = st(function(line.function_id).name);
+                assert_ne!(name, "encoder", "no thread-root frame");
+                names.push(match in_kernel {
+                    true => format!("{name}_[k]"),
+                    false => name.to_string(),
+                });
+            }
+        }
+        *by_stack.entry(names.join(";")).or_default() += s.values[0] as u64;
+    }
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut threads: BTreeMap<String, i64> = BTreeMap::new();
+    for (frames, count) in parse(&folded) {
+        *expected.entry(frames.join(";")).or_default() += count;
+        *threads.entry(frames[0].to_string()).or_default() += count as i64;
+    }
+    assert_eq!(by_stack, expected);
+    assert_eq!(per_thread, threads);
+    assert_eq!(
+        per_thread.keys().collect::<Vec<_>>(),
+        ["demo", "encoder"],
+        "both threads labelled"
+    );
+    let total: u64 = expected.values().sum();
+    assert!(
+        (p.samples.len() as u64) < total,
+        "{} pprof samples for {total} samples: aggregated",
+        p.samples.len(),
+    );
+}

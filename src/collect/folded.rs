@@ -260,6 +260,7 @@ pub fn read_folded_from<R: BufRead>(
         warnings,
         kernel_names_hidden: false,
         timeline: None,
+        addresses: None,
     })
 }
 

@@ -71,6 +71,7 @@ pub fn collapse_recording(
         warnings,
         kernel_names_hidden: false,
         timeline: None,
+        addresses: None,
     })
 }
 

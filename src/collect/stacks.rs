@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use foldhash::HashMap;
 
+use super::addresses::{self, Context};
 use super::off_cpu::{off_cpu_reason, OffCpu, OFF_CPU, PREEMPTED, STACK_LOST};
 use crate::collect::perf_data::{self, Record, Sample};
 use crate::collect::unwind::{Arch, Frame, Processes};
@@ -31,6 +32,9 @@ pub struct StackOptions {
     /// Whether waiting is drawn too (`--off-cpu`): counts are then
     /// nanoseconds, not samples.
     pub off_cpu: OffCpu,
+    /// Also keep the stacks by address, with source lines, for pprof
+    /// (`Folded::addresses`): costs memory and time, so only when asked for.
+    pub addresses: bool,
 }
 
 /// A thread off the CPU since `since`, with the stack it left with.
@@ -168,10 +172,10 @@ struct Collector<'a> {
     /// Samples of each stack, by id.
     counts: Vec<u64>,
     /// The stack id of each call chain already seen, for samples that carry
-    /// no stack copy: `(pid, root frame's id, ip)` then the chain. Cleared
-    /// when a mapping changes, since the same addresses may then name other
-    /// code.
-    chains: HashMap<Box<[u64]>, u32>,
+    /// no stack copy: `(pid, root frame's id, ip)` then the chain, with its
+    /// address stack's id (for pprof, else 0). Cleared when a mapping
+    /// changes, since the same addresses may then name other code.
+    chains: HashMap<Box<[u64]>, (u32, u32)>,
     /// What `chains` holds, in words (its chains, and each entry's overhead).
     chain_words: usize,
     chain: Vec<u64>,
@@ -201,12 +205,17 @@ struct Collector<'a> {
     /// Switch records read (out and in), to weigh what perf lost against.
     switches: u64,
     charged: u64,
+    /// The stacks by address, for pprof (`StackOptions::addresses`).
+    addresses: Option<addresses::Builder>,
+    /// The profiled program was read ahead: it is binary 0.
+    program_read_ahead: bool,
 }
 
 impl Collector<'_> {
     fn new(opts: StackOptions, prefetch: Option<Prefetch>) -> Self {
         let prefetch = prefetch.unwrap_or_else(|| Prefetch::start(&[]));
         let mut procs = Processes::new();
+        let program_read_ahead = !prefetch.binaries.is_empty();
         procs.set_root(&prefetch.root);
         for (path, binary) in prefetch.binaries {
             procs.add_binary(path.as_os_str().as_encoded_bytes(), binary);
@@ -239,10 +248,13 @@ impl Collector<'_> {
             switch_outs: 0,
             switches: 0,
             charged: 0,
+            addresses: opts.addresses.then(addresses::Builder::default),
+            program_read_ahead,
         }
     }
 
     fn record(&mut self, record: Record) {
+        self.track_waits(&record);
         match record {
             Record::Arch(name) => match Arch::from_perf(name) {
                 Some(arch) => self.procs.set_arch(arch),
@@ -365,6 +377,7 @@ impl Collector<'_> {
                 self.stack_key(root, &s);
                 let key: Box<[u32]> = self.key.as_slice().into();
                 self.taken.insert(s.tid, key.clone());
+                self.address_context(&s, None, true);
                 self.waiting.insert(
                     s.tid,
                     Waiting {
@@ -390,22 +403,28 @@ impl Collector<'_> {
             chain.extend([s.pid as u64, u64::from(root), s.ip]);
             chain.extend_from_slice(s.callchain);
             let id = match self.chains.get(chain.as_slice()) {
-                Some(&id) => id,
+                Some(&(id, stack)) => {
+                    self.address_context(&s, Some(stack), false);
+                    id
+                }
                 None => {
                     let id = self.stack_id(root, &s);
+                    let stack = self.address_context(&s, None, false);
                     let cost = chain.len() + CHAIN_OVERHEAD;
                     if self.chain_words + cost > MAX_CACHED_WORDS {
                         self.forget_chains();
                     }
                     self.chain_words += cost;
-                    self.chains.insert(chain.as_slice().into(), id);
+                    self.chains.insert(chain.as_slice().into(), (id, stack));
                     id
                 }
             };
             self.chain = chain;
             id
         } else {
-            self.stack_id(root, &s)
+            let id = self.stack_id(root, &s);
+            self.address_context(&s, None, false);
+            id
         };
         self.count(id, weight);
         let thread = self.thread(s.pid, s.tid);
@@ -416,6 +435,9 @@ impl Collector<'_> {
     /// Adds `weight` to stack `id` (and to the run, in time order).
     fn count(&mut self, id: u32, weight: u64) {
         self.counts[id as usize] += weight;
+        if let Some(a) = self.addresses.as_mut() {
+            a.count(id, weight);
+        }
         if self.opts.time_order {
             match self.runs.last_mut() {
                 Some((stack, count)) if *stack == id => *count += weight,
@@ -509,6 +531,57 @@ impl Collector<'_> {
         self.key = key;
     }
 
+    /// For pprof: address stack `cached`, else that of the frames just
+    /// walked (`self.frames`), is sample `s`'s, or with `left`, the stack its
+    /// thread left the CPU with. Returns the stack's id (0 when not keeping
+    /// addresses, which costs nothing then).
+    fn address_context(&mut self, s: &Sample, cached: Option<u32>, left: bool) -> u32 {
+        if self.addresses.is_none() {
+            return 0;
+        }
+        let thread = self.thread(s.pid, s.tid);
+        let Some(a) = self.addresses.as_mut() else {
+            return 0;
+        };
+        let stack = cached.unwrap_or_else(|| a.stack(&self.frames));
+        let context = Context {
+            stack: Some(stack),
+            pid: s.pid,
+            tid: s.tid,
+            thread,
+        };
+        match left {
+            true => a.left(context),
+            false => a.set(context),
+        }
+        stack
+    }
+
+    /// For pprof, with `--off-cpu`: which thread's wait the switch records
+    /// end, and who left without a stack (perf lost it).
+    fn track_waits(&mut self, record: &Record) {
+        if self.addresses.is_none() || self.opts.off_cpu == OffCpu::No {
+            return;
+        }
+        match *record {
+            Record::Switch { pid, tid, out, .. } => {
+                let thread = self.thread(pid, tid);
+                if let Some(a) = self.addresses.as_mut() {
+                    match out {
+                        true => a.left_without_stack(pid, tid, thread),
+                        false => a.back(tid),
+                    }
+                }
+            }
+            Record::Exit { tid } => {
+                if let Some(a) = self.addresses.as_mut() {
+                    a.exited(tid);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Empties the call-chain cache: a mapping changed, or it is full.
     fn forget_chains(&mut self) {
         self.chains.clear();
@@ -547,7 +620,10 @@ impl Collector<'_> {
         // Threads still waiting when the recording ended waited until then.
         let mut open: Vec<(i32, Waiting)> = std::mem::take(&mut self.waiting).into_iter().collect();
         open.sort_unstable_by_key(|(tid, _)| *tid);
-        for (_, w) in open {
+        for (tid, w) in open {
+            if let Some(a) = self.addresses.as_mut() {
+                a.back(tid);
+            }
             let end = self.last_time;
             self.waited(w, end);
         }
@@ -622,6 +698,19 @@ impl Collector<'_> {
             let _ = writeln!(text, "{line} {count}");
         }
         let text = text.into_bytes();
+        let addresses = self.addresses.take().map(|a| {
+            let all = &self.names.all;
+            let names = addresses::Naming {
+                thread: &|id| all[id as usize].clone(),
+                waited: &|id| {
+                    let leaf = lines[id as usize].rsplit(';').next()?;
+                    leaf.starts_with("[off-cpu").then(|| leaf.to_string())
+                },
+                inline: self.opts.inline,
+                program: self.program_read_ahead.then_some(0),
+            };
+            a.finish(&mut self.procs, &mut kernel, &names)
+        });
         let names = &self.names;
         let timeline = self
             .timeline
@@ -631,6 +720,7 @@ impl Collector<'_> {
             warnings,
             kernel_names_hidden,
             timeline,
+            addresses,
         }
     }
 }
@@ -873,6 +963,70 @@ mod tests {
         );
     }
 
+    /// For pprof with `--off-cpu`: each wait is counted on the stack its
+    /// thread left with, why it waited as its leaf (a location of no file),
+    /// a lost stack under the thread alone.
+    #[test]
+    fn address_stacks_weigh_waits_on_the_stack_they_left_with() {
+        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+        let opts = StackOptions {
+            off_cpu: OffCpu::Also,
+            addresses: true,
+            ..StackOptions::default()
+        };
+        let nowhere = tempfile::tempdir().unwrap();
+        let mut c = Collector::new(opts, Some(Prefetch::of_machine_in(nowhere.path())));
+        let sample = |tid: i32, time: u64, switch_out: bool| {
+            Record::Sample(Sample {
+                pid: 1,
+                tid,
+                time: Some(time),
+                ip: 0x1000,
+                callchain: &[PERF_CONTEXT_USER, 0x1000],
+                user: None,
+                period: Some(if switch_out { 1 } else { 1_000_000 }),
+                switch_out,
+            })
+        };
+        let switch = |tid: i32, time: u64, out: bool, preempted: bool| Record::Switch {
+            pid: 1,
+            tid,
+            time,
+            out,
+            preempted,
+        };
+        c.record(sample(1, 1_000, false));
+        c.record(sample(1, 2_000, true));
+        c.record(switch(1, 2_001, true, true));
+        c.record(switch(1, 5_000, false, false));
+        c.record(sample(1, 6_000, true));
+        c.record(switch(1, 6_001, true, false));
+        c.record(switch(3, 7_000, true, false));
+        c.record(switch(3, 8_000, false, false));
+        c.record(sample(2, 9_000, false));
+        let a = c.finish(None).addresses.unwrap();
+        let name = |l: usize| a.functions[a.locations[l].lines[0].function].name.as_str();
+        let mut got: Vec<(i64, Vec<&str>, u64, bool)> = a
+            .samples
+            .iter()
+            .map(|s| {
+                let names = s.locations.iter().map(|&l| name(l)).collect();
+                (s.tid, names, s.count, s.waiting)
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                (1, vec!["[off-cpu: preempted]", "[unknown]"], 3_000, true),
+                (1, vec!["[off-cpu]", "[unknown]"], 3_000, true),
+                (1, vec!["[unknown]"], 1_000_000, false),
+                (2, vec!["[unknown]"], 1_000_000, false),
+                (3, vec!["[off-cpu: stack lost]"], 1_000, true),
+            ]
+        );
+    }
+
     /// The address of one of this test binary's functions, as it states it.
     fn function_svma(exe: &Path, suffix: &str) -> u64 {
         use object::{Object, ObjectSymbol};
@@ -931,6 +1085,124 @@ mod tests {
                 .any(|l| l.contains("stacks::join") && l.ends_with(" 1")),
             "{text}"
         );
+    }
+
+    /// For pprof (`addresses`): the stacks by address, with their binary's
+    /// mapping (its build id), source lines and thread names, one sample per
+    /// distinct (stack, thread) however many samples there were.
+    #[test]
+    fn address_stacks_hold_mappings_lines_and_threads_aggregated() {
+        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+        use object::{Object, ObjectSegment};
+        let exe = std::env::current_exe().unwrap();
+        let len = exe.metadata().unwrap().len();
+        let (clean_at, join_at) = (
+            function_svma(&exe, "stacks::clean"),
+            function_svma(&exe, "stacks::join"),
+        );
+        let base = 0x5555_0000_0000;
+        let run = |addresses: bool| {
+            let opts = StackOptions {
+                addresses,
+                ..StackOptions::default()
+            };
+            let mut c = Collector::new(opts, None);
+            for (tid, name) in [(7, &b"demo"[..]), (8, b"encoder")] {
+                c.record(Record::Comm {
+                    pid: 7,
+                    tid,
+                    name: name.into(),
+                    exec: false,
+                });
+            }
+            c.record(Record::Mmap {
+                pid: 7,
+                start: base,
+                len,
+                pgoff: 0,
+                path: exe.as_os_str().as_encoded_bytes().into(),
+            });
+            // 300 samples: 2 addresses on 2 threads.
+            for i in 0..300u64 {
+                let ip = base + [clean_at, join_at][(i % 2) as usize];
+                c.record(Record::Sample(Sample {
+                    pid: 7,
+                    tid: [7, 8][(i / 2 % 2) as usize],
+                    time: Some(i),
+                    ip,
+                    callchain: &[PERF_CONTEXT_USER, ip],
+                    user: None,
+                    period: None,
+                    switch_out: false,
+                }));
+            }
+            c.finish(None)
+        };
+        assert!(run(false).addresses.is_none(), "kept only when asked for");
+        let folded = run(true);
+        let a = folded.addresses.expect("stacks by address");
+        assert_eq!(a.samples.len(), 4, "{:#?}", a.samples);
+        assert_eq!(a.samples.iter().map(|s| s.count).sum::<u64>(), 300);
+        for s in &a.samples {
+            assert_eq!(s.count, 75);
+            let thread = &a.threads[s.thread];
+            assert_eq!(thread, if s.tid == 7 { "demo" } else { "encoder" });
+            assert_eq!(s.pid, 7);
+            assert_eq!(s.locations.len(), 1, "no thread-root frame");
+        }
+        // The binary's mapping: its build id, its code segment in the
+        // addresses it states, and the file offset there.
+        let data = std::fs::read(&exe).unwrap();
+        let obj = object::File::parse(&data[..]).unwrap();
+        let build_id: String = obj
+            .build_id()
+            .unwrap()
+            .map(|id| id.iter().map(|b| format!("{b:02x}")).collect())
+            .unwrap_or_default();
+        assert_eq!(a.mappings.len(), 1);
+        let m = &a.mappings[0];
+        assert_eq!(m.path, exe.to_string_lossy());
+        assert_eq!(m.build_id.clone().unwrap_or_default(), build_id);
+        let segment = obj
+            .segments()
+            .find(|seg| (seg.address()..seg.address() + seg.size()).contains(&clean_at))
+            .unwrap();
+        assert_eq!(
+            (m.start, m.offset),
+            (segment.address(), segment.file_range().0)
+        );
+        assert!(m.has_lines);
+        // A location per address, named with file and line from the DWARF.
+        let source = include_str!("stacks.rs");
+        let line_of = |text: &str| {
+            source
+                .lines()
+                .position(|l| l.starts_with(text))
+                .map(|i| i as u64 + 1)
+                .unwrap()
+        };
+        let mut seen = Vec::new();
+        for l in &a.locations {
+            assert_eq!(l.mapping, Some(0));
+            assert!((m.start..m.limit).contains(&l.address));
+            let line = l.lines.last().unwrap();
+            let f = &a.functions[line.function];
+            assert!(f.filename.ends_with("src/collect/stacks.rs"), "{f:?}");
+            assert_eq!(demangle(&f.system_name), f.name, "{f:?}");
+            assert_ne!(f.system_name, f.name, "mangled: {f:?}");
+            let (at, text) = match f.name.rsplit("::").next() {
+                Some("clean") => (clean_at, "fn clean("),
+                Some("join") => (join_at, "fn join("),
+                _ => panic!("{f:?}"),
+            };
+            assert_eq!(l.address, at);
+            assert_eq!(line.line, line_of(text), "{f:?}");
+            seen.push(at);
+        }
+        seen.sort_unstable();
+        let mut expected = vec![clean_at, join_at];
+        expected.sort_unstable();
+        assert_eq!(seen, expected);
     }
 
     /// Memory stays bounded when every call chain is new: the cache starts

@@ -1,6 +1,7 @@
 //! Folded stacks (`frame;frame;… count` lines): the data every stage after
 //! the recording passes on.
 
+use super::profile::AddressStacks;
 use super::timeline::Timeline;
 
 /// Folded stacks and what perf said while producing them.
@@ -18,6 +19,10 @@ pub struct Folded {
     /// When each stack was sampled, for report.html's heatmap: `None` for
     /// `--from-folded` and the `--perf-script` fallback (no times).
     pub timeline: Option<Timeline>,
+    /// The same stacks by address, with source lines, for pprof: only from
+    /// a recording read in-process, and only when asked for
+    /// (`StackOptions::addresses`).
+    pub addresses: Option<AddressStacks>,
 }
 
 /// One line of folded stacks: its frames (root first) and sample count.

@@ -99,6 +99,22 @@ pub(crate) struct Binary {
     stubs: Option<plt::Stubs>,
 }
 
+/// A function at an address, with its source line there: what pprof's
+/// lines hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SourceFrame {
+    /// As people read it (as [`Binary::frames`] names it).
+    pub name: Arc<str>,
+    /// As the binary states it (mangled).
+    pub system_name: Arc<str>,
+    /// Its source file, as the DWARF names it (with its compilation
+    /// folder), if known.
+    pub file: Option<Arc<str>>,
+    /// Its line there (for a function others were inlined into, the line
+    /// of the call); 0 if unknown.
+    pub line: u32,
+}
+
 /// Where a binary's names come from.
 enum DebugInfo {
     /// Its own DWARF (the user's programs, with Rust's standard library):
@@ -294,6 +310,84 @@ impl Binary {
         names
     }
 
+    /// Debug info, once read (waits for the thread reading it).
+    fn debug_info(&mut self) -> Option<&DebugInfo> {
+        if let Debug::Loading(_) = self.debug {
+            let Debug::Loading(thread) = std::mem::replace(&mut self.debug, Debug::Ready(None))
+            else {
+                unreachable!("matched above")
+            };
+            self.debug = Debug::Ready(thread.join().ok().flatten());
+        }
+        match &self.debug {
+            Debug::Ready(Some(debug)) => Some(debug),
+            _ => None,
+        }
+    }
+
+    /// The functions at `svma` with their source lines, innermost first (as
+    /// pprof lists a location's lines): the function whose code it is, then
+    /// each function it was inlined into, with the line of the call, up to
+    /// the outermost. The same functions as [`Binary::frames`] names (with
+    /// `inline` false, the outermost alone); file and line are known where
+    /// the binary has DWARF.
+    pub fn source_frames(&mut self, svma: u64, inline: bool) -> Vec<SourceFrame> {
+        let mut out = Vec::new();
+        if let Some(DebugInfo::Dwarf(ctx, _)) = self.debug_info() {
+            if let Ok(mut frames) = ctx.find_frames(svma).skip_all_loads() {
+                while let Ok(Some(frame)) = frames.next() {
+                    let Some(raw) = frame.function.as_ref().and_then(|f| f.raw_name().ok()) else {
+                        continue;
+                    };
+                    let (file, line) = frame
+                        .location
+                        .map_or((None, 0), |l| (l.file.map(Arc::from), l.line.unwrap_or(0)));
+                    out.push(SourceFrame {
+                        name: Arc::from(demangle(&raw)),
+                        system_name: Arc::from(&*raw),
+                        file,
+                        line,
+                    });
+                }
+            }
+        }
+        if out.is_empty() {
+            // No DWARF here: named as `frames` names it, without a file.
+            let name = self.frames(svma, false).last().cloned();
+            let raw = match self.debug_info() {
+                Some(debug) => debug.raw_symbol(svma),
+                None => None,
+            };
+            let name = name.unwrap_or_else(|| self.unknown.clone());
+            out.push(SourceFrame {
+                system_name: raw.filter(|r| demangle(r) == *name).unwrap_or(name.clone()),
+                name,
+                file: None,
+                line: 0,
+            });
+        }
+        if !inline && out.len() > 1 {
+            out.drain(..out.len() - 1);
+        }
+        out
+    }
+
+    /// The binary's build id (`NT_GNU_BUILD_ID`), in hex.
+    pub fn build_id(&self) -> Option<String> {
+        let map = self.map.as_ref()?;
+        let obj = object::File::parse(&map[..]).ok()?;
+        let id = obj.build_id().ok()??;
+        Some(id.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The load segment that holds `svma`: `(file offset, size, SVMA)`.
+    pub fn segment_of(&self, svma: u64) -> Option<(u64, u64, u64)> {
+        self.segments
+            .iter()
+            .find(|(_, size, start)| svma >= *start && svma - start < (*size).max(1))
+            .copied()
+    }
+
     /// The PLT stub at `svma`: `memcpy@plt`.
     fn stub(&mut self, svma: u64) -> Option<Arc<str>> {
         let map = self.map.as_ref()?;
@@ -312,6 +406,13 @@ impl DebugInfo {
     fn symbol(&self, svma: u64) -> Option<Arc<str>> {
         match self {
             DebugInfo::Dwarf(_, table) | DebugInfo::Symbols(table) => table.find(svma),
+        }
+    }
+
+    /// The raw (mangled) name of the function symbol containing `svma`.
+    fn raw_symbol(&self, svma: u64) -> Option<Arc<str>> {
+        match self {
+            DebugInfo::Dwarf(_, table) | DebugInfo::Symbols(table) => table.find_raw(svma),
         }
     }
 
@@ -438,6 +539,9 @@ fn dwarf_of(
 pub(crate) struct SymbolTable {
     /// `(start, end, name)`, sorted by start.
     functions: Vec<(u64, u64, Arc<str>)>,
+    /// Each function's name as the table states it (mangled), where it
+    /// reads otherwise demangled: by index in `functions`.
+    raw: HashMap<usize, Arc<str>>,
 }
 
 impl SymbolTable {
@@ -478,23 +582,27 @@ impl SymbolTable {
         });
         all.dedup_by_key(|s| s.0);
         let starts: Vec<u64> = all.iter().map(|s| s.0).collect();
-        Some(SymbolTable {
-            functions: all
-                .into_iter()
-                .enumerate()
-                .map(|(i, (addr, size, _, name))| {
-                    // `__libc_start_main@@GLIBC_2.34`: the version is no part of the name.
-                    let name = name.split('@').next().unwrap_or(name);
-                    // Assembly entry points (ld.so's `_start`) state no size:
-                    // they run up to the next symbol.
-                    let end = match size {
-                        0 => starts.get(i + 1).copied().unwrap_or(addr + 1),
-                        size => addr + size,
-                    };
-                    (addr, end, Arc::from(demangle(name)))
-                })
-                .collect(),
-        })
+        let mut raw = HashMap::new();
+        let functions = all
+            .into_iter()
+            .enumerate()
+            .map(|(i, (addr, size, _, name))| {
+                // `__libc_start_main@@GLIBC_2.34`: the version is no part of the name.
+                let name = name.split('@').next().unwrap_or(name);
+                // Assembly entry points (ld.so's `_start`) state no size:
+                // they run up to the next symbol.
+                let end = match size {
+                    0 => starts.get(i + 1).copied().unwrap_or(addr + 1),
+                    size => addr + size,
+                };
+                let demangled = demangle(name);
+                if demangled != name {
+                    raw.insert(i, Arc::from(name));
+                }
+                (addr, end, Arc::from(demangled))
+            })
+            .collect();
+        Some(SymbolTable { functions, raw })
     }
 
     /// The function that starts at `svma`.
@@ -504,14 +612,24 @@ impl SymbolTable {
         (*start == svma).then(|| name.clone())
     }
 
-    /// The function containing `svma`.
-    fn find(&self, svma: u64) -> Option<Arc<str>> {
+    /// The index of the function containing `svma`.
+    fn index_of(&self, svma: u64) -> Option<usize> {
         let i = self
             .functions
             .partition_point(|f| f.0 <= svma)
             .checked_sub(1)?;
-        let (_, end, name) = &self.functions[i];
-        (svma < *end).then(|| name.clone())
+        (svma < self.functions[i].1).then_some(i)
+    }
+
+    /// The function containing `svma`.
+    fn find(&self, svma: u64) -> Option<Arc<str>> {
+        self.index_of(svma).map(|i| self.functions[i].2.clone())
+    }
+
+    /// The function containing `svma`, named as the table states it.
+    fn find_raw(&self, svma: u64) -> Option<Arc<str>> {
+        let i = self.index_of(svma)?;
+        Some(self.raw.get(&i).unwrap_or(&self.functions[i].2).clone())
     }
 }
 

@@ -107,6 +107,7 @@ fn fix_for(what: &str) -> &'static str {
             "apt-get install chromium chromium-driver",
         ),
         ("go ", "apt-get install golang-go"),
+        ("objdump", "apt-get install binutils"),
         ("git", "apt-get install git"),
         (
             "the Debian archive",
@@ -161,6 +162,21 @@ fn unavailable(what: &str, reason: &str, fix: &str) -> ! {
 pub fn loud(message: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "\n!!!! {message} !!!!\n");
+}
+
+/// Debian's `go` answers (`go tool pprof` is part of it).
+pub fn go_available() -> bool {
+    let probe = Command::new("go")
+        .arg("version")
+        .output()
+        .map_err(|e| format!("cannot run go: {e} (apt-get install golang-go)"))
+        .and_then(|o| {
+            o.status
+                .success()
+                .then_some(())
+                .ok_or_else(|| String::from_utf8_lossy(&o.stderr).into_owned())
+        });
+    require("go (Debian's golang-go, for `go tool pprof`)", probe)
 }
 
 /// perf is installed and may sample here.
