@@ -26,7 +26,7 @@
 
 pub mod noise;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -164,16 +164,6 @@ pub struct Diff {
     pub changes: Changes,
 }
 
-/// Samples per distinct stack of folded stacks (a stack may be on several lines).
-fn stacks(folded: &str) -> HashMap<&str, u64> {
-    let mut m: HashMap<&str, u64> = HashMap::new();
-    for (frames, count) in folded.lines().filter_map(parse_line) {
-        let entry = m.entry(frames).or_default();
-        *entry = entry.saturating_add(count);
-    }
-    m
-}
-
 /// One function's share of self time, before and now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
@@ -275,14 +265,23 @@ impl Changes {
                 kept.push(change);
             }
         }
-        let now = stacks(new);
-        let (mut gone_stacks, mut gone_samples) = (0u64, 0u64);
-        for (frames, count) in stacks(old) {
-            if count > 0 && now.get(frames).is_none_or(|&n| n == 0) {
-                gone_stacks += 1;
+        // Stacks of the old run with samples that this run has none of (a
+        // stack may be on several lines).
+        let now: HashSet<&str> = new
+            .lines()
+            .filter_map(parse_line)
+            .filter(|&(_, count)| count > 0)
+            .map(|(frames, _)| frames)
+            .collect();
+        let mut gone: HashSet<&str> = HashSet::new();
+        let mut gone_samples = 0u64;
+        for (frames, count) in old.lines().filter_map(parse_line) {
+            if count > 0 && !now.contains(frames) {
+                gone.insert(frames);
                 gone_samples = gone_samples.saturating_add(count);
             }
         }
+        let gone_stacks = gone.len() as u64;
         Changes {
             old_path: old_path.to_path_buf(),
             old_samples,
