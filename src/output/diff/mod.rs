@@ -26,11 +26,11 @@
 
 pub mod noise;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use foldhash::{HashSet, HashSetExt};
 
 use crate::artifacts;
 use crate::collect::folded;
@@ -123,7 +123,7 @@ impl Old {
             title: format!("{}: what {old} had", labels.title),
             subtitle: format!(
                 "widths: {old}, where what is gone shows; red: more samples in this run, \
-                 blue: fewer (its counts scaled to {old}'s total)"
+                 blue: fewer (this run's counts scaled to {old}'s total)"
             ),
         };
         let mut removed_svg = Vec::new();

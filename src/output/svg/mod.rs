@@ -160,7 +160,7 @@ struct Diff<'a> {
 /// [`render_svg`], or a differential flamegraph when given the other stacks.
 fn render(
     folded: &[u8],
-    old: Option<Diff<'_>>,
+    diff: Option<Diff<'_>>,
     opts: &RenderOptions,
     labels: &Labels,
     out: &mut dyn Write,
@@ -219,7 +219,7 @@ fn render(
         before,
         normalize,
         negate,
-    }) = old
+    }) = diff
     {
         let before = for_inferno(utf8(before)?);
         let mut diff = Vec::new();
