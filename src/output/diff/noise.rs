@@ -76,7 +76,7 @@ fn binomial_tail(x: u64, k: u64, q: f64, side: Side) -> f64 {
     sum.min(1.0)
 }
 
-/// ln(n!): summed below 32, Stirling's series above (error under 1e-12).
+/// ln(n!): summed below 32, Stirling's series above (error under 1e-10).
 fn ln_factorial(n: u64) -> f64 {
     if n < 32 {
         return (2..=n).map(|i| (i as f64).ln()).sum();
@@ -86,9 +86,9 @@ fn ln_factorial(n: u64) -> f64 {
         - 1.0 / (360.0 * n * n * n)
 }
 
-/// P(Z ≥ z) for a standard normal Z, z ≥ 0: erfc(z/√2)/2 by its continued
-/// fraction above 3 and its series below (relative error under 1e-9 where
-/// it matters here, below 1e-3).
+/// P(Z ≥ z) for a standard normal Z, z ≥ 0: by Laplace's continued fraction
+/// above 3 and the Taylor series of Φ below (relative error under 1e-6 from
+/// 0.5 down to 1e-9, checked against tabulated values).
 fn normal_upper_tail(z: f64) -> f64 {
     if z > 3.0 {
         // Laplace's continued fraction for Mills' ratio, evaluated from the bottom.
