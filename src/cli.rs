@@ -646,7 +646,9 @@ pub struct RenderArgs {
 
     /// Also write diff.svg, the change since an earlier run (its
     /// stacks.folded or output folder): red grew, blue shrank, widths from
-    /// this run; the summary lists the functions that changed most.
+    /// this run; and diff-removed.svg, the same with the earlier run's
+    /// widths, where what disappeared shows. The summary lists the functions
+    /// that changed most beyond sampling noise.
     #[arg(long, value_name = "OLD", conflicts_with = "build_only")]
     pub diff_against: Option<PathBuf>,
 

@@ -38,6 +38,10 @@ pub const PALETTE: &str = "rust";
 pub const HOTTEST: usize = 10;
 /// How many functions whose share changed most the summary lists (`--diff-against`).
 pub const CHANGED: usize = 5;
+/// `--diff-against` lists a function's change only when sampling noise
+/// makes one as large less often than this, over all functions compared
+/// (each is tested at this over their number: Bonferroni's correction).
+pub const NOISE_ALPHA: f64 = 0.05;
 /// Fewer samples than this draw nothing worth seeing (a usage error,
 /// `--help`): such a run writes nothing, and earlier results stay.
 pub const MIN_SAMPLES: u64 = 10;

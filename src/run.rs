@@ -152,11 +152,11 @@ fn load_old(cfg: &Config) -> Result<Option<Old>> {
     cfg.diff_against.as_deref().map(Old::load).transpose()
 }
 
-/// The files that options add to a run's set: diff.svg (`--diff-against`)
-/// and profile.pb.gz (`--format pprof`), made before the set is started.
+/// The files that options add to a run's set: diff.svg and diff-removed.svg
+/// (`--diff-against`) and profile.pb.gz (`--format pprof`), made before the
+/// set is started.
 struct Extra {
-    diff_svg: Option<Vec<u8>>,
-    changed: Option<crate::output::diff::Changes>,
+    diff: Option<crate::output::diff::Diff>,
     pprof: Option<Vec<u8>>,
 }
 
@@ -170,13 +170,9 @@ impl Extra {
         started: Instant,
         command: &str,
     ) -> Result<Extra> {
-        let (diff_svg, changed) = match old {
-            Some(old) => {
-                let (svg, changed) = old.compare(&folded.text, &cfg.render, labels)?;
-                (Some(svg), Some(changed))
-            }
-            None => (None, None),
-        };
+        let diff = old
+            .map(|old| old.compare(&folded.text, &cfg.render, labels))
+            .transpose()?;
         let pprof = if cfg.formats.contains(&Format::Pprof) {
             let rewritten = !cfg.skip_after.is_empty() || cfg.post_process.is_some();
             let meta = crate::output::pprof::Meta {
@@ -208,16 +204,15 @@ impl Extra {
         } else {
             None
         };
-        Ok(Extra {
-            diff_svg,
-            changed,
-            pprof,
-        })
+        Ok(Extra { diff, pprof })
     }
 
     fn add_to(&self, set: &mut artifacts::Set<'_>) -> Result<()> {
-        if let Some(svg) = &self.diff_svg {
-            set.add(artifacts::DIFF_SVG, |w| w.write_all(svg))?;
+        if let Some(diff) = &self.diff {
+            set.add(artifacts::DIFF_SVG, |w| w.write_all(&diff.svg))?;
+            set.add(artifacts::DIFF_REMOVED_SVG, |w| {
+                w.write_all(&diff.removed_svg)
+            })?;
         }
         if let Some(pprof) = &self.pprof {
             set.add(artifacts::PPROF, |w| w.write_all(pprof))?;
@@ -556,8 +551,12 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
     let mut svg = Vec::new();
     svg::render_svg(&folded.text, &cfg.render, &labels, &mut svg)
         .context("cannot draw the flamegraph from these stacks")?;
-    let mut extra = Extra::draw(cfg, old, &folded, &labels, &recording, started, &command)?;
-    summary.changed = extra.changed.take();
+    let extra = Extra::draw(cfg, old, &folded, &labels, &recording, started, &command)?;
+    summary.changed = extra.diff.as_ref().map(|diff| {
+        let mut changes = diff.changes.clone();
+        changes.removed_svg = out.file_name(artifacts::DIFF_REMOVED_SVG);
+        changes
+    });
     let mut set = out.start_set()?;
     set.add(artifacts::FOLDED, |w| w.write_all(&folded.text))?;
     set.add(artifacts::SVG, |w| w.write_all(&svg))?;

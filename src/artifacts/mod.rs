@@ -46,7 +46,8 @@ mod staging;
 
 pub use lock::{DirLock, LOCK_WAIT};
 pub use names::{
-    DIFF_SVG, FOLDED, KEPT_PREFIX, MARKERS, PERF_DATA, PPROF, REPORT, RESULTS, STAGING_PREFIX, SVG,
+    DIFF_REMOVED_SVG, DIFF_SVG, FOLDED, KEPT_PREFIX, MARKERS, PERF_DATA, PPROF, REPORT, RESULTS,
+    STAGING_PREFIX, SVG,
 };
 pub use out_dir::{Keep, OutDir};
 pub use set::Set;

@@ -11,12 +11,23 @@ pub const PERF_DATA: &str = "perf.data";
 pub const REPORT: &str = "report.html";
 /// Name of the differential flamegraph (with --diff-against).
 pub const DIFF_SVG: &str = "diff.svg";
+/// Name of the differential flamegraph drawn with the earlier run's widths,
+/// where what disappeared shows (with --diff-against).
+pub const DIFF_REMOVED_SVG: &str = "diff-removed.svg";
 /// Name of the pprof profile (with --format pprof).
 pub const PPROF: &str = "profile.pb.gz";
 /// Every name a run may leave in the output folder. [`Set::commit`](super::Set::commit) removes
 /// those that its set does not include, so that the folder always holds one
 /// run's results; add a name here when a run starts writing a new file.
-pub const RESULTS: &[&str] = &[FOLDED, SVG, REPORT, PERF_DATA, DIFF_SVG, PPROF];
+pub const RESULTS: &[&str] = &[
+    FOLDED,
+    SVG,
+    REPORT,
+    PERF_DATA,
+    DIFF_SVG,
+    DIFF_REMOVED_SVG,
+    PPROF,
+];
 
 /// Start of our staging folders' names: `.rust-flamegraph.<pid>.<random>`.
 pub const STAGING_PREFIX: &str = ".rust-flamegraph.";

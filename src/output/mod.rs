@@ -1,6 +1,6 @@
 //! What a run draws and prints from its stacks: the SVG ([`svg`]),
-//! report.html ([`report`]), diff.svg ([`diff`]), profile.pb.gz ([`pprof`])
-//! and the summary ([`summary`]).
+//! report.html ([`report`]), diff.svg and diff-removed.svg ([`diff`]),
+//! profile.pb.gz ([`pprof`]) and the summary ([`summary`]).
 
 pub mod diff;
 pub mod pprof;

@@ -116,13 +116,51 @@ pub fn render_diff_svg(
     labels: &Labels,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    render(folded, Some((old, normalize)), opts, labels, out)
+    let diff = Diff {
+        before: old,
+        normalize,
+        negate: false,
+    };
+    render(folded, Some(diff), opts, labels, out)
 }
 
-/// [`render_svg`], or [`render_diff_svg`] when given the old stacks.
+/// Renders what disappeared between `old` and `folded` (inferno's negated
+/// differential flamegraph): widths are `old`'s, so a stack that is gone
+/// is drawn at its old share; colours are as in [`render_diff_svg`], red
+/// where `folded` has more samples (`folded` scaled to `old`'s total when
+/// `normalize`), blue where fewer: a stack that is gone is deep blue.
+pub fn render_removed_svg(
+    old: &[u8],
+    folded: &[u8],
+    normalize: bool,
+    opts: &RenderOptions,
+    labels: &Labels,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    // inferno draws the second profile's widths, coloured by second − first;
+    // negated, by first − second: the change from `old` to `folded` again.
+    let diff = Diff {
+        before: folded,
+        normalize,
+        negate: true,
+    };
+    render(old, Some(diff), opts, labels, out)
+}
+
+/// The other profile of a differential flamegraph.
+struct Diff<'a> {
+    /// Folded stacks compared with the drawn ones (inferno's first profile).
+    before: &'a [u8],
+    /// Scale `before` to the drawn stacks' total.
+    normalize: bool,
+    /// Colour by `before` − drawn instead of drawn − `before`.
+    negate: bool,
+}
+
+/// [`render_svg`], or a differential flamegraph when given the other stacks.
 fn render(
     folded: &[u8],
-    old: Option<(&[u8], bool)>,
+    diff: Option<Diff<'_>>,
     opts: &RenderOptions,
     labels: &Labels,
     out: &mut dyn Write,
@@ -177,16 +215,22 @@ fn render(
         );
     }
     let mut svg = Patched::new(out);
-    if let Some((old, normalize)) = old {
-        let old = for_inferno(utf8(old)?);
+    if let Some(Diff {
+        before,
+        normalize,
+        negate,
+    }) = diff
+    {
+        let before = for_inferno(utf8(before)?);
         let mut diff = Vec::new();
         let diff_options = inferno::differential::Options {
             normalize,
             strip_hex: false,
         };
-        let (old, new) = (old.text.as_bytes(), prepared.text.as_bytes());
-        inferno::differential::from_readers(diff_options, old, new, &mut diff)?;
+        let (before, drawn) = (before.text.as_bytes(), prepared.text.as_bytes());
+        inferno::differential::from_readers(diff_options, before, drawn, &mut diff)?;
         options.flame_chart = false;
+        options.negate_differentials = negate;
         inferno::flamegraph::from_lines(&mut options, utf8(&diff)?.lines(), &mut svg)?;
     } else if opts.flamechart {
         // inferno reverses flame-chart input (DTrace's order); ours is in time
