@@ -686,7 +686,7 @@ fn million(dir: &Path) -> PathBuf {
     let mut file = std::fs::File::create(&path).unwrap();
     let page = Page {
         title: "1M samples".into(),
-        subtitle: String::new(),
+        ..Page::default()
     };
     report::write_html(&folded, &page, &mut file).unwrap();
     file.flush().unwrap();
