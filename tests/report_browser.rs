@@ -543,11 +543,14 @@ async fn a_sorting_second_shows_sort_blocks_and_an_encoding_second_encode() {
             "second {second}: {cold} has {c} of {total}"
         );
     }
-    // The screenshot in docs/report.md: the heatmap with a selection.
-    search(&client, "sort_blocks").await;
-    drag(&client, 25, 2 * ROWS + 24).await;
-    // Tall enough for the bottom of the flamegraph too.
-    client.set_window_size(1000, 1150).await.unwrap();
+    // The screenshot in docs/report.md: the heatmap and the lanes, a
+    // sorting second (A) against an encoding one (B).
+    search(&client, "").await;
+    click_cell(&client, 25).await;
+    click(&client, "target-b").await;
+    click_cell(&client, ROWS + 25).await;
+    // Tall enough for the top of the flamegraph too.
+    client.set_window_size(1000, 1300).await.unwrap();
     client
         .execute("window.scrollTo(0, 0);", vec![])
         .await
@@ -1482,7 +1485,8 @@ async fn measure() {
                 .execute("return window.report.times;", vec![])
                 .await
                 .unwrap();
-            let samples = flame_total(&client).await;
+            // Samples, or nanoseconds under --off-cpu.
+            let samples = attr(&client, "#flame", "data-total").await;
             println!(
                 "MEASURE {} {size} {:.1} {:.1} {samples}",
                 page.display(),

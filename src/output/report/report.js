@@ -270,7 +270,9 @@
     }
   }
 
-  var RANGE_A = "rgba(30, 90, 220, 0.45)", RANGE_B = "rgba(0, 150, 70, 0.5)";
+  // The ranges' shades: on the heatmap, and lighter on the lanes.
+  var RANGE_A = ["rgba(30, 90, 220, 0.45)", "rgba(30, 90, 220, 0.22)"];
+  var RANGE_B = ["rgba(0, 150, 70, 0.5)", "rgba(0, 150, 70, 0.25)"];
 
   function drawHeatmap() {
     if (!hasTimeline) return;
@@ -292,9 +294,9 @@
     if (a) ranges.push([a, RANGE_A, b ? "A" : ""]);
     if (b) ranges.push([b, RANGE_B, "B"]);
     ranges.forEach(function (r) {
-      drawRange(ctx, r[0], r[1], r[2], geo.top, geo.rowH);
+      drawRange(ctx, r[0], r[1][0], r[2], geo.top, geo.rowH);
       maps.lanes.forEach(function (_, l) {
-        drawRange(ctx, r[0], r[1], "", L.lanesTop + l * L.laneH + geo.laneLabel, geo.laneRowH);
+        drawRange(ctx, r[0], r[1][1], "", L.lanesTop + l * L.laneH + geo.laneLabel, geo.laneRowH);
       });
     });
     // Axes.
