@@ -453,7 +453,9 @@
   heat.addEventListener("mousemove", function (e) {
     if (drag) return;
     var at = cellAt(e);
-    if (!at) { hideTip(); return; }
+    // The time axis selects the last row when clicked, but is no cell.
+    var below = e.clientY - heat.getBoundingClientRect().top >= geo.top + rows * geo.rowH;
+    if (!at || (at.lane < 0 && below)) { hideTip(); return; }
     var c = at.cell, thread = at.lane >= 0 ? maps.lanes[at.lane].thread : state.thread;
     var cpu = 0, off = 0, by = {}, best = null;
     for (var k = cellStart[c]; k < cellStart[c + 1]; k++) {
