@@ -1360,7 +1360,9 @@ async fn the_wall_time_view_shows_when_each_thread_waited() {
     let cells = inside(mutex);
     for cell in cells.clone() {
         let t = hover_lane(&client, "holder", cell).await;
-        assert!((t.cpu + t.off - 20e6).abs() < 1.5e6, "{}", t.text);
+        // A CPU sample's period falls in the cell of its time: a cell may
+        // gain or lose up to a period (about 1 ms) at each edge.
+        assert!((t.cpu + t.off - 20e6).abs() < 3e6, "{}", t.text);
         cpu += t.cpu;
         off += t.off;
         let (a, b) = (run.t0 + cell * CELL_NS, run.t0 + (cell + 1) * CELL_NS);

@@ -215,6 +215,8 @@
 
   // Where each part of the heatmap canvas is (CSS pixels, from its top).
   function layout() {
+    // Lanes of 2 px rows, 1 px when there are many.
+    geo.laneRowH = maps.lanes.length > 3 ? 1 : 2;
     var lanesTop = geo.top + rows * geo.rowH + geo.axis;
     var laneH = geo.laneLabel + rows * geo.laneRowH + geo.laneGap;
     return { lanesTop: lanesTop, laneH: laneH, height: lanesTop + maps.lanes.length * laneH + (maps.more ? 14 : 0) };
