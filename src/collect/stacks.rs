@@ -944,6 +944,7 @@ mod tests {
         assert_eq!(clean("<[u8; 4]>::len"), "<[u8\u{ff1b} 4]>::len");
         assert_eq!(clean("a\nb"), "a b");
     }
+
     /// Under --off-cpu the timeline weighs nanoseconds: a CPU sample its
     /// period in its cell, a wait spread over the cells it spans, on its
     /// thread; and the cells start at the first sample, even a switch-out.
