@@ -1206,6 +1206,53 @@ async fn hottest_by_total_time_leaves_out_what_every_sample_of_a_thread_has() {
     client.close().await.unwrap();
 }
 
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs Chromium and chromedriver: cargo test -- --include-ignored"]
+async fn a_thread_root_that_another_thread_calls_is_still_left_out() {
+    let Some(driver) = driver() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.folded");
+    // `clone3` and `start` are all of t1's samples; t2 calls `clone3` once,
+    // when it spawns t1; `main` is all of t2's.
+    std::fs::write(
+        &input,
+        "t1;clone3;start;job 60\nt1;clone3;start;other 37\nt2;main;spawn;clone3 1\nt2;main;work 40\nt2;main;idle 12\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    assert_exit(
+        &run(profiler_to(&out).arg("--from-folded").arg(&input)),
+        0,
+        &[],
+    );
+    let client = browser(&driver).await;
+    open(&client, &out.join("report.html")).await;
+    let mut listed = Vec::new();
+    for tr in client
+        .find_all(Locator::Css("#top-total tbody tr"))
+        .await
+        .unwrap()
+    {
+        listed.push(tr.text().await.unwrap());
+    }
+    assert_eq!(
+        listed,
+        [
+            "40.0 60 job",
+            "26.7 40 work",
+            "24.7 37 other",
+            "8.0 12 idle",
+            "0.7 1 spawn"
+        ]
+    );
+    let hidden = attr(&client, "#wrappers", "title").await;
+    let mut hidden: Vec<&str> = hidden.lines().collect();
+    hidden.sort_unstable();
+    assert_eq!(hidden, ["clone3", "main", "start", "t1", "t2"]);
+    assert_clean(&client).await;
+    client.close().await.unwrap();
+}
+
 /// The demo's `--waits 400` profiled with `--off-cpu`, and what perf.data
 /// says of it: each sample's time, thread names, and the switches.
 struct WaitsRun {

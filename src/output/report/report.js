@@ -87,9 +87,11 @@
   D.threads.forEach(function (name, k) { threadIds[name] = k; });
 
   var MAX_LANES = 8;
-  // Hottest by total time leaves out frames in at least this share of the
-  // samples of every thread they are on: runtime wrappers and thread roots.
-  var WRAPPER_SHARE = 0.99;
+  // Hottest by total time leaves out the frames in at least this share of a
+  // thread's samples (runtime wrappers, thread roots), unless more than the
+  // rest of this share of their weight is elsewhere: `clone3` is the root
+  // of every thread but one, and a small part of the one that spawns them.
+  var WRAPPER_SHARE = 0.98;
 
   // a, b: ranges of cells ([first, last]) or null; `target`: which one a
   // drag sets; `shape`: whose widths a differential flamegraph draws.
@@ -797,13 +799,17 @@
       var key = frame[k] * nNodes + threadNode[k];
       onThread.set(key, (onThread.get(key) || 0) + total[k]);
     }
-    // Frames in (nearly) every sample of each thread they are on say
-    // nothing about this range: `main`, `std::rt::lang_start`, thread roots.
-    var wrapper = new Uint8Array(D.frames.length);
-    onThread.forEach(function (w, key) { if (wrapper[Math.floor(key / nNodes)] === 0) wrapper[Math.floor(key / nNodes)] = 1; });
+    // Frames in (nearly) every sample of a thread say nothing about this
+    // range: `main`, `std::rt::lang_start`, thread roots. Their weight on
+    // such threads, per frame:
+    var asWrapper = new Float64Array(D.frames.length);
     onThread.forEach(function (w, key) {
-      if (w < WRAPPER_SHARE * total[key % nNodes]) wrapper[Math.floor(key / nNodes)] = 2;
+      if (w >= WRAPPER_SHARE * total[key % nNodes]) asWrapper[Math.floor(key / nNodes)] += w;
     });
+    var wrapper = new Uint8Array(D.frames.length);
+    for (k = 0; k < D.frames.length; k++) {
+      wrapper[k] = totalBy[k] > 0 && asWrapper[k] >= WRAPPER_SHARE * totalBy[k] ? 1 : 0;
+    }
     var rowsOf = [];
     if (diffing()) {
       var A = state.shape === "a" ? state.shown : state.other, B = state.shape === "a" ? state.other : state.shown;
@@ -833,7 +839,7 @@
     var note = $("wrappers");
     note.textContent = hidden.length
       ? "Not listed: " + hidden.length + " frames in at least " + WRAPPER_SHARE * 100 + " % of the " + unitName +
-        " of each thread they are on (" + hidden.slice(0, 4).join(", ") + (hidden.length > 4 ? ", …" : "") + ")."
+        " of their threads (" + hidden.slice(0, 4).join(", ") + (hidden.length > 4 ? ", …" : "") + ")."
       : "";
     note.title = hidden.join("\n");
     diffTable();
