@@ -6,11 +6,13 @@
 # flamegraph drawn. Also a synthetic page of 1M samples (1000 s, 4 threads).
 # Targets (issue 11): report.html ≤ 5 MB, each time ≤ 1 s.
 # Usage: benches/report.sh [OUT]   (OUT: an earlier run's output folder to
-# reuse instead of recording again)
+# reuse instead of recording again). PROFILER_ARGS adds the profiler's own
+# options (PROFILER_ARGS=--off-cpu: a page of nanoseconds, waits included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEMO_ARGS=${DEMO_ARGS:---iters 10000 --size 200000}
+PROFILER_ARGS=${PROFILER_ARGS:-}
 export REPORT_REPEAT=${REPORT_REPEAT:-5}
 for tool in perf chromium chromedriver; do
   command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install linux-perf chromium chromium-driver" >&2; exit 1; }
@@ -22,8 +24,8 @@ out=${1:-}
 if [ -z "$out" ]; then
   cargo build -q --release
   out=$work/heavy
-  # shellcheck disable=SC2086 # DEMO_ARGS is a list of arguments
-  target/release/rust-flamegraph --out "$out" -- $DEMO_ARGS >"$work/run.log" 2>&1 \
+  # shellcheck disable=SC2086 # PROFILER_ARGS and DEMO_ARGS are lists of arguments
+  "${CARGO_TARGET_DIR:-target}/release/rust-flamegraph" $PROFILER_ARGS --out "$out" -- $DEMO_ARGS >"$work/run.log" 2>&1 \
     || { cat "$work/run.log" >&2; exit 1; }
 fi
 [ -f "$out/report.html" ] || { echo "no report.html in $out" >&2; exit 1; }
@@ -46,7 +48,7 @@ awk -v heavy="$out/report.html" -v samples="$samples" '
   }
   function max(a, p, k,   i, m) { m = a[p, 1]; for (i = 2; i <= k; i++) if (a[p, i] > m) m = a[p, i]; return m }
   END {
-    for (page in n) printf "%-12s %8d %9.2f %6d %14.1f %14.1f %16.1f %16.1f\n", page, (page == "heavy run" ? samples : 1000000), size[page] / 1e6, n[page],
+    for (page in n) printf "%-12s %8.0f %9.2f %6d %14.1f %14.1f %16.1f %16.1f\n", page, (page == "heavy run" ? samples : 1000000), size[page] / 1e6, n[page],
       med(load, page, n[page]), max(load, page, n[page]), med(sel, page, n[page]), max(sel, page, n[page])
   }' "$work/measure" | sort
 echo "heavy run: $out ($(grep -c . "$out/stacks.folded") distinct stacks)"

@@ -563,6 +563,10 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
     let page = report::Page {
         title: labels.title.clone(),
         subtitle: labels.subtitle.clone(),
+        // A recording read again (--perfdata) weighs nanoseconds too.
+        nanoseconds: summary.nanoseconds
+            || (folded.timeline.is_some()
+                && cfg.stacks.off_cpu != crate::collect::off_cpu::OffCpu::No),
     };
     set.add(artifacts::REPORT, |w| report::write_html(&folded, &page, w))?;
     extra.add_to(&mut set)?;

@@ -215,8 +215,20 @@ async fn cell_point(client: &Client, cell: u64) -> (f64, f64) {
     (x + col as f64 * w + w / 2.0, y + row as f64 * h + h / 2.0)
 }
 
+/// Scrolls the heatmap (and its lanes) to the top of the window.
+async fn show_heatmap(client: &Client) {
+    client
+        .execute(
+            "document.getElementById('heatmap').scrollIntoView({block: 'start'});",
+            vec![],
+        )
+        .await
+        .unwrap();
+}
+
 /// Presses the mouse on cell `from`, moves to cell `to` and releases it.
 async fn drag(client: &Client, from: u64, to: u64) {
+    show_heatmap(client).await;
     let (x0, y0) = cell_point(client, from).await;
     let (x1, y1) = cell_point(client, to).await;
     let mouse = MouseActions::new("mouse".into())
@@ -531,11 +543,14 @@ async fn a_sorting_second_shows_sort_blocks_and_an_encoding_second_encode() {
             "second {second}: {cold} has {c} of {total}"
         );
     }
-    // The screenshot in docs/report.md: the heatmap with a selection.
-    search(&client, "sort_blocks").await;
-    drag(&client, 25, 2 * ROWS + 24).await;
-    // Tall enough for the bottom of the flamegraph too.
-    client.set_window_size(1000, 1150).await.unwrap();
+    // The screenshot in docs/report.md: the heatmap and the lanes, a
+    // sorting second (A) against an encoding one (B).
+    search(&client, "").await;
+    click_cell(&client, 25).await;
+    click(&client, "target-b").await;
+    click_cell(&client, ROWS + 25).await;
+    // Tall enough for the top of the flamegraph too.
+    client.set_window_size(1000, 1300).await.unwrap();
     client
         .execute("window.scrollTo(0, 0);", vec![])
         .await
@@ -661,6 +676,776 @@ async fn folded_input_gets_the_whole_run_and_says_the_heatmap_needs_a_recording(
     client.close().await.unwrap();
 }
 
+/// The second range, as the page says.
+async fn selection_b(client: &Client) -> Option<(u64, u64)> {
+    let sel = client
+        .execute("return document.body.getAttribute('data-sel-b');", vec![])
+        .await
+        .unwrap();
+    let (a, b) = sel.as_str()?.split_once(',')?;
+    Some((a.parse().unwrap(), b.parse().unwrap()))
+}
+
+async fn click(client: &Client, id: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn attr(client: &Client, css: &str, name: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .attr(name)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{css} has no {name}"))
+}
+
+/// The page's URL fragment, without `#`.
+async fn fragment(client: &Client) -> String {
+    let hash = client
+        .execute("return location.hash;", vec![])
+        .await
+        .unwrap();
+    hash.as_str().unwrap().trim_start_matches('#').to_string()
+}
+
+/// Moves the pointer to `(x, y)` (viewport pixels).
+async fn point_at(client: &Client, x: f64, y: f64) {
+    let mouse = MouseActions::new("mouse".into()).then(PointerAction::MoveTo {
+        duration: None,
+        x,
+        y,
+    });
+    client.perform_actions(mouse).await.unwrap();
+}
+
+/// What the tooltip says of a cell: its text and data attributes.
+struct Tip {
+    text: String,
+    cell: u64,
+    thread: String,
+    cpu: f64,
+    off: f64,
+    top: String,
+}
+
+async fn tip(client: &Client) -> Tip {
+    let t = client
+        .execute(
+            "const t = document.getElementById('tip');
+             if (t.hidden) return null;
+             return [t.textContent, t.dataset.cell, t.dataset.thread, t.dataset.cpu, t.dataset.off, t.dataset.top];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let t = t.as_array().expect("the tooltip is shown");
+    let s = |i: usize| t[i].as_str().unwrap().to_string();
+    Tip {
+        text: s(0),
+        cell: s(1).parse().unwrap(),
+        thread: s(2),
+        cpu: s(3).parse().unwrap(),
+        off: s(4).parse().unwrap(),
+        top: s(5),
+    }
+}
+
+/// Where the page draws thread `thread`'s lane (the top of its first row).
+async fn lane_y(client: &Client, thread: &str) -> f64 {
+    let g = client
+        .execute("return window.report.geometry();", vec![])
+        .await
+        .unwrap();
+    g["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["thread"] == thread)
+        .unwrap_or_else(|| panic!("no lane for thread {thread}: {g}"))["y"]
+        .as_f64()
+        .unwrap()
+}
+
+/// The middle of cell `cell` in thread `thread`'s lane.
+async fn lane_point(client: &Client, thread: &str, cell: u64) -> (f64, f64) {
+    let (x, _, w, _) = geometry(client).await;
+    let g = client
+        .execute("return window.report.geometry().laneRowH;", vec![])
+        .await
+        .unwrap();
+    let row_h = g.as_f64().unwrap();
+    let y = lane_y(client, thread).await;
+    let (col, row) = (cell / ROWS, cell % ROWS);
+    (
+        x + col as f64 * w + w / 2.0,
+        y + row as f64 * row_h + row_h / 2.0,
+    )
+}
+
+/// Hovers cell `cell` of `thread`'s lane and reads the tooltip.
+async fn hover_lane(client: &Client, thread: &str, cell: u64) -> Tip {
+    show_heatmap(client).await;
+    let (x, y) = lane_point(client, thread, cell).await;
+    point_at(client, x, y).await;
+    let t = tip(client).await;
+    assert_eq!((t.cell, t.thread.as_str()), (cell, thread), "{}", t.text);
+    t
+}
+
+/// The colour drawn at `(x, y)` (viewport pixels) of canvas `id`.
+async fn pixel(client: &Client, id: &str, x: f64, y: f64) -> [u8; 3] {
+    let rgb = client
+        .execute(
+            "const [id, x, y] = arguments;
+             const c = document.getElementById(id), r = c.getBoundingClientRect();
+             const one = document.createElement('canvas');
+             one.width = one.height = 1;
+             const ctx = one.getContext('2d', {willReadFrequently: true});
+             ctx.drawImage(c, Math.floor((x - r.left) * c.width / r.width),
+               Math.floor((y - r.top) * c.height / r.height), 1, 1, 0, 0, 1, 1);
+             const px = ctx.getImageData(0, 0, 1, 1).data;
+             return [px[0], px[1], px[2]];",
+            vec![json!(id), json!(x), json!(y)],
+        )
+        .await
+        .unwrap();
+    let v: Vec<u8> = serde_json::from_value(rgb).unwrap();
+    [v[0], v[1], v[2]]
+}
+
+/// Presses and releases `key` (a WebDriver key code for special keys).
+async fn press(client: &Client, key: char) {
+    let keys = fantoccini::actions::KeyActions::new("keys".into())
+        .then(fantoccini::actions::KeyAction::Down { value: key })
+        .then(fantoccini::actions::KeyAction::Up { value: key });
+    client.perform_actions(keys).await.unwrap();
+}
+
+const ESCAPE: char = '\u{e00c}';
+
+/// `+12.3` or `−12.3` as the page writes a change.
+fn points(text: &str) -> f64 {
+    let (sign, rest) = match text.strip_prefix('−') {
+        Some(rest) => (-1.0, rest),
+        None => (1.0, text.trim_start_matches('+')),
+    };
+    sign * rest
+        .trim()
+        .parse::<f64>()
+        .unwrap_or_else(|_| panic!("{text:?}"))
+}
+
+/// The flamegraph's top-left corner in the viewport, scrolled into view,
+/// and its width.
+async fn flame_box(client: &Client) -> (f64, f64, f64) {
+    let r = client
+        .execute(
+            "const f = document.getElementById('flame');
+             f.scrollIntoView({block: 'start'});
+             const r = f.getBoundingClientRect();
+             return [r.left, r.top, r.width];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let f = |i: usize| r[i].as_f64().unwrap();
+    (f(0), f(1), f(2))
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs Chromium, chromedriver and perf: cargo test -- --include-ignored"]
+async fn range_b_against_range_a_is_a_differential_flamegraph() {
+    let Some(driver) = driver() else { return };
+    let Some(run) = phases_run() else { return };
+    let client = browser(&driver).await;
+    open(&client, &page(run)).await;
+    // A: the first second (sorting, on `demo`); B: the next one (encoding,
+    // on `encoder`), chosen with the "range B" switch.
+    click_cell(&client, 25).await;
+    click(&client, "target-b").await;
+    click_cell(&client, ROWS + 25).await;
+    let (a, b) = ((0, ROWS - 1), (ROWS, 2 * ROWS - 1));
+    assert_eq!(selection(&client).await, Some(a));
+    assert_eq!(selection_b(&client).await, Some(b));
+    let (a_all, b_all) = (run.count(a.0, a.1, None), run.count(b.0, b.1, None));
+    assert!(a_all > 100 && b_all > 100, "{a_all} and {b_all} samples");
+    // The flamegraph has B's widths; the table compares shares of each total.
+    assert_eq!(flame_total(&client).await, b_all);
+    assert_eq!(
+        attr(&client, "#top-diff", "data-a-total").await,
+        a_all.to_string()
+    );
+    assert_eq!(
+        attr(&client, "#top-diff", "data-b-total").await,
+        b_all.to_string()
+    );
+    let mut shares = HashMap::new();
+    for thread in ["demo", "encoder"] {
+        let (n_a, n_b) = (
+            run.count(a.0, a.1, Some(thread)),
+            run.count(b.0, b.1, Some(thread)),
+        );
+        let row = format!("#top-diff tr[data-frame='{thread}']");
+        assert_eq!(
+            attr(&client, &row, "data-a").await,
+            n_a.to_string(),
+            "{thread}"
+        );
+        assert_eq!(
+            attr(&client, &row, "data-b").await,
+            n_b.to_string(),
+            "{thread}"
+        );
+        let change = client
+            .find(Locator::Css(&format!("{row} td")))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let expected = (n_b as f64 / b_all as f64 - n_a as f64 / a_all as f64) * 100.0;
+        eprintln!("{thread}: A {n_a} of {a_all}, B {n_b} of {b_all}: {change} points");
+        assert!(
+            (points(&change) - expected).abs() < 0.051,
+            "{thread}: {change} against {expected:.3}"
+        );
+        shares.insert(thread, expected);
+    }
+    // Phases, not noise: each thread's share moved by most of the whole.
+    assert!(
+        shares["encoder"] > 80.0 && shares["demo"] < -80.0,
+        "{shares:?}"
+    );
+
+    // Hovering `encoder` (right under `all`, most of B's width): its
+    // numbers, and red (a larger share of B).
+    let (left, top, width) = flame_box(&client).await;
+    let (x, y) = (left + width * 0.75, top + 17.0 + 8.0);
+    point_at(&client, x, y).await;
+    let details = text_of(&client, "details").await;
+    let (n_a, n_b) = (
+        run.count(a.0, a.1, Some("encoder")),
+        run.count(b.0, b.1, Some("encoder")),
+    );
+    assert!(
+        details.starts_with("encoder — A: ")
+            && details.contains(&format!("({n_a} samples), B: "))
+            && details.contains(&format!("({n_b} samples), +")),
+        "{details}"
+    );
+    let [r, g, bl] = pixel(&client, "flame", x, y).await;
+    assert!(
+        r == 255 && g < 120 && bl < 120,
+        "encoder is red: {:?}",
+        [r, g, bl]
+    );
+    // A's widths: `demo` is most of them, and blue (a smaller share of B).
+    let shape = client.find(Locator::Id("shape")).await.unwrap();
+    shape.select_by_value("a").await.unwrap();
+    assert_eq!(flame_total(&client).await, a_all);
+    let (left, top, width) = flame_box(&client).await;
+    let (x, y) = (left + width * 0.25, top + 17.0 + 8.0);
+    point_at(&client, x, y).await;
+    assert!(text_of(&client, "details").await.starts_with("demo — A: "));
+    let [r, g, bl] = pixel(&client, "flame", x, y).await;
+    assert!(
+        bl == 255 && r < 120 && g < 120,
+        "demo is blue: {:?}",
+        [r, g, bl]
+    );
+    // Searching names A's and B's shares of what matched.
+    assert!(search(&client, "sort_blocks").await * 100 > a_all * 60);
+    let matched = text_of(&client, "matched").await;
+    assert!(
+        matched.contains("% of A") && matched.contains("% of B"),
+        "{matched}"
+    );
+    search(&client, "").await;
+
+    // The URL says it all; opened again with another thread, it shows that.
+    assert_eq!(fragment(&client).await, "a=0-49&b=50-99&shape=a");
+    let url = format!(
+        "file://{}#a=0-49&b=50-99&thread=encoder",
+        page(run).display()
+    );
+    client.goto("about:blank").await.unwrap();
+    client.goto(&url).await.unwrap();
+    open_current(&client).await;
+    assert_eq!(selection(&client).await, Some(a));
+    assert_eq!(selection_b(&client).await, Some(b));
+    let chosen = client
+        .find(Locator::Id("thread"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    let label = client
+        .find(Locator::Css(&format!(
+            "#thread option[value='{}']",
+            chosen.unwrap()
+        )))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(label.starts_with("encoder ("), "{label}");
+    assert_eq!(
+        flame_total(&client).await,
+        run.count(b.0, b.1, Some("encoder"))
+    );
+    assert_eq!(
+        attr(&client, "#top-diff", "data-a-total").await,
+        run.count(a.0, a.1, Some("encoder")).to_string()
+    );
+
+    // Escape drops both ranges (the thread stays).
+    client
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    press(&client, ESCAPE).await;
+    assert_eq!(
+        (selection(&client).await, selection_b(&client).await),
+        (None, None)
+    );
+    let last = run.samples.iter().map(|s| s.0).max().unwrap();
+    assert_eq!(
+        flame_total(&client).await,
+        run.count(0, last, Some("encoder"))
+    );
+    assert!(!client
+        .find(Locator::Id("top-diff"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap());
+    assert_eq!(fragment(&client).await, "thread=encoder");
+    assert_clean(&client).await;
+    client.close().await.unwrap();
+}
+
+/// Waits for the page now loaded to finish drawing.
+async fn open_current(client: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client
+        .execute(
+            "return document.body && document.body.getAttribute('data-ready');",
+            vec![],
+        )
+        .await
+        .unwrap()
+        != json!("1")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the page did not finish drawing within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs Chromium, chromedriver and perf: cargo test -- --include-ignored"]
+async fn a_lane_per_thread_shows_its_phases_and_a_hover_tells_the_cell() {
+    let Some(driver) = driver() else { return };
+    let Some(run) = phases_run() else { return };
+    let folded = std::fs::read_to_string(run.out.join("stacks.folded")).unwrap();
+    let client = browser(&driver).await;
+    open(&client, &page(run)).await;
+    // With all threads (the default), each thread's lane shows its phases:
+    // `demo` sorts in seconds 0 and 2, `encoder` encodes in 1 and 3.
+    const GREY: [u8; 3] = [244, 244, 244];
+    for second in 0..4 {
+        let (busy, idle) = if second % 2 == 0 {
+            ("demo", "encoder")
+        } else {
+            ("encoder", "demo")
+        };
+        let mut busy_samples = 0;
+        for row in [10, 30, 40] {
+            let cell = second * ROWS + row;
+            for thread in [busy, idle] {
+                let t = hover_lane(&client, thread, cell).await;
+                let expected = run.count(cell, cell, Some(thread));
+                assert_eq!(
+                    t.cpu, expected as f64,
+                    "{thread} in cell {cell}: {}",
+                    t.text
+                );
+                assert!(
+                    t.text.contains(&format!("{expected} samples")),
+                    "{}",
+                    t.text
+                );
+                let (x, y) = lane_point(&client, thread, cell).await;
+                let colour = pixel(&client, "heatmap", x, y).await;
+                assert_eq!(
+                    colour == GREY,
+                    expected == 0,
+                    "{thread} in cell {cell}: {colour:?}"
+                );
+                if thread == busy {
+                    busy_samples += expected;
+                    // The hottest function is one of that thread's.
+                    if expected > 0 {
+                        let prefix = format!("{thread};");
+                        assert!(
+                            stacks(&folded)
+                                .iter()
+                                .any(|(s, _)| s.starts_with(&prefix)
+                                    && s.split(';').any(|f| f == t.top)),
+                            "top {:?} is no frame of {thread}",
+                            t.top
+                        );
+                    }
+                } else {
+                    assert_eq!(expected, 0, "{thread} idle in second {second}");
+                }
+            }
+        }
+        assert!(
+            busy_samples > 10,
+            "{busy} in second {second}: {busy_samples} samples"
+        );
+    }
+    // The heatmap of all threads: the cell's time and samples.
+    let cell = ROWS + 25;
+    show_heatmap(&client).await;
+    let (x, y) = cell_point(&client, cell).await;
+    point_at(&client, x, y).await;
+    let t = tip(&client).await;
+    assert_eq!((t.cell, t.thread.as_str()), (cell, ""));
+    assert_eq!(t.cpu, run.count(cell, cell, None) as f64);
+    assert!(
+        t.text.starts_with("1.50 s to 1.52 s (second 1, 500 ms in)"),
+        "{}",
+        t.text
+    );
+    // The legend says what the colours count.
+    let legend = text_of(&client, "legend").await;
+    assert!(legend.contains("samples per cell"), "{legend}");
+    assert_clean(&client).await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs Chromium, chromedriver and perf: cargo test -- --include-ignored"]
+async fn hottest_by_total_time_leaves_out_what_every_sample_of_a_thread_has() {
+    let Some(driver) = driver() else { return };
+    let Some(run) = phases_run() else { return };
+    let client = browser(&driver).await;
+    open(&client, &page(run)).await;
+    let rows = |client: &Client| {
+        let client = client.clone();
+        async move {
+            let mut out = Vec::new();
+            for tr in client
+                .find_all(Locator::Css("#top-total tbody tr"))
+                .await
+                .unwrap()
+            {
+                let text = tr.text().await.unwrap();
+                let mut parts = text.splitn(3, ' ');
+                let share: f64 = parts.next().unwrap().parse().unwrap();
+                let name = parts.nth(1).unwrap().to_string();
+                out.push((share, name));
+            }
+            out
+        }
+    };
+    let wrappers = [
+        "demo",
+        "encoder",
+        "_start",
+        "main",
+        "clone3",
+        "start_thread",
+        "std::rt::lang_start_internal",
+    ];
+    // The whole run: each thread's runtime frames are in all its samples.
+    let whole = rows(&client).await;
+    assert_eq!(whole.len(), 10, "{whole:?}");
+    for (share, name) in &whole {
+        assert!(
+            !wrappers.contains(&name.as_str()),
+            "{name} ({share} %) listed: {whole:?}"
+        );
+    }
+    let note = client.find(Locator::Id("wrappers")).await.unwrap();
+    let hidden = note.attr("title").await.unwrap().unwrap();
+    for name in wrappers {
+        assert!(
+            hidden.lines().any(|l| l == name),
+            "{name} not among {hidden}"
+        );
+    }
+    assert!(note.text().await.unwrap().starts_with("Not listed: "));
+    // A sorting second: what sorts, not what every sample passes through.
+    click_cell(&client, 2 * ROWS + 25).await;
+    let second = rows(&client).await;
+    assert!(second.iter().all(|(share, _)| *share < 99.5), "{second:?}");
+    assert!(
+        second.iter().any(|(_, n)| n == "demo::sort_blocks"),
+        "{second:?}"
+    );
+    assert_clean(&client).await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs Chromium and chromedriver: cargo test -- --include-ignored"]
+async fn a_thread_root_that_another_thread_calls_is_still_left_out() {
+    let Some(driver) = driver() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.folded");
+    // `clone3` and `start` are all of t1's samples; t2 calls `clone3` once,
+    // when it spawns t1; `main` is all of t2's.
+    std::fs::write(
+        &input,
+        "t1;clone3;start;job 60\nt1;clone3;start;other 37\nt2;main;spawn;clone3 1\nt2;main;work 40\nt2;main;idle 12\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    assert_exit(
+        &run(profiler_to(&out).arg("--from-folded").arg(&input)),
+        0,
+        &[],
+    );
+    let client = browser(&driver).await;
+    open(&client, &out.join("report.html")).await;
+    let mut listed = Vec::new();
+    for tr in client
+        .find_all(Locator::Css("#top-total tbody tr"))
+        .await
+        .unwrap()
+    {
+        listed.push(tr.text().await.unwrap());
+    }
+    assert_eq!(
+        listed,
+        [
+            "40.0 60 job",
+            "26.7 40 work",
+            "24.7 37 other",
+            "8.0 12 idle",
+            "0.7 1 spawn"
+        ]
+    );
+    let hidden = attr(&client, "#wrappers", "title").await;
+    let mut hidden: Vec<&str> = hidden.lines().collect();
+    hidden.sort_unstable();
+    assert_eq!(hidden, ["clone3", "main", "start", "t1", "t2"]);
+    assert_clean(&client).await;
+    client.close().await.unwrap();
+}
+
+/// The demo's `--waits 400` profiled with `--off-cpu`, and what perf.data
+/// says of it: each sample's time, thread names, and the switches.
+struct WaitsRun {
+    out: PathBuf,
+    /// The first sample's time: where cell 0 starts.
+    t0: u64,
+    /// The waits the demo measured itself: sleep and mutex, in ms.
+    measured: (f64, f64),
+    /// Off the CPU intervals `[out, in)` of each thread, by name.
+    off: HashMap<String, Vec<(u64, u64)>>,
+}
+
+fn waits_run() -> Option<&'static WaitsRun> {
+    static RUN: OnceLock<Option<WaitsRun>> = OnceLock::new();
+    RUN.get_or_init(|| {
+        if !perf_available() {
+            return None;
+        }
+        let out = tempfile::tempdir().unwrap().keep().join("out");
+        let result =
+            run(profiler_to(&out).args(["--off-cpu", "--keep-perf-data", "--", "--waits", "400"]));
+        assert_exit(&result, 0, &["report.html", "waited: sleep "]);
+        let log = text(&result);
+        let line = log
+            .lines()
+            .find(|l| l.starts_with("waited: sleep "))
+            .unwrap();
+        let ms: Vec<f64> = line
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let file = std::io::BufReader::new(std::fs::File::open(out.join("perf.data")).unwrap());
+        let PerfFileReader {
+            mut perf_file,
+            mut record_iter,
+        } = PerfFileReader::parse_file(file).unwrap();
+        let mut comms: HashMap<i32, String> = HashMap::new();
+        let mut t0 = u64::MAX;
+        let mut switches: Vec<(i32, u64, bool)> = Vec::new();
+        while let Some(record) = record_iter.next_record(&mut perf_file).unwrap() {
+            let PerfFileRecord::EventRecord { record, .. } = record else {
+                continue;
+            };
+            match record.parse().unwrap() {
+                EventRecord::Comm(c) => {
+                    comms.insert(
+                        c.tid,
+                        String::from_utf8_lossy(&c.name.as_slice()).into_owned(),
+                    );
+                }
+                EventRecord::Sample(s) => t0 = t0.min(s.timestamp.unwrap()),
+                EventRecord::ContextSwitch(sw) => {
+                    let common = record.common_data().unwrap();
+                    let out = matches!(
+                        sw,
+                        linux_perf_data::linux_perf_event_reader::ContextSwitchRecord::Out { .. }
+                    );
+                    switches.push((common.tid.unwrap(), common.timestamp.unwrap(), out));
+                }
+                _ => {}
+            }
+        }
+        switches.sort_by_key(|s| s.1);
+        let mut off: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
+        let mut since: HashMap<i32, u64> = HashMap::new();
+        for (tid, time, out) in switches {
+            if out {
+                since.insert(tid, time);
+            } else if let Some(from) = since.remove(&tid) {
+                let name = comms.get(&tid).cloned().unwrap_or_default();
+                off.entry(name).or_default().push((from, time));
+            }
+        }
+        Some(WaitsRun {
+            out,
+            t0,
+            measured: (ms[0], ms[1]),
+            off,
+        })
+    })
+    .as_ref()
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs Chromium, chromedriver and perf: cargo test -- --include-ignored"]
+async fn the_wall_time_view_shows_when_each_thread_waited() {
+    let Some(driver) = driver() else { return };
+    let Some(run) = waits_run() else { return };
+    // The main thread's two longest times off the CPU are the demo's sleep
+    // and mutex wait, as it measured them.
+    let mut main = run.off["demo"].clone();
+    main.sort_by_key(|(a, b)| std::cmp::Reverse(b - a));
+    let (mut sleep, mut mutex) = (main[0], main[1]);
+    if mutex.0 < sleep.0 {
+        std::mem::swap(&mut sleep, &mut mutex);
+    }
+    let ms = |(a, b): (u64, u64)| (b - a) as f64 / 1e6;
+    eprintln!(
+        "perf.data: sleep {:.1} ms, mutex {:.1} ms; the demo: {:?}",
+        ms(sleep),
+        ms(mutex),
+        run.measured
+    );
+    assert!(
+        (ms(sleep) - run.measured.0).abs() < 5.0,
+        "sleep {:.1} ms",
+        ms(sleep)
+    );
+    assert!(
+        (ms(mutex) - run.measured.1).abs() < 5.0,
+        "mutex {:.1} ms",
+        ms(mutex)
+    );
+    // The cells wholly inside an interval, a cell's margin at each end.
+    let inside = |(a, b): (u64, u64)| {
+        let first = (a - run.t0).div_ceil(CELL_NS) + 1;
+        let last = (b - run.t0) / CELL_NS - 2;
+        first..=last
+    };
+    let folded = std::fs::read_to_string(run.out.join("stacks.folded")).unwrap();
+
+    let client = browser(&driver).await;
+    open(&client, &run.out.join("report.html")).await;
+    // Wall time by default: the whole run's flamegraph holds every
+    // nanosecond of stacks.folded, waits included.
+    let checked = "return document.getElementById('view-wall').checked;";
+    assert_eq!(client.execute(checked, vec![]).await.unwrap(), json!(true));
+    assert_eq!(fragment(&client).await, "view=wall");
+    assert_eq!(
+        attr(&client, "#flame", "data-total").await,
+        total_samples(&folded).to_string()
+    );
+    // The main thread waits all through both intervals: asleep, then on the lock.
+    for (interval, why) in [(sleep, "[off-cpu: sleep]"), (mutex, "[off-cpu: futex]")] {
+        let cells: Vec<u64> = inside(interval).collect();
+        assert!(cells.len() > 10, "{cells:?}");
+        for &cell in cells.iter().step_by(4) {
+            let t = hover_lane(&client, "demo", cell).await;
+            assert_eq!(t.cpu, 0.0, "{}", t.text);
+            assert!(t.off > 19.5e6 && t.off <= 20e6, "{}", t.text);
+            assert!(t.top.starts_with(why), "{}", t.text);
+            let (x, y) = lane_point(&client, "demo", cell).await;
+            let [r, _, b] = pixel(&client, "heatmap", x, y).await;
+            assert!(b > 150 && r < 100, "waiting is blue: {:?}", [r, b]);
+        }
+    }
+    // The holder did not exist while main slept; during the mutex wait its
+    // time is all accounted for, and it ran as long as perf.data says.
+    let t = hover_lane(&client, "holder", *inside(sleep).start() + 2).await;
+    assert_eq!((t.cpu, t.off), (0.0, 0.0), "{}", t.text);
+    let (mut cpu, mut off, mut expected_off) = (0.0, 0.0, 0.0);
+    let cells = inside(mutex);
+    for cell in cells.clone() {
+        let t = hover_lane(&client, "holder", cell).await;
+        // A CPU sample's period falls in the cell of its time: a cell may
+        // gain or lose up to a period (about 1 ms) at each edge.
+        assert!((t.cpu + t.off - 20e6).abs() < 3e6, "{}", t.text);
+        cpu += t.cpu;
+        off += t.off;
+        let (a, b) = (run.t0 + cell * CELL_NS, run.t0 + (cell + 1) * CELL_NS);
+        for &(x, y) in &run.off["holder"] {
+            expected_off += (y.min(b) as f64 - x.max(a) as f64).max(0.0);
+        }
+    }
+    let n = cells.count() as f64;
+    eprintln!(
+        "holder: {:.1} ms running, {:.1} ms off (perf.data: {:.1}) in {n} cells",
+        cpu / 1e6,
+        off / 1e6,
+        expected_off / 1e6
+    );
+    assert!(
+        (off - expected_off).abs() < 2e6 + 0.02 * n * 20e6,
+        "{off} against {expected_off}"
+    );
+    assert!(
+        (cpu - (n * 20e6 - expected_off)).abs() < 3e6 + 0.05 * n * 20e6,
+        "{cpu}"
+    );
+
+    // CPU time: the sleeping main thread is an empty lane.
+    click(&client, "view-cpu").await;
+    assert_eq!(fragment(&client).await, "view=cpu");
+    let cell = *inside(sleep).start() + 3;
+    let t = hover_lane(&client, "demo", cell).await;
+    assert_eq!((t.cpu, t.off), (0.0, 0.0), "{}", t.text);
+    let (x, y) = lane_point(&client, "demo", cell).await;
+    assert_eq!(pixel(&client, "heatmap", x, y).await, [244, 244, 244]);
+    assert!(!folded.is_empty());
+    assert_clean(&client).await;
+    client.close().await.unwrap();
+}
+
 /// A synthetic run of 1M samples (1000 s at 1 kHz, 4 threads).
 fn million(dir: &Path) -> PathBuf {
     use rust_flamegraph::model::folded::Folded;
@@ -686,7 +1471,7 @@ fn million(dir: &Path) -> PathBuf {
     let mut file = std::fs::File::create(&path).unwrap();
     let page = Page {
         title: "1M samples".into(),
-        subtitle: String::new(),
+        ..Page::default()
     };
     report::write_html(&folded, &page, &mut file).unwrap();
     file.flush().unwrap();
@@ -749,7 +1534,8 @@ async fn measure() {
                 .execute("return window.report.times;", vec![])
                 .await
                 .unwrap();
-            let samples = flame_total(&client).await;
+            // Samples, or nanoseconds under --off-cpu.
+            let samples = attr(&client, "#flame", "data-total").await;
             println!(
                 "MEASURE {} {size} {:.1} {:.1} {samples}",
                 page.display(),

@@ -179,7 +179,7 @@ struct Collector<'a> {
     /// What `chains` holds, in words (its chains, and each entry's overhead).
     chain_words: usize,
     chain: Vec<u64>,
-    /// Samples per (time, thread name id, stack id), for report.html.
+    /// Weight per (time, root frame's id, stack id), for report.html.
     timeline: TimelineBuilder,
     /// Time order: runs of samples of one stack (by id).
     runs: Vec<(u32, u64)>,
@@ -368,6 +368,7 @@ impl Collector<'_> {
         }
         if let Some(time) = s.time {
             self.last_time = self.last_time.max(time);
+            self.timeline.begin(time);
         }
         let root = self.root(s.pid, s.tid);
         if s.switch_out {
@@ -427,8 +428,8 @@ impl Collector<'_> {
             id
         };
         self.count(id, weight);
-        let thread = self.thread(s.pid, s.tid);
-        self.timeline.add(s.time, thread, id);
+        // The thread is the root frame: its name (with pid/tid when asked).
+        self.timeline.add_weight(s.time, root, id, weight);
     }
 
     /// The id of the sample's stack, its frames walked and named.
@@ -458,6 +459,8 @@ impl Collector<'_> {
         }
         let id = self.intern(&key);
         self.count(id, until.saturating_sub(w.since));
+        // On the timeline, spread over the cells it spans, on its thread.
+        self.timeline.add_span(w.since, until, key[0], id);
     }
 
     /// The id of stack `key`, new if never seen.
@@ -586,14 +589,6 @@ impl Collector<'_> {
     fn forget_chains(&mut self) {
         self.chains.clear();
         self.chain_words = 0;
-    }
-
-    /// The thread's name, as a name id.
-    fn thread(&mut self, pid: i32, tid: i32) -> u32 {
-        match self.comms.get(&tid).or_else(|| self.comms.get(&pid)) {
-            Some(&id) => id,
-            None => self.names.id_of("[unknown]"),
-        }
     }
 
     /// The root frame: the thread's name (with pid/tid when asked).
@@ -1244,5 +1239,76 @@ mod tests {
     fn names_with_separators_stay_one_frame() {
         assert_eq!(clean("<[u8; 4]>::len"), "<[u8\u{ff1b} 4]>::len");
         assert_eq!(clean("a\nb"), "a b");
+    }
+
+    /// Under --off-cpu the timeline weighs nanoseconds: a CPU sample its
+    /// period in its cell, a wait spread over the cells it spans, on its
+    /// thread; and the cells start at the first sample, even a switch-out.
+    #[test]
+    fn waits_are_on_the_timeline_in_the_cells_they_span() {
+        use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+        const MS: u64 = 1_000_000;
+        let opts = StackOptions {
+            off_cpu: OffCpu::Also,
+            ..StackOptions::default()
+        };
+        let nowhere = tempfile::tempdir().unwrap();
+        let mut c = Collector::new(opts, Some(Prefetch::of_machine_in(nowhere.path())));
+        for (tid, name) in [(1, "main"), (2, "worker")] {
+            c.record(Record::Comm {
+                pid: 1,
+                tid,
+                name: name.as_bytes().into(),
+                exec: false,
+            });
+        }
+        let sample = |tid: i32, time: u64, switch_out: bool| {
+            Record::Sample(Sample {
+                pid: 1,
+                tid,
+                time: Some(time),
+                ip: 0x1000,
+                callchain: &[PERF_CONTEXT_USER, 0x1000],
+                user: None,
+                period: Some(if switch_out { 1 } else { MS }),
+                switch_out,
+            })
+        };
+        let t0 = 1_000 * MS;
+        // main leaves the CPU at t0 + 10 ms and is back at t0 + 55 ms; the
+        // worker runs at t0 + 30 ms.
+        c.record(sample(1, t0 + 10 * MS, true));
+        c.record(sample(2, t0 + 30 * MS, false));
+        c.record(Record::Switch {
+            pid: 1,
+            tid: 1,
+            time: t0 + 55 * MS,
+            out: false,
+            preempted: false,
+        });
+        let folded = c.finish(None);
+        let t = folded.timeline.unwrap();
+        let cells: Vec<(u32, &str, bool, u64)> = t
+            .cells
+            .iter()
+            .map(|x| {
+                let stack = &t.stacks[x.stack as usize];
+                (
+                    x.cell,
+                    &*t.threads[x.thread as usize],
+                    stack.ends_with("[off-cpu]"),
+                    x.weight,
+                )
+            })
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                (0, "main", true, 20 * MS),
+                (1, "main", true, 20 * MS),
+                (1, "worker", false, MS),
+                (2, "main", true, 5 * MS)
+            ]
+        );
     }
 }

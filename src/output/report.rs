@@ -21,13 +21,17 @@ const PAGE: &str = include_str!("report/report.html");
 const STYLE: &str = include_str!("report/report.css");
 const SCRIPT: &str = include_str!("report/report.js");
 
-/// What the page shows besides the data: its title and subtitle.
+/// What the page shows besides the data: its title and subtitle, and what
+/// the counts are.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
     /// The title (the profiled command).
     pub title: String,
     /// The line under it (samples, rate, call graph mode).
     pub subtitle: String,
+    /// Counts are nanoseconds (`--off-cpu`: CPU samples weigh their period,
+    /// waits their length), not samples.
+    pub nanoseconds: bool,
 }
 
 /// The data the page's script reads (`<script type="application/json">`).
@@ -35,6 +39,8 @@ pub struct Page {
 struct Data<'a> {
     title: &'a str,
     subtitle: &'a str,
+    /// What counts are: `samples`, or `ns` (nanoseconds, under `--off-cpu`).
+    unit: &'static str,
     cell_ms: u64,
     rows: u64,
     /// Frame names.
@@ -46,10 +52,11 @@ struct Data<'a> {
     /// Frames that start a thread: a stack that reaches one is complete.
     roots: Vec<u32>,
     threads: Vec<&'a str>,
-    /// `[cell, thread, node, samples]` flattened, sorted by cell, each cell
+    /// `[cell, thread, node, weight]` flattened, sorted by cell, each cell
     /// given as the difference from the previous entry's (mostly 0 or 1: a
     /// third of the page's size for long runs); empty without a timeline.
-    cells: Vec<u32>,
+    /// A weight is samples, or nanoseconds (see `unit`).
+    cells: Vec<u64>,
     /// Without a timeline: `[node, samples]` flattened, the whole run.
     whole: Vec<u64>,
     /// Warnings of the run (lost samples, …).
@@ -89,7 +96,12 @@ pub fn write_html(folded: &Folded, page: &Page, w: &mut dyn Write) -> io::Result
             for c in &timeline.cells {
                 let delta = c.cell - previous;
                 previous = c.cell;
-                cells.extend([delta, c.thread, nodes[c.stack as usize], c.samples]);
+                cells.extend([
+                    u64::from(delta),
+                    u64::from(c.thread),
+                    u64::from(nodes[c.stack as usize]),
+                    c.weight,
+                ]);
             }
             threads = timeline.threads.iter().map(String::as_str).collect();
         }
@@ -119,6 +131,7 @@ pub fn write_html(folded: &Folded, page: &Page, w: &mut dyn Write) -> io::Result
     let data = Data {
         title: &page.title,
         subtitle: &page.subtitle,
+        unit: if page.nanoseconds { "ns" } else { "samples" },
         cell_ms: CELL_MS,
         rows: ROWS,
         frames: tree.frames,
@@ -192,8 +205,8 @@ mod tests {
         b.add(Some(t0 + 1_001 * MS), 8, 3);
         let stacks = ["".to_string(), "a;b".into(), "a;c".into(), "a;c".into()];
         let t = b.finish(|id| format!("t{id}"), stacks.to_vec()).unwrap();
-        assert_eq!(t.samples(), 5);
-        let named: Vec<(u32, &str, &str, u32)> = t
+        assert_eq!(t.weight(), 5);
+        let named: Vec<(u32, &str, &str, u64)> = t
             .cells
             .iter()
             .map(|c| {
@@ -201,7 +214,7 @@ mod tests {
                     c.cell,
                     &*t.threads[c.thread as usize],
                     &*t.stacks[c.stack as usize],
-                    c.samples,
+                    c.weight,
                 )
             })
             .collect();
@@ -232,6 +245,59 @@ mod tests {
         assert_eq!(b.finish(|_| String::new(), vec!["x".into()]), None);
     }
 
+    #[test]
+    fn a_wait_is_split_over_the_cells_it_spans() {
+        let mut b = TimelineBuilder::default();
+        let t0 = 7_000 * MS;
+        b.begin(t0);
+        // A CPU sample of 1 ms at 5 ms, then a wait from 15 ms to 62 ms.
+        b.add_weight(Some(t0 + 5 * MS), 0, 0, MS);
+        b.add_span(t0 + 15 * MS, t0 + 62 * MS, 0, 1);
+        // Nothing for an empty wait; a wait of a year damages the timeline.
+        b.add_span(t0, t0, 0, 1);
+        let stacks = ["t;run".to_string(), "t;[off-cpu: sleep]".into()];
+        let t = b.finish(|_| "t".into(), stacks.to_vec()).unwrap();
+        let cells: Vec<(u32, u32, u64)> = t
+            .cells
+            .iter()
+            .map(|c| (c.cell, c.stack, c.weight))
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                (0, 0, MS),
+                (0, 1, 5 * MS),
+                (1, 1, 20 * MS),
+                (2, 1, 20 * MS),
+                (3, 1, 2 * MS)
+            ]
+        );
+        assert_eq!(t.weight(), MS + 47 * MS);
+        let mut b = TimelineBuilder::default();
+        b.add_span(0, 365 * 24 * 3600 * 1_000 * MS, 0, 0);
+        assert_eq!(b.finish(|_| String::new(), vec!["x".into()]), None);
+    }
+
+    #[test]
+    fn the_page_says_what_its_counts_are() {
+        let mut b = TimelineBuilder::default();
+        b.add_weight(Some(0), 0, 0, 3_000_000_000);
+        let folded = Folded {
+            timeline: b.finish(|_| "t".into(), vec!["t;a".into()]),
+            ..Folded::default()
+        };
+        let mut out = Vec::new();
+        let page = Page {
+            nanoseconds: true,
+            ..Page::default()
+        };
+        write_html(&folded, &page, &mut out).unwrap();
+        let d = data(&String::from_utf8(out).unwrap());
+        assert_eq!(d["unit"], "ns");
+        // Past 32 bits: weights are not cut.
+        assert_eq!(d["cells"], serde_json::json!([0, 0, 2, 3_000_000_000u64]));
+    }
+
     /// The page's data, parsed back.
     fn data(html: &str) -> serde_json::Value {
         let start = html.find("id=\"data\">").unwrap() + "id=\"data\">".len();
@@ -247,7 +313,7 @@ mod tests {
         };
         let page = Page {
             title: "<b>&".into(),
-            subtitle: String::new(),
+            ..Page::default()
         };
         let mut out = Vec::new();
         write_html(&folded, &page, &mut out).unwrap();
@@ -297,7 +363,7 @@ mod tests {
     #[test]
     fn a_million_samples_stay_small() {
         let (page, timeline) = million();
-        assert_eq!(timeline.samples(), 1_000_000);
+        assert_eq!(timeline.weight(), 1_000_000);
         // 50,000 cells of 20 samples over 200 stacks: about 19 distinct per cell.
         let per_cell = timeline.cells.len() as f64 / 50_000.0;
         assert!((15.0..20.0).contains(&per_cell), "{per_cell}");
