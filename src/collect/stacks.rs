@@ -591,6 +591,14 @@ impl Collector<'_> {
         self.chain_words = 0;
     }
 
+    /// The thread's name, as a name id.
+    fn thread(&mut self, pid: i32, tid: i32) -> u32 {
+        match self.comms.get(&tid).or_else(|| self.comms.get(&pid)) {
+            Some(&id) => id,
+            None => self.names.id_of("[unknown]"),
+        }
+    }
+
     /// The root frame: the thread's name (with pid/tid when asked).
     fn root(&mut self, pid: i32, tid: i32) -> u32 {
         let comm = self
