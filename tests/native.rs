@@ -210,12 +210,20 @@ fn off_cpu_weighs_each_wait_by_its_time_and_says_why() {
     let (slept, contended) = measured_waits(&stdout);
     let folded = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();
     // Every thread's whole life is weighed, on the CPU or off it: the total
-    // within 10 % of the lives the demo measured (about 3 × 400 ms).
+    // within 10 % of the lives the demo measured (about 3 × 400 ms), less
+    // what perf said it lost (a loaded machine can starve it: each lost
+    // clock sample is a millisecond not weighed).
     let total = total_samples(&folded) as f64 / 1e6;
     let alive = alive_ms(&stdout);
+    let log = text(&result);
+    let lost_ms = log
+        .split("perf lost ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .map_or(0.0, |n| n.parse::<f64>().unwrap());
     assert!(
-        (total - alive).abs() < alive / 10.0,
-        "weighed {total} ms, the threads lived {alive} ms\n{folded}"
+        total < alive * 1.1 && total + lost_ms > alive * 0.9,
+        "weighed {total} ms (and lost {lost_ms}), the threads lived {alive} ms\n{log}\n{folded}"
     );
     // Each wait within 10 % of what the program measured itself (a switch
     // is stamped within microseconds of the program's own clock reads).
@@ -246,7 +254,6 @@ fn off_cpu_weighs_each_wait_by_its_time_and_says_why() {
         off,
         "the holder was preempted, never blocked\n{folded}"
     );
-    let log = text(&result);
     assert!(log.contains("on and off the CPU"), "{log}");
     assert!(log.contains("ms  [off-cpu: sleep]"), "{log}");
     let svg = std::fs::read_to_string(out.path().join("flamegraph.svg")).unwrap();
