@@ -69,6 +69,15 @@ pub struct Config {
     pub verbose: bool,
 }
 
+impl Config {
+    /// The stacks weigh nanoseconds, not samples: `--off-cpu` on a recording,
+    /// made now or read again (`--perfdata`), not on earlier folded stacks.
+    pub fn weighs_nanoseconds(&self) -> bool {
+        self.stacks.off_cpu != crate::collect::off_cpu::OffCpu::No
+            && !matches!(self.mode, RunMode::RenderFolded(_) | RunMode::Build)
+    }
+}
+
 /// What a run does, decided once from the options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunMode {
@@ -186,7 +195,7 @@ impl Extra {
                 }),
                 duration: recording.as_ref().map(|rec| rec.wall),
                 comment: command.to_string(),
-                nanoseconds: recording.is_some() && cfg.render.nanoseconds,
+                nanoseconds: cfg.weighs_nanoseconds(),
             };
             Some(crate::output::pprof::encode(folded, &meta)?)
         } else {
@@ -479,8 +488,7 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
     let text = String::from_utf8_lossy(&folded.text);
     let mut summary = Summary::from_folded(&text, HOTTEST);
     // Time on and off the CPU, in nanoseconds, when waiting was recorded.
-    summary.nanoseconds =
-        recording.is_some() && cfg.stacks.off_cpu != crate::collect::off_cpu::OffCpu::No;
+    summary.nanoseconds = cfg.weighs_nanoseconds();
     let failure = recording.as_ref().and_then(Recording::failure);
     if summary.samples < MIN_SAMPLES {
         let kept = if out.path().join(out.file_name(artifacts::SVG)).exists() {
