@@ -581,6 +581,14 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
             if folded.kernel_names_hidden {
                 warnings.push(summary::kernel_names_hidden(crate::sys::container::engine()));
             }
+            // perf lost records where it may not lock a larger buffer.
+            if let (true, Some(engine), false) = (
+                warnings.iter().any(|w| w.contains("its buffer was full")),
+                crate::sys::container::engine(),
+                record::options::can_lock_memory(),
+            ) {
+                warnings.push(summary::small_buffer(engine, crate::defaults::MMAP_PAGES));
+            }
             warnings
         },
         written,

@@ -254,7 +254,7 @@ fn off_cpu_with_cargo_flamegraphs_flags_and_its_perf_command() {
     assert!(log.contains("--call-graph dwarf,16384"), "{log}");
     assert!(log.contains("call-graph=dwarf,stack-size=16384"), "{log}");
     let stdout = String::from_utf8_lossy(&result.stdout);
-    assert_off_cpu_demo_profile(out.path(), &stdout);
+    assert_off_cpu_demo_profile(out.path(), &stdout, &log);
     let svg = std::fs::read_to_string(out.path().join("flamegraph.svg")).unwrap();
     assert!(svg.contains("at 499 Hz"), "-F reached perf");
     // --no-inline: the holder's loop is demo::holding itself, not the
