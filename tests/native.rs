@@ -167,7 +167,10 @@ fn off_cpu_weighs_each_wait_by_its_time_and_says_why() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let result = run(profiler_to(out.path()).args(["--off-cpu", "--", "--waits", "400"]));
+    // Recorded again if perf lost records (a machine busy with other tests).
+    let result = with_no_records_lost(|| {
+        run(profiler_to(out.path()).args(["--off-cpu", "--", "--waits", "400"]))
+    });
     assert!(result.status.success(), "{}", text(&result));
     let DemoWaits {
         slept, contended, ..
@@ -233,28 +236,31 @@ fn off_cpu_with_cargo_flamegraphs_flags_and_its_perf_command() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let result = run(profiler_to(out.path()).args([
-        "--off-cpu",
-        "-F",
-        "499",
-        "--no-inline",
-        "--bin",
-        "demo",
-        "-c",
-        "record --call-graph dwarf,16384",
-        "--keep-perf-data",
-        "-v",
-        "--",
-        "--waits",
-        "300",
-    ]));
+    // Recorded again if perf lost records (a machine busy with other tests).
+    let result = with_no_records_lost(|| {
+        run(profiler_to(out.path()).args([
+            "--off-cpu",
+            "-F",
+            "499",
+            "--no-inline",
+            "--bin",
+            "demo",
+            "-c",
+            "record --call-graph dwarf,16384",
+            "--keep-perf-data",
+            "-v",
+            "--",
+            "--waits",
+            "300",
+        ]))
+    });
     assert!(result.status.success(), "{}", text(&result));
     let log = text(&result);
     // -v shows perf's command line: -c's stack size, for both events.
     assert!(log.contains("--call-graph dwarf,16384"), "{log}");
     assert!(log.contains("call-graph=dwarf,stack-size=16384"), "{log}");
     let stdout = String::from_utf8_lossy(&result.stdout);
-    assert_off_cpu_demo_profile(out.path(), &stdout, &log);
+    assert_off_cpu_demo_profile(out.path(), &stdout);
     let svg = std::fs::read_to_string(out.path().join("flamegraph.svg")).unwrap();
     assert!(svg.contains("at 499 Hz"), "-F reached perf");
     // --no-inline: the holder's loop is demo::holding itself, not the

@@ -219,22 +219,24 @@ fn off_cpu_under_podman_weighs_the_demos_waits() {
         return;
     };
     let host = host_folder();
-    let out = run(podman_command(setup, "podman", host.path()).args([
-        "run",
-        "--rm",
-        "--cap-add=SYS_ADMIN",
-        "--cap-add=IPC_LOCK",
-        "-v",
-        "./fg:/out:Z",
-        IMAGE,
-        "--off-cpu",
-        "--",
-        "--waits",
-        "300",
-    ]));
+    let out = with_no_records_lost(|| {
+        run(podman_command(setup, "podman", host.path()).args([
+            "run",
+            "--rm",
+            "--cap-add=SYS_ADMIN",
+            "--cap-add=IPC_LOCK",
+            "-v",
+            "./fg:/out:Z",
+            IMAGE,
+            "--off-cpu",
+            "--",
+            "--waits",
+            "300",
+        ]))
+    });
     assert_exit(&out, 0, &["on and off the CPU"]);
     let fg = host.path().join("fg");
-    assert_off_cpu_demo_profile(&fg, &String::from_utf8_lossy(&out.stdout), &text(&out));
+    assert_off_cpu_demo_profile(&fg, &String::from_utf8_lossy(&out.stdout));
     assert_owned_by_folder_owner(&fg);
 }
 

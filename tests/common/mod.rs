@@ -662,15 +662,35 @@ pub fn svg_ms_under(svg: &str, ancestor: &str, leaf: &str) -> f64 {
         .sum()
 }
 
+/// Runs `attempt`, an `--off-cpu` recording, until perf loses no records
+/// (the summary says `none lost`), at most three times: a recording perf
+/// lost records of (its buffer was full: a machine busy with other
+/// recordings) is incomplete, and checking it against the truth would test
+/// the machine's load. Panics, saying so, when all three lost some.
+pub fn with_no_records_lost(mut attempt: impl FnMut() -> Output) -> Output {
+    for n in 1..=3 {
+        let out = attempt();
+        let log = text(&out);
+        if !out.status.success() || log.contains("(none lost)") {
+            return out;
+        }
+        loud(&format!(
+            "NOTE: perf lost records in attempt {n} (its buffer was full): recording again"
+        ));
+    }
+    panic!(
+        "perf lost records in each of 3 recordings (its buffer was full): this machine is too \
+         busy for a complete off-CPU recording"
+    )
+}
+
 /// Checks an `--off-cpu` profile of `demo --waits MS` in `out` against the
-/// demo's own measurement (`stdout`; `log` is the whole run's output): the
-/// sleep and the mutex wait, each ending in the frame that says why, under
-/// the demo function that waited, within 10 % of what the demo measured, in
-/// stacks.folded and in the SVG; the holder's whole life (on the CPU, or
-/// preempted) within 10 % of it too, or, when perf lost records (its buffer
-/// was full, as in a container's 512 KiB with DWARF stacks: the summary says
-/// so), not more than it lived.
-pub fn assert_off_cpu_demo_profile(out: &Path, stdout: &str, log: &str) {
+/// demo's own measurement (`stdout`), of a recording perf lost no records
+/// of (see [`with_no_records_lost`]): the sleep and the mutex wait, each
+/// ending in the frame that says why, under the demo function that waited,
+/// within 10 % of what the demo measured, in stacks.folded and in the SVG;
+/// the holder's whole life (on the CPU, or preempted) within 10 % of it too.
+pub fn assert_off_cpu_demo_profile(out: &Path, stdout: &str) {
     let truth = demo_waits(stdout);
     let folded = std::fs::read_to_string(out.join("stacks.folded")).expect("stacks.folded written");
     let svg = std::fs::read_to_string(out.join("flamegraph.svg")).expect("flamegraph.svg written");
@@ -694,18 +714,9 @@ pub fn assert_off_cpu_demo_profile(out: &Path, stdout: &str, log: &str) {
         );
     }
     let holder = ms_through(&folded, "demo::holding");
-    let lost = !log.contains("(none lost)");
     assert!(
-        near(holder, truth.holder_alive) || (lost && holder < truth.holder_alive * 1.1),
-        "thread holder: {holder:.1} ms on and off the CPU, it lived {:.1} ms \
-         (perf lost records: {lost})\n{folded}",
+        near(holder, truth.holder_alive),
+        "thread holder: {holder:.1} ms on and off the CPU, it lived {:.1} ms\n{folded}",
         truth.holder_alive
     );
-    if lost {
-        loud(&format!(
-            "NOTE: perf lost records (its buffer was full); the holder weighs {holder:.1} \
-             of the {:.1} ms it lived",
-            truth.holder_alive
-        ));
-    }
 }
