@@ -20,6 +20,13 @@ pub const REFUSED: &[(&str, &str)] = &[(
          `sudo sysctl kernel.perf_event_paranoid=1`",
 )];
 
+/// `--off-cpu` with `--perf-script`, refused: perf script counts samples,
+/// and only the in-process reader weighs each wait by its time.
+pub const OFF_CPU_PERF_SCRIPT: &str =
+    "--off-cpu cannot be read with --perf-script: `perf script` counts samples, while \
+     --off-cpu weighs each wait by how long it lasted, which only rust-flamegraph's own \
+     reader does: drop --perf-script";
+
 /// What `--help` ends with: the exit codes, and the image's folders.
 fn after_help() -> String {
     format!(
@@ -237,6 +244,9 @@ impl Options {
                 .error(clap::error::ErrorKind::ValueValidation, message)
         };
         opts.record.perf_command().map_err(usage)?;
+        if opts.record.off_cpu.is_some() && opts.stacks.perf_script {
+            return Err(usage(OFF_CPU_PERF_SCRIPT.into()));
+        }
         if opts.compression_level.is_some() && !opts.keep_perf_data {
             crate::say!(
                 "rust-flamegraph: note: -z: nothing to compress, since perf.data is not kept \
@@ -929,6 +939,24 @@ mod tests {
             let err = Options::from_args(["rf", "-c", &cmd]).unwrap_err();
             assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
         }
+    }
+
+    #[test]
+    fn off_cpu_keeps_a_perf_commands_settings_and_refuses_perf_script() {
+        let opts = Options::from_args([
+            "rf",
+            "--off-cpu",
+            "-c",
+            "record -F 499 --call-graph dwarf,16384",
+        ])
+        .unwrap();
+        let record = opts.into_config().record;
+        assert!(record.off_cpu);
+        assert_eq!((record.freq, record.dwarf_stack_bytes), (499, 16384));
+        let err = Options::from_args(["rf", "--off-cpu", "--perf-script"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains(OFF_CPU_PERF_SCRIPT), "{err}");
+        assert!(Options::from_args(["rf", "--perf-script"]).is_ok());
     }
 
     #[test]

@@ -69,6 +69,15 @@ pub struct Config {
     pub verbose: bool,
 }
 
+impl Config {
+    /// The stacks weigh nanoseconds, not samples: `--off-cpu` on a recording,
+    /// made now or read again (`--perfdata`), not on earlier folded stacks.
+    pub fn weighs_nanoseconds(&self) -> bool {
+        self.stacks.off_cpu != crate::collect::off_cpu::OffCpu::No
+            && !matches!(self.mode, RunMode::RenderFolded(_) | RunMode::Build)
+    }
+}
+
 /// What a run does, decided once from the options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunMode {
@@ -183,7 +192,7 @@ impl Extra {
                 }),
                 duration: recording.as_ref().map(|rec| rec.wall),
                 comment: command.to_string(),
-                nanoseconds: recording.is_some() && cfg.render.nanoseconds,
+                nanoseconds: cfg.weighs_nanoseconds(),
                 // `perf script`'s stacks start with the thread, unless
                 // rewritten as text.
                 thread_roots: cfg.perf_script && !rewritten,
@@ -490,8 +499,7 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
     let text = String::from_utf8_lossy(&folded.text);
     let mut summary = Summary::from_folded(&text, HOTTEST);
     // Time on and off the CPU, in nanoseconds, when waiting was recorded.
-    summary.nanoseconds =
-        recording.is_some() && cfg.stacks.off_cpu != crate::collect::off_cpu::OffCpu::No;
+    summary.nanoseconds = cfg.weighs_nanoseconds();
     let failure = recording.as_ref().and_then(Recording::failure);
     if summary.samples < MIN_SAMPLES {
         let kept = if out.path().join(out.file_name(artifacts::SVG)).exists() {
@@ -583,6 +591,14 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
             let mut warnings = folded.warnings;
             if folded.kernel_names_hidden {
                 warnings.push(summary::kernel_names_hidden(crate::sys::container::engine()));
+            }
+            // perf lost records where it may not lock a larger buffer.
+            if let (true, Some(engine), false) = (
+                warnings.iter().any(|w| w.contains("its buffer was full")),
+                crate::sys::container::engine(),
+                record::options::can_lock_memory(),
+            ) {
+                warnings.push(summary::small_buffer(engine, crate::defaults::MMAP_PAGES));
             }
             warnings
         },

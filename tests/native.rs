@@ -160,17 +160,6 @@ fn flamechart_keeps_samples_in_time_order() {
     );
 }
 
-/// The demo's waits, as it measured them: `waited: sleep X ms, mutex Y ms`.
-fn measured_waits(stdout: &str) -> (f64, f64) {
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("waited: sleep "))
-        .unwrap_or_else(|| panic!("the demo prints its waits: {stdout}"));
-    let (sleep, mutex) = line.split_once(" ms, mutex ").unwrap();
-    let mutex = mutex.strip_suffix(" ms").unwrap();
-    (sleep.parse().unwrap(), mutex.parse().unwrap())
-}
-
 /// How long the demo's threads lived, added up, as it measured them:
 /// `alive: main X ms, holder Y ms`.
 fn alive_ms(stdout: &str) -> f64 {
@@ -188,15 +177,6 @@ fn alive_ms(stdout: &str) -> f64 {
         .sum()
 }
 
-/// Milliseconds of the stacks through `function` that end in `leaf`.
-fn waited_ms(folded: &str, function: &str, leaf: &str) -> f64 {
-    stacks(folded)
-        .iter()
-        .filter(|(frames, _)| frames.contains(function) && frames.ends_with(leaf))
-        .map(|&(_, ns)| ns as f64 / 1e6)
-        .sum()
-}
-
 #[test]
 #[ignore = "needs perf: cargo test -- --include-ignored"]
 fn off_cpu_weighs_each_wait_by_its_time_and_says_why() {
@@ -204,10 +184,15 @@ fn off_cpu_weighs_each_wait_by_its_time_and_says_why() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let result = run(profiler_to(out.path()).args(["--off-cpu", "--", "--waits", "400"]));
+    // Recorded again if perf lost records (a machine busy with other tests).
+    let result = with_no_records_lost(|| {
+        run(profiler_to(out.path()).args(["--off-cpu", "--", "--waits", "400"]))
+    });
     assert!(result.status.success(), "{}", text(&result));
     let stdout = String::from_utf8_lossy(&result.stdout);
-    let (slept, contended) = measured_waits(&stdout);
+    let DemoWaits {
+        slept, contended, ..
+    } = demo_waits(&stdout);
     let folded = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();
     // Every thread's whole life is weighed, on the CPU or off it: the total
     // within 10 % of the lives the demo measured (about 3 × 400 ms), less
@@ -315,4 +300,93 @@ fn off_cpu_caps_the_stacks_of_a_program_that_switches_all_the_time() {
         passing * 2 > off,
         "{passing} of {off} ns waiting are drawn on the token passing\n{folded}"
     );
+}
+
+/// `cargo flamegraph`'s flags with `--off-cpu`: `-F`, `--no-inline`,
+/// `--bin`, and its perf command (`-c "record …"`), whose DWARF stack size
+/// reaches perf for the switches too; the kept perf.data rendered again
+/// with `--perfdata` weighs the same nanoseconds.
+#[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
+fn off_cpu_with_cargo_flamegraphs_flags_and_its_perf_command() {
+    if !perf_available() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    // Recorded again if perf lost records (a machine busy with other tests).
+    let result = with_no_records_lost(|| {
+        run(profiler_to(out.path()).args([
+            "--off-cpu",
+            "-F",
+            "499",
+            "--no-inline",
+            "--bin",
+            "demo",
+            "-c",
+            "record --call-graph dwarf,16384",
+            "--keep-perf-data",
+            "-v",
+            "--",
+            "--waits",
+            "300",
+        ]))
+    });
+    assert!(result.status.success(), "{}", text(&result));
+    let log = text(&result);
+    // -v shows perf's command line: -c's stack size, for both events.
+    assert!(log.contains("--call-graph dwarf,16384"), "{log}");
+    assert!(log.contains("call-graph=dwarf,stack-size=16384"), "{log}");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert_off_cpu_demo_profile(out.path(), &stdout);
+    let svg = std::fs::read_to_string(out.path().join("flamegraph.svg")).unwrap();
+    assert!(svg.contains("at 499 Hz"), "-F reached perf");
+    // --no-inline: the holder's loop is demo::holding itself, not the
+    // inlined functions (`PartialOrd::lt`, `wrapping_add`) its code came from.
+    let folded = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();
+    let on_cpu = |own: bool| -> f64 {
+        stacks(&folded)
+            .iter()
+            .filter(|(f, _)| f.contains("demo::holding;") != own && f.contains("demo::holding"))
+            .filter(|(f, _)| !f.contains("[off-cpu"))
+            .map(|&(_, ns)| ns as f64 / 1e6)
+            .sum()
+    };
+    let (own, callees) = (on_cpu(true), on_cpu(false));
+    assert!(
+        own > 0.0 && own > 2.0 * callees,
+        "demo::holding ran {own:.1} ms in its own code, {callees:.1} ms in frames above it\n{folded}"
+    );
+
+    // The kept recording, rendered again as `cargo flamegraph --perfdata`
+    // would: the same stacks, counted in nanoseconds in the summary too.
+    let again = out.path().join("again");
+    let result = run(profiler_to(&again)
+        .args(["--off-cpu", "--no-inline", "--perfdata"])
+        .arg(out.path().join("perf.data")));
+    assert!(result.status.success(), "{}", text(&result));
+    let log = text(&result);
+    assert!(log.contains("on and off the CPU"), "{log}");
+    assert!(log.contains(" ms  [off-cpu: sleep]"), "{log}");
+    let mut first: Vec<_> = stacks(&folded);
+    let second_text = std::fs::read_to_string(again.join("stacks.folded")).unwrap();
+    let mut second: Vec<_> = stacks(&second_text);
+    first.sort();
+    second.sort();
+    assert_eq!(first, second, "the same recording, the same stacks");
+}
+
+#[test]
+fn off_cpu_with_perf_script_is_a_usage_error_naming_the_fix() {
+    let out = tempfile::tempdir().unwrap();
+    let result =
+        run(profiler_to(out.path()).args(["--off-cpu", "--perf-script", "--", "--waits", "100"]));
+    assert_exit(
+        &result,
+        2,
+        &[
+            "--off-cpu cannot be read with --perf-script",
+            "drop --perf-script",
+        ],
+    );
+    assert!(!text(&result).contains("recording"), "{}", text(&result));
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -441,4 +442,79 @@ fn attaches_to_a_running_process_by_pid() {
         "{}",
         text(&result)
     );
+}
+
+#[test]
+#[ignore = "needs perf: cargo test -- --include-ignored"]
+fn off_cpu_attached_by_pid_weighs_the_waits_that_begin_after_attaching() {
+    if !perf_available() {
+        return;
+    }
+    // The demo sleeps 2 s, then waits 2 s for a mutex that thread `holder`
+    // computes with, and exits; attached during the sleep, the recording
+    // ends with the demo (`--duration` only bounds a test gone wrong).
+    let demo = Command::new(demo_binary())
+        .args(["--waits", "2000"])
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = demo.id();
+    let _kill = KillGroupOnDrop(pid);
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || {
+            rust_flamegraph::sys::proc::stat(pid).is_some_and(|s| s.state == 'S')
+        }),
+        "the demo never went to sleep"
+    );
+    let out = tempfile::tempdir().unwrap();
+    // Frame-pointer stacks: a loaded machine's perf keeps up with their few
+    // bytes, while DWARF's stack copies may overflow its buffer and lose a
+    // share of the holder's samples (the summary says how many), which
+    // would blur the sums this test compares.
+    let result = run(profiler_to(out.path()).args([
+        "--off-cpu",
+        "--call-graph",
+        "fp",
+        "--pid",
+        &pid.to_string(),
+        "--duration",
+        "30",
+    ]));
+    let demo = demo.wait_with_output().unwrap();
+    assert!(result.status.success(), "{}", text(&result));
+    let truth = demo_waits(&String::from_utf8_lossy(&demo.stdout));
+    let folded = folded(out.path());
+    let near = |got: f64, truth: f64| (got - truth).abs() < truth / 10.0;
+    // The sleep was under way when perf attached: perf saw no switch off
+    // the CPU for it, so it is missed (docs/off-cpu.md, "With --pid").
+    let slept = waited_ms(&folded, "demo::sleeping", "[off-cpu");
+    assert_eq!(
+        slept, 0.0,
+        "a wait begun before attaching is not weighed\n{folded}"
+    );
+    // What began after attaching is weighed whole: the mutex wait, and the
+    // holder's life (on the CPU, or preempted while it could run).
+    let mutex = waited_ms(&folded, "demo::contending", "[off-cpu: futex]");
+    assert!(
+        near(mutex, truth.contended),
+        "the mutex wait weighs {mutex:.1} ms, the demo measured {:.1} ms\n{folded}",
+        truth.contended
+    );
+    let holder = ms_through(&folded, "demo::holding");
+    assert!(
+        near(holder, truth.holder_alive),
+        "the holder weighs {holder:.1} ms, it lived {:.1} ms\n{folded}",
+        truth.holder_alive
+    );
+    // In all: both threads' lives after the sleep, and little else.
+    let total = total_samples(&folded) as f64 / 1e6;
+    let lived = truth.contended + truth.holder_alive;
+    assert!(
+        near(total, lived),
+        "{total:.1} ms in all; after the sleep, the threads lived {lived:.1} ms\n{folded}"
+    );
+    let log = text(&result);
+    assert!(log.contains("on and off the CPU"), "{log}");
+    assert!(log.contains(&format!("process {pid}")), "{log}");
 }

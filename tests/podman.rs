@@ -209,6 +209,37 @@ fn readme_podman_command_writes_the_flamegraph() {
     assert_glibc_frames_named(&fg);
 }
 
+/// `--off-cpu` under Podman, with the command of docs/off-cpu.md: each
+/// wait weighed within 10 % of what the demo measured, drawn under the
+/// function that waited, and the files the folder owner's, as under Docker.
+#[test]
+#[ignore = "needs a Docker engine, Podman and root: cargo test -- --include-ignored"]
+fn off_cpu_under_podman_weighs_the_demos_waits() {
+    let Some(setup) = setup() else {
+        return;
+    };
+    let host = host_folder();
+    let out = with_no_records_lost(|| {
+        run(podman_command(setup, "podman", host.path()).args([
+            "run",
+            "--rm",
+            "--cap-add=SYS_ADMIN",
+            "--cap-add=IPC_LOCK",
+            "-v",
+            "./fg:/out:Z",
+            IMAGE,
+            "--off-cpu",
+            "--",
+            "--waits",
+            "300",
+        ]))
+    });
+    assert_exit(&out, 0, &["on and off the CPU"]);
+    let fg = host.path().join("fg");
+    assert_off_cpu_demo_profile(&fg, &String::from_utf8_lossy(&out.stdout));
+    assert_owned_by_folder_owner(&fg);
+}
+
 /// Runs its closure when dropped.
 struct OnDrop<F: FnMut()>(F);
 

@@ -59,6 +59,19 @@ pub fn kernel_names_hidden(engine: Option<Engine>) -> String {
     format!("kernel frames show as [kernel]: kernel symbols are hidden here (kptr_restrict); {fix}")
 }
 
+/// The advice after perf lost records in a container (`engine`) where it
+/// may not lock memory: its buffer is then 512 KiB per CPU, about ten DWARF
+/// stack copies; `IPC_LOCK` lets it lock `pages` pages per CPU.
+pub fn small_buffer(engine: Engine, pages: u32) -> String {
+    format!(
+        "perf's buffer is 512 KiB per CPU in this container, too small for this recording: \
+         add --cap-add=IPC_LOCK to `{} run` (or `cap_add: [IPC_LOCK]` to the compose service) \
+         so that it may lock {} MiB",
+        engine.command(),
+        u64::from(pages) * 4096 / (1 << 20)
+    )
+}
+
 /// Why the recording ended, for the summary's wall-time line.
 fn stop_text(reason: StopReason) -> String {
     match reason {
@@ -251,6 +264,19 @@ mod tests {
             host.contains("kptr_restrict=0") && !host.contains("cap-add"),
             "{host}"
         );
+    }
+
+    #[test]
+    fn a_small_buffer_in_a_container_names_the_capability() {
+        let docker = small_buffer(Engine::Docker, 1024);
+        assert!(
+            docker.contains("--cap-add=IPC_LOCK to `docker run`") && docker.contains("4 MiB"),
+            "{docker}"
+        );
+        assert!(docker.contains("cap_add: [IPC_LOCK]"), "{docker}");
+        // The summary shows warnings that do not speak of losses.
+        assert!(!docker.contains("lost"), "{docker}");
+        assert!(small_buffer(Engine::Podman, 1024).contains("`podman run`"));
     }
 
     const FOLDED: &str = "\

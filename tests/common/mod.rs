@@ -580,3 +580,159 @@ impl Drop for KillGroupOnDrop {
         }
     }
 }
+
+/// The demo's waits, as it measured them (`--waits`): the lines
+/// `waited: sleep X ms, mutex Y ms` and
+/// `computed: holding H ms; alive: main M ms, holder L ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoWaits {
+    /// Milliseconds `demo::sleeping` slept.
+    pub slept: f64,
+    /// Milliseconds `demo::contending` waited for the mutex.
+    pub contended: f64,
+    /// Milliseconds thread `holder` lived (computing while it held the mutex).
+    pub holder_alive: f64,
+}
+
+/// The demo's own measurement of its `--waits`, from its stdout.
+pub fn demo_waits(stdout: &str) -> DemoWaits {
+    let after = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest.to_string()))
+            .unwrap_or_else(|| panic!("the demo prints {prefix:?}: {stdout}"))
+    };
+    let ms = |text: &str| -> f64 {
+        let number = text.split(" ms").next().unwrap().trim();
+        number
+            .parse()
+            .unwrap_or_else(|e| panic!("{number:?} is not milliseconds ({e}): {stdout}"))
+    };
+    let waited = after("waited: sleep ");
+    let (sleep, mutex) = waited.split_once(" ms, mutex ").unwrap();
+    DemoWaits {
+        slept: ms(sleep),
+        contended: ms(mutex),
+        holder_alive: ms(&after(", holder ")),
+    }
+}
+
+/// Milliseconds of the folded stacks (nanoseconds, as `--off-cpu` writes
+/// them) through `function` that end in `leaf`.
+pub fn waited_ms(folded: &str, function: &str, leaf: &str) -> f64 {
+    stacks(folded)
+        .iter()
+        .filter(|(frames, _)| frames.contains(function) && frames.ends_with(leaf))
+        .map(|&(_, ns)| ns as f64 / 1e6)
+        .sum()
+}
+
+/// Milliseconds of all the folded stacks through `function`.
+pub fn ms_through(folded: &str, function: &str) -> f64 {
+    stacks(folded)
+        .iter()
+        .filter(|(frames, _)| frames.split(';').any(|f| f == function))
+        .map(|&(_, ns)| ns as f64 / 1e6)
+        .sum()
+}
+
+/// The frames an SVG draws: `(name, fg:x, fg:w, y)`, `fg:` in the counts of
+/// the stacks (nanoseconds with `--off-cpu`), `y` growing towards the roots.
+pub fn svg_frames(svg: &str) -> Vec<(String, u64, u64, f64)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[start..].split('"').next()?.to_string())
+    };
+    svg.split("<g><title>")
+        .skip(1)
+        .filter_map(|g| {
+            let (title, rest) = g.split_once("</title>")?;
+            let name = title.rsplit_once(" (").map_or(title, |(n, _)| n);
+            let rect = &rest[..rest.find("/>")?];
+            Some((
+                name.replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&"),
+                attr(rect, "fg:x")?.parse().ok()?,
+                attr(rect, "fg:w")?.parse().ok()?,
+                attr(rect, "y")?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Milliseconds the SVG draws as `leaf` frames above (called by) a frame
+/// named `ancestor`: the picture, not only the folded stacks, puts the wait
+/// under the function that waited.
+pub fn svg_ms_under(svg: &str, ancestor: &str, leaf: &str) -> f64 {
+    let frames = svg_frames(svg);
+    frames
+        .iter()
+        .filter(|(name, ..)| name == leaf)
+        .filter(|&&(_, x, w, y)| {
+            frames.iter().any(|(name, ax, aw, ay)| {
+                name == ancestor && *ay > y && *ax <= x && x + w <= ax + aw
+            })
+        })
+        .map(|&(_, _, w, _)| w as f64 / 1e6)
+        .sum()
+}
+
+/// Runs `attempt`, an `--off-cpu` recording, until perf loses no records
+/// (the summary says `none lost`), at most three times: a recording perf
+/// lost records of (its buffer was full: a machine busy with other
+/// recordings) is incomplete, and checking it against the truth would test
+/// the machine's load. Panics, saying so, when all three lost some.
+pub fn with_no_records_lost(mut attempt: impl FnMut() -> Output) -> Output {
+    for n in 1..=3 {
+        let out = attempt();
+        let log = text(&out);
+        if !out.status.success() || log.contains("(none lost)") {
+            return out;
+        }
+        loud(&format!(
+            "NOTE: perf lost records in attempt {n} (its buffer was full): recording again"
+        ));
+    }
+    panic!(
+        "perf lost records in each of 3 recordings (its buffer was full): this machine is too \
+         busy for a complete off-CPU recording"
+    )
+}
+
+/// Checks an `--off-cpu` profile of `demo --waits MS` in `out` against the
+/// demo's own measurement (`stdout`), of a recording perf lost no records
+/// of (see [`with_no_records_lost`]): the sleep and the mutex wait, each
+/// ending in the frame that says why, under the demo function that waited,
+/// within 10 % of what the demo measured, in stacks.folded and in the SVG;
+/// the holder's whole life (on the CPU, or preempted) within 10 % of it too.
+pub fn assert_off_cpu_demo_profile(out: &Path, stdout: &str) {
+    let truth = demo_waits(stdout);
+    let folded = std::fs::read_to_string(out.join("stacks.folded")).expect("stacks.folded written");
+    let svg = std::fs::read_to_string(out.join("flamegraph.svg")).expect("flamegraph.svg written");
+    assert_svg_parses(&svg);
+    let near = |got: f64, truth: f64| (got - truth).abs() < truth / 10.0;
+    for (function, leaf, measured) in [
+        ("demo::sleeping", "[off-cpu: sleep]", truth.slept),
+        ("demo::contending", "[off-cpu: futex]", truth.contended),
+    ] {
+        let in_folded = waited_ms(&folded, function, leaf);
+        assert!(
+            near(in_folded, measured),
+            "{leaf} under {function}: {in_folded:.1} ms in stacks.folded, the demo measured \
+             {measured:.1} ms\n{folded}"
+        );
+        let in_svg = svg_ms_under(&svg, function, leaf);
+        assert!(
+            near(in_svg, measured),
+            "{leaf} under {function}: {in_svg:.1} ms drawn in the SVG, the demo measured \
+             {measured:.1} ms"
+        );
+    }
+    let holder = ms_through(&folded, "demo::holding");
+    assert!(
+        near(holder, truth.holder_alive),
+        "thread holder: {holder:.1} ms on and off the CPU, it lived {:.1} ms\n{folded}",
+        truth.holder_alive
+    );
+}
