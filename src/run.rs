@@ -594,7 +594,7 @@ fn write_results(cfg: &Config, out: &OutDir, profile: Profile) -> Result<Report>
             }
             // perf lost records where it may not lock a larger buffer.
             if let (true, Some(engine), false) = (
-                warnings.iter().any(|w| w.contains("its buffer was full")),
+                folded.records_lost > 0,
                 crate::sys::container::engine(),
                 record::options::can_lock_memory(),
             ) {

@@ -259,6 +259,7 @@ pub fn read_folded_from<R: BufRead>(
         text: stacks.into_text(),
         warnings,
         kernel_names_hidden: false,
+        records_lost: 0,
         timeline: None,
         addresses: None,
     })

@@ -70,6 +70,7 @@ pub fn collapse_recording(
         text,
         warnings,
         kernel_names_hidden: false,
+        records_lost: 0,
         timeline: None,
         addresses: None,
     })

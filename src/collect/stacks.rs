@@ -722,6 +722,7 @@ impl Collector<'_> {
             text,
             warnings,
             kernel_names_hidden,
+            records_lost: self.lost,
             timeline,
             addresses,
         }

@@ -16,6 +16,9 @@ pub struct Folded {
     /// (kptr_restrict). The advice depends on where we run, so whoever shows
     /// it phrases it.
     pub kernel_names_hidden: bool,
+    /// Records perf said it lost (its buffer was full), in-process only:
+    /// whoever shows the warning adds the advice that fits where we run.
+    pub records_lost: u64,
     /// When each stack was sampled, for report.html's heatmap: `None` for
     /// `--from-folded` and the `--perf-script` fallback (no times).
     pub timeline: Option<Timeline>,
