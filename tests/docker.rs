@@ -65,8 +65,8 @@ fn readme_command_with_the_seeds_flags_writes_the_flamegraph() {
     );
 }
 
-/// `--off-cpu` in the image, with the README's command and the capability
-/// docs/off-cpu.md adds for it (`IPC_LOCK`: perf's buffer grows from
+/// `--off-cpu` in the image, with the README's command (its *Off-CPU*
+/// section, with the capability it adds, `IPC_LOCK`: perf's buffer grows from
 /// 512 KiB to 4 MiB per CPU; without it, 6 of 10 runs on 2 loaded cores lost
 /// records, one of them the whole sleep; recorded again if perf lost some
 /// all the same): perf samples the switches, each
@@ -83,7 +83,7 @@ fn off_cpu_in_the_image_weighs_the_demos_waits() {
     let out = with_no_records_lost(|| {
         docker(
             host.path(),
-            "run --rm --cap-add=SYS_ADMIN --cap-add=IPC_LOCK --pid=host -v ./fg:/out \
+            "run --rm --cap-add=SYS_ADMIN --cap-add=IPC_LOCK -v ./fg:/out \
              rust-flamegraph --off-cpu -- --waits 300",
         )
     });

@@ -270,14 +270,14 @@ fn off_cpu_caps_the_stacks_of_a_program_that_switches_all_the_time() {
     let log = text(&result);
     // Hundreds of thousands of switches a second: with a stack at each,
     // perf streamed 0.9 to 1.4 GB in these 2 s (and lost most of it); under
-    // the cap of 1,000 stacks a second, 66 to 103 MB.
+    // the cap of 1,000 stacks a second, 66 to 280 MB.
     let mb: f64 = log
         .split("read ")
         .nth(1)
         .and_then(|rest| rest.split(" MB").next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("the amount read is said: {log}"));
-    assert!(mb < 400.0, "{mb} MB streamed: the cap did not hold\n{log}");
+    assert!(mb < 600.0, "{mb} MB streamed: the cap did not hold\n{log}");
     assert!(
         log.contains("have no stack of their own (above 1000 switches a second"),
         "the cap is said: {log}"
