@@ -464,10 +464,13 @@ impl Running {
         let mut args = perf::record_args(opts, data, &subject);
         match (&control, &subject) {
             (Some((perfs, _)), Subject::Launch(cmd)) => {
-                // Before `-- command…`, which ends the arguments.
+                // Before `-- command…`, which ends the arguments. Disabled
+                // at first only where the helper is there to enable them.
                 let at = args.len() - cmd.len() - 1;
                 let fd = perfs.as_raw_fd();
-                let control_args = ["-D", "-1", "--control", &format!("fd:{fd},{fd}")];
+                let control = format!("fd:{fd},{fd}");
+                let delay = if use_helper { &["-D", "-1"][..] } else { &[] };
+                let control_args = delay.iter().copied().chain(["--control", &control]);
                 args.splice(at..at, control_args.map(OsString::from));
             }
             (Some((perfs, _)), Subject::Attach(_)) => {

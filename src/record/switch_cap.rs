@@ -14,7 +14,6 @@
 //! collector charges the waits without a stack to the stack their thread
 //! left with before, and says how many.
 
-use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -85,7 +84,13 @@ impl<'a> SwitchCap<'a> {
     /// file): it stays blocking for the helper, which waits for its own
     /// acknowledgement; only these reads do not wait.
     fn command(&mut self, verb: &str) {
-        let _ = writeln!(self.control, "{verb} {EVENT_NAME}");
+        // Never a SIGPIPE should perf have gone already.
+        let command = format!("{verb} {EVENT_NAME}\n");
+        let _ = rustix::net::send(
+            &self.control,
+            command.as_bytes(),
+            rustix::net::SendFlags::NOSIGNAL,
+        );
         let mut acks = [0u8; 256];
         while matches!(
             rustix::net::recv(&self.control, &mut acks, rustix::net::RecvFlags::DONTWAIT),
