@@ -184,9 +184,22 @@ fn off_cpu_weighs_each_wait_by_its_time_and_says_why() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    // Recorded again if perf lost records (a machine busy with other tests).
+    // Frame-pointer stacks: what is checked here is the weighing, and the
+    // test binary's unoptimized reader fell behind DWARF copies (48 MB/s
+    // for the holder's clock samples) on a loaded machine: perf lost records
+    // in 3 recordings of 3 under a docker build, none with these. DWARF
+    // stacks under --off-cpu are checked by the ping-pong test below and in
+    // the image (tests/docker.rs, tests/podman.rs). Recorded again if perf
+    // lost records all the same.
     let result = with_no_records_lost(|| {
-        run(profiler_to(out.path()).args(["--off-cpu", "--", "--waits", "400"]))
+        run(profiler_to(out.path()).args([
+            "--off-cpu",
+            "--call-graph",
+            "fp",
+            "--",
+            "--waits",
+            "400",
+        ]))
     });
     assert!(result.status.success(), "{}", text(&result));
     let stdout = String::from_utf8_lossy(&result.stdout);
@@ -265,7 +278,10 @@ fn off_cpu_caps_the_stacks_of_a_program_that_switches_all_the_time() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let result = run(profiler_to(out.path()).args(["--off-cpu", "--", "--ping-pong", "2"]));
+    let result = {
+        let _quiet = quiet();
+        run(profiler_to(out.path()).args(["--off-cpu", "--", "--ping-pong", "2"]))
+    };
     assert!(result.status.success(), "{}", text(&result));
     let log = text(&result);
     // Hundreds of thousands of switches a second: with a stack at each,

@@ -678,12 +678,23 @@ pub fn svg_ms_under(svg: &str, ancestor: &str, leaf: &str) -> f64 {
         .sum()
 }
 
+/// Held by the recordings that must not share the machine with each other
+/// (within one test binary; cargo runs the binaries one after another): the
+/// off-CPU ones, whose perf loses records when another recording (the
+/// ping-pong's hundreds of thousands of switches a second) keeps both cores
+/// busy. A test that panicked while holding it does not poison the others.
+pub fn quiet() -> std::sync::MutexGuard<'static, ()> {
+    static QUIET: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    QUIET.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs `attempt`, an `--off-cpu` recording, until perf loses no records
 /// (the summary says `none lost`), at most three times: a recording perf
 /// lost records of (its buffer was full: a machine busy with other
 /// recordings) is incomplete, and checking it against the truth would test
 /// the machine's load. Panics, saying so, when all three lost some.
 pub fn with_no_records_lost(mut attempt: impl FnMut() -> Output) -> Output {
+    let _quiet = quiet();
     for n in 1..=3 {
         let out = attempt();
         let log = text(&out);
