@@ -1547,3 +1547,38 @@ async fn measure() {
         }
     }
 }
+
+/// Names from the recording are keys of the page's tables, never of an
+/// object's prototype: a program named `hasOwnProperty` (its main thread
+/// too), picked through the URL, opens as any thread does.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs Chromium, chromedriver and perf: cargo test -- --include-ignored"]
+async fn a_thread_named_like_an_object_property_opens_from_a_link() {
+    let Some(driver) = driver() else { return };
+    if !perf_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("hasOwnProperty");
+    std::fs::copy(demo_binary(), &program).unwrap();
+    let out = dir.path().join("out");
+    let result = run(profiler_to(&out)
+        .arg("--exec")
+        .arg("--")
+        .arg(&program)
+        .args(["--iters", "300", "--size", "20000"]));
+    assert_exit(&result, 0, &[]);
+    let page = out.join("report.html");
+    let client = browser(&driver).await;
+    client
+        .goto(&format!("file://{}#thread=hasOwnProperty", page.display()))
+        .await
+        .unwrap();
+    open_current(&client).await;
+    assert_clean(&client).await;
+    assert!(
+        fragment(&client).await.contains("thread=hasOwnProperty"),
+        "the thread stays picked"
+    );
+    client.close().await.unwrap();
+}

@@ -118,6 +118,12 @@ impl Builder {
         self.current = self.pending.remove(&tid);
     }
 
+    /// Thread `tid` became another program (`execve`): the stack it last
+    /// left the CPU with is not this program's.
+    pub fn exec(&mut self, tid: i32) {
+        self.last_left.remove(&tid);
+    }
+
     /// Thread `tid` ended: it waits no more.
     pub fn exited(&mut self, tid: i32) {
         self.pending.remove(&tid);
@@ -200,7 +206,7 @@ impl Builder {
                                 // No segment known (the file is gone): the
                                 // whole address space, as pprof takes it.
                                 limit: if segment.is_some() {
-                                    start + size
+                                    start.saturating_add(size)
                                 } else {
                                     u64::MAX
                                 },

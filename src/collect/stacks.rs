@@ -269,6 +269,12 @@ impl Collector<'_> {
                 if exec {
                     self.procs.exec(pid);
                     self.forget_chains();
+                    // Another program now: its waits without a stack are
+                    // not the old program's.
+                    self.taken.remove(&tid);
+                    if let Some(a) = self.addresses.as_mut() {
+                        a.exec(tid);
+                    }
                 }
                 let name = clean(&String::from_utf8_lossy(&name));
                 let id = self.names.id_of(&name);
@@ -952,6 +958,22 @@ mod tests {
             "{:?}",
             folded.warnings
         );
+        // After an exec the thread is another program: a wait without a
+        // stack is not drawn on the old program's.
+        let mut c = Collector::new(opts, Some(Prefetch::of_machine_in(nowhere.path())));
+        c.record(sample(1, 1_000, true));
+        c.record(switch(1, 1_001, true, false));
+        c.record(switch(1, 2_000, false, false));
+        c.record(Record::Comm {
+            pid: 1,
+            tid: 1,
+            name: b"other"[..].into(),
+            exec: true,
+        });
+        c.record(switch(1, 3_000, true, false));
+        c.record(switch(1, 3_500, false, false));
+        let text = String::from_utf8(c.finish(None).text).unwrap();
+        assert!(text.contains(&format!("other;{STACK_LOST} 500")), "{text}");
         // Without --off-cpu, switch-outs are not counted and samples weigh 1.
         let mut c = Collector::new(
             StackOptions::default(),

@@ -427,7 +427,23 @@ impl Running {
         // before it execs the program, so that the helper is never sampled.
         // With --off-cpu, we keep an end too, for the cap on switch stacks
         // (attached to a pid, perf's events start enabled: ours alone).
-        let capped = opts.off_cpu && stream.is_some() && control_supported(perf, opts);
+        let capped = opts.off_cpu && stream.is_some() && control_supported(perf, opts) && {
+            // perf names one event in a control command from 5.12 on; before,
+            // `disable …` would stop every event, the clock samples too.
+            perf.version.is_some_and(|v| v >= (5, 12))
+        };
+        if opts.off_cpu && !capped {
+            crate::say!(
+                "rust-flamegraph: --off-cpu takes a stack at every switch here, without the \
+                 cap of {} a second ({}): a program that switches often may make perf lose records",
+                crate::defaults::OFF_CPU_STACKS_PER_SECOND,
+                match () {
+                    _ if stream.is_none() => "--keep-perf-data writes perf.data directly",
+                    _ if perf.version.is_none_or(|v| v < (5, 12)) => "perf is older than 5.12",
+                    _ => "--cmd sets perf's delay or control",
+                }
+            );
+        }
         let control = if (use_helper && control_supported(perf, opts)) || capped {
             UnixStream::pair().ok()
         } else {

@@ -136,11 +136,12 @@ impl Old {
             &mut removed_svg,
         )
         .context("cannot draw the flamegraph of what disappeared from these stacks")?;
-        let changes = Changes::between(
+        let changes = Changes::between_weighed(
             &self.path,
             &String::from_utf8_lossy(&self.folded.text),
             &String::from_utf8_lossy(folded),
             crate::defaults::CHANGED,
+            !opts.nanoseconds,
         );
         if let Some(warning) = changes.warning() {
             crate::say!("rust-flamegraph: warning: {warning}");
@@ -219,6 +220,19 @@ impl Changes {
     /// Compares the self time of `new` with `old` (folded stacks), keeping
     /// the `top` functions whose share changed most beyond sampling noise.
     pub fn between(old_path: &Path, old: &str, new: &str, top: usize) -> Changes {
+        Changes::between_weighed(old_path, old, new, top, true)
+    }
+
+    /// [`Changes::between`], where counts are samples (`samples`) or
+    /// nanoseconds (`--off-cpu`): the noise test counts samples, and a
+    /// wait's nanoseconds are none, so it is not applied to time.
+    pub fn between_weighed(
+        old_path: &Path,
+        old: &str,
+        new: &str,
+        top: usize,
+        samples: bool,
+    ) -> Changes {
         let (before, old_samples) = crate::model::counts::self_time(old);
         let (after, new_samples) = crate::model::counts::self_time(new);
         let mut names: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
@@ -239,7 +253,7 @@ impl Changes {
                     old: percent(x1, old_samples),
                     new: percent(x2, new_samples),
                     p,
-                    noise: p >= each,
+                    noise: samples && p >= each,
                 }
             })
             .filter(|c| c.delta() != 0.0)
@@ -471,6 +485,12 @@ demo;main;fill 200
         assert_eq!(large.warning(), None);
         let listed: Vec<&str> = large.top.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(listed, ["a", "c", "b"], "d kept its share");
+        // Under --off-cpu counts are nanoseconds, not samples: the test does
+        // not apply, and the changes the tiny run showed are all listed.
+        let tiny_ns =
+            Changes::between_weighed(Path::new("old"), &shares(3, 40, 30, 20, 10), &new, 5, false);
+        assert_eq!(tiny_ns.top.len(), 3, "{tiny_ns:?}");
+        assert_eq!(tiny_ns.warning(), None);
     }
 
     #[test]

@@ -83,7 +83,9 @@
   for (i = 0; i < nCells; i++) cellStart[i + 1] += cellStart[i];
   var hasWaits = false;
   for (i = 0; i < nEntries && !hasWaits; i++) hasWaits = isOff[frame[C[3 * i + 2]]] === 1;
-  var threadIds = {};
+  // Keyed by names from the recording: no prototype (a thread may be
+  // named `hasOwnProperty`, a function `__proto__`).
+  var threadIds = Object.create(null);
   D.threads.forEach(function (name, k) { threadIds[name] = k; });
 
   var MAX_LANES = 8;
@@ -461,7 +463,7 @@
     var below = e.clientY - heat.getBoundingClientRect().top >= geo.top + rows * geo.rowH;
     if (!at || (at.lane < 0 && below)) { hideTip(); return; }
     var c = at.cell, thread = at.lane >= 0 ? maps.lanes[at.lane].thread : state.thread;
-    var cpu = 0, off = 0, by = {}, best = null;
+    var cpu = 0, off = 0, by = Object.create(null), best = null;
     for (var k = cellStart[c]; k < cellStart[c + 1]; k++) {
       var node = C[3 * k + 2], isWait = isOff[frame[node]];
       if ((thread >= 0 && C[3 * k + 1] !== thread) || (isWait && state.view === "cpu")) continue;
@@ -563,7 +565,7 @@
       } else if (key === "thread") {
         var name;
         try { name = decodeURIComponent(value); } catch (err) { name = value; }
-        if (threadIds.hasOwnProperty(name)) s.thread = threadIds[name];
+        if (name in threadIds) s.thread = threadIds[name];
       } else if (key === "view" && (value === "cpu" || value === "wall") && hasWaits) {
         s.view = value;
       } else if (key === "shape" && value === "a") {
