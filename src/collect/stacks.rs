@@ -720,6 +720,14 @@ impl Collector<'_> {
             };
             a.finish(&mut self.procs, &mut kernel, &names)
         });
+        if self.timeline.overflowed() {
+            warnings.push(format!(
+                "report.html has no heatmap: the run made more than {} counts of (20 ms, \
+                 thread, stack), too many for the page (--duration, or fewer threads); the \
+                 flamegraph and the other files are whole",
+                crate::model::timeline::MAX_ENTRIES
+            ));
+        }
         let names = &self.names;
         let timeline = self
             .timeline
@@ -1341,5 +1349,37 @@ mod tests {
                 (2, "main", true, 5 * MS)
             ]
         );
+        assert!(folded.warnings.is_empty(), "{:?}", folded.warnings);
+
+        // Past the budget of counts, the timeline is dropped with a warning
+        // and the stacks stay whole.
+        let mut c = Collector::new(opts, Some(Prefetch::of_machine_in(nowhere.path())));
+        c.timeline = TimelineBuilder::with_budget(3);
+        c.record(sample(1, t0 + 10 * MS, true));
+        c.record(sample(2, t0 + 30 * MS, false));
+        c.record(Record::Switch {
+            pid: 1,
+            tid: 1,
+            time: t0 + 55 * MS,
+            out: false,
+            preempted: false,
+        });
+        let folded = c.finish(None);
+        assert!(folded.timeline.is_none());
+        assert!(
+            folded
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("report.html has no heatmap")),
+            "{:?}",
+            folded.warnings
+        );
+        let total: u64 = String::from_utf8(folded.text)
+            .unwrap()
+            .lines()
+            .filter_map(crate::model::folded::parse_line)
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(total, 45 * MS + MS, "the wait and the sample, whole");
     }
 }

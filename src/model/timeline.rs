@@ -15,6 +15,11 @@ pub const ROWS: u64 = 1000 / CELL_MS;
 /// The longest run the heatmap draws (a day): a recording whose sample times
 /// span more is damaged, and the page would not open.
 const MAX_CELLS: i64 = 24 * 3600 * 1000 / CELL_MS as i64;
+/// The most (cell, thread, stack) counts kept (about 70 MB, and a page of
+/// about 40 MB): under `--off-cpu` every thread adds one per cell it waits
+/// in, so hundreds of threads over minutes would hold gigabytes. Past it the
+/// timeline is dropped, and its memory freed, with a warning.
+pub const MAX_ENTRIES: usize = 2_000_000;
 
 /// Samples (or nanoseconds) over time, aggregated per (cell, thread, stack).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -59,6 +64,10 @@ pub struct TimelineBuilder {
     untimed: bool,
     /// A wait longer than the longest run drawn: a damaged recording.
     damaged: bool,
+    /// More than the budget of counts: dropped (see [`MAX_ENTRIES`]).
+    full: bool,
+    /// The budget, when not [`MAX_ENTRIES`] (tests).
+    budget: Option<usize>,
     counts: HashMap<(i64, u32, u32), u64>,
 }
 
@@ -66,6 +75,20 @@ pub struct TimelineBuilder {
 const CELL_NS: i128 = CELL_MS as i128 * 1_000_000;
 
 impl TimelineBuilder {
+    /// A builder that keeps at most `entries` counts.
+    pub fn with_budget(entries: usize) -> TimelineBuilder {
+        TimelineBuilder {
+            budget: Some(entries),
+            ..TimelineBuilder::default()
+        }
+    }
+
+    /// More (cell, thread, stack) counts came than the budget: the timeline
+    /// was dropped ([`finish`](Self::finish) gives none).
+    pub fn overflowed(&self) -> bool {
+        self.full
+    }
+
     /// Counts one sample taken at `time` (nanoseconds; `None` if perf recorded no time).
     pub fn add(&mut self, time: Option<u64>, thread: u32, stack: u32) {
         self.add_weight(time, thread, stack, 1);
@@ -97,6 +120,9 @@ impl TimelineBuilder {
             return;
         }
         let (a, b) = (self.cell_of(since), self.cell_of(until - 1));
+        if self.full {
+            return;
+        }
         if b.saturating_sub(a) >= MAX_CELLS {
             self.damaged = true;
             return;
@@ -118,7 +144,18 @@ impl TimelineBuilder {
     }
 
     fn put(&mut self, cell: i64, thread: u32, stack: u32, weight: u64) {
-        let count = self.counts.entry((cell, thread, stack)).or_default();
+        if self.full {
+            return;
+        }
+        let key = (cell, thread, stack);
+        if self.counts.len() >= self.budget.unwrap_or(MAX_ENTRIES)
+            && !self.counts.contains_key(&key)
+        {
+            self.full = true;
+            self.counts = HashMap::default();
+            return;
+        }
+        let count = self.counts.entry(key).or_default();
         *count = count.saturating_add(weight);
     }
 
@@ -132,7 +169,7 @@ impl TimelineBuilder {
         mut thread_name: impl FnMut(u32) -> String,
         mut stack_text: Vec<String>,
     ) -> Option<Timeline> {
-        if self.untimed || self.damaged || self.counts.is_empty() {
+        if self.untimed || self.damaged || self.full || self.counts.is_empty() {
             return None;
         }
         // Samples out of time order before the first one: start there.
