@@ -15,7 +15,7 @@ pub const ROWS: u64 = 1000 / CELL_MS;
 /// The longest run the heatmap draws (a day): a recording whose sample times
 /// span more is damaged, and the page would not open.
 const MAX_CELLS: i64 = 24 * 3600 * 1000 / CELL_MS as i64;
-/// The most (cell, thread, stack) counts kept (about 70 MB, and a page of
+/// The most (cell, thread, stack) counts kept (about 100 MB, and a page of
 /// about 40 MB): under `--off-cpu` every thread adds one per cell it waits
 /// in, so hundreds of threads over minutes would hold gigabytes. Past it the
 /// timeline is dropped, and its memory freed, with a warning.
