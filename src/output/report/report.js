@@ -786,32 +786,48 @@
   });
 
   // ---- Summary -------------------------------------------------------------
+  // Frames in (nearly) every sample of a thread over the whole run say
+  // nothing about a range: `main`, `std::rt::lang_start`, thread roots.
+  // Judged on the whole run (with the thread and view chosen), never on the
+  // range alone, where the function that did the work can be in all of it.
+  var wrapperCache = { key: null, flags: null };
+  function wrappers() {
+    var cacheKey = state.thread + " " + state.view;
+    if (wrapperCache.key === cacheKey) return wrapperCache.flags;
+    var total = count(null).total, totalBy = new Float64Array(D.frames.length), k;
+    // Per (frame, thread): the weight under the frame on that thread.
+    var onThread = new Map();
+    for (k = 1; k < nNodes; k++) {
+      if (nested[k] || total[k] <= 0) continue;
+      totalBy[frame[k]] += total[k];
+      var key = frame[k] * nNodes + threadNode[k];
+      onThread.set(key, (onThread.get(key) || 0) + total[k]);
+    }
+    // Their weight on such threads, per frame:
+    var asWrapper = new Float64Array(D.frames.length);
+    onThread.forEach(function (w, key) {
+      if (w >= WRAPPER_SHARE * total[key % nNodes]) asWrapper[Math.floor(key / nNodes)] += w;
+    });
+    var flags = new Uint8Array(D.frames.length);
+    for (k = 0; k < D.frames.length; k++) {
+      flags[k] = totalBy[k] > 0 && asWrapper[k] >= WRAPPER_SHARE * totalBy[k] ? 1 : 0;
+    }
+    wrapperCache = { key: cacheKey, flags: flags };
+    return flags;
+  }
+
   function summarise() {
     var self = state.shown.self, total = state.shown.total, all = total[0];
     var selfBy = new Float64Array(D.frames.length), totalBy = new Float64Array(D.frames.length);
     var done = 0, off = 0, k;
-    // Per (frame, thread): the weight under the frame on that thread.
-    var onThread = new Map();
     for (k = 1; k < nNodes; k++) {
       selfBy[frame[k]] += self[k];
       if (isOff[frame[k]]) off += self[k];
       if (complete[k]) done += self[k];
       if (nested[k] || total[k] <= 0) continue;
       totalBy[frame[k]] += total[k];
-      var key = frame[k] * nNodes + threadNode[k];
-      onThread.set(key, (onThread.get(key) || 0) + total[k]);
     }
-    // Frames in (nearly) every sample of a thread say nothing about this
-    // range: `main`, `std::rt::lang_start`, thread roots. Their weight on
-    // such threads, per frame:
-    var asWrapper = new Float64Array(D.frames.length);
-    onThread.forEach(function (w, key) {
-      if (w >= WRAPPER_SHARE * total[key % nNodes]) asWrapper[Math.floor(key / nNodes)] += w;
-    });
-    var wrapper = new Uint8Array(D.frames.length);
-    for (k = 0; k < D.frames.length; k++) {
-      wrapper[k] = totalBy[k] > 0 && asWrapper[k] >= WRAPPER_SHARE * totalBy[k] ? 1 : 0;
-    }
+    var wrapper = wrappers();
     var rowsOf = [];
     if (diffing()) {
       var A = state.shape === "a" ? state.shown : state.other, B = state.shape === "a" ? state.other : state.shown;
@@ -841,7 +857,7 @@
     var note = $("wrappers");
     note.textContent = hidden.length
       ? "Not listed: " + hidden.length + " frames in at least " + WRAPPER_SHARE * 100 + " % of the " + unitName +
-        " of their threads (" + hidden.slice(0, 4).join(", ") + (hidden.length > 4 ? ", …" : "") + ")."
+        " of their threads over the whole run (" + hidden.slice(0, 4).join(", ") + (hidden.length > 4 ? ", …" : "") + ")."
       : "";
     note.title = hidden.join("\n");
     diffTable();
