@@ -740,9 +740,13 @@ pub fn assert_off_cpu_demo_profile(out: &Path, stdout: &str) {
              {measured:.1} ms"
         );
     }
+    // The holder's running time comes from clock samples, whose count a
+    // loaded machine can cut short without perf saying it lost any (CI saw
+    // 269.3 ms of a 300.1 ms life under Podman, "none lost"): 15 % there;
+    // the waits above are timed by switch records, to the microsecond.
     let holder = ms_through(&folded, "demo::holding");
     assert!(
-        near(holder, truth.holder_alive),
+        (holder - truth.holder_alive).abs() < truth.holder_alive * 0.15,
         "thread holder: {holder:.1} ms on and off the CPU, it lived {:.1} ms\n{folded}",
         truth.holder_alive
     );
